@@ -1,0 +1,223 @@
+"""The run config: one typed object, validated once at the entry point, passed down.
+
+Every section forbids unknown keys and answers a misspelling with a "did you mean".
+The same models are the Prefect flow's parameters, so the UI renders a form from them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+Metric = Literal["roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
+Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
+ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
+ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used: the message names the key, the value and the fix."""
+
+
+class _Section(BaseModel):
+    """Base for every config section: unknown keys are errors with a "did you mean"."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            known = set(cls.model_fields)
+            for key in values:
+                if key not in known:
+                    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
+                    raise ValueError(
+                        f"unknown key '{key}' in {cls.__name__}.{did_you_mean} "
+                        f"Allowed keys: {', '.join(sorted(known))}."
+                    )
+        return values
+
+
+class DataConfig(_Section):
+    """Where the table comes from and what to predict."""
+
+    source: str = Field(
+        "sklearn:breast_cancer",
+        title="Data source",
+        description="A CSV or Parquet path, or a bundled set: sklearn:breast_cancer, "
+        "sklearn:diabetes, sklearn:wine, sklearn:iris, sklearn:digits, sklearn:california_housing.",
+    )
+    target: str | None = Field(
+        None,
+        title="Target column",
+        description="The column to predict. Bundled sets default to their own target ('target').",
+    )
+    drop_columns: list[str] = Field(
+        default_factory=list,
+        title="Columns to drop",
+        description="Columns removed before training (IDs, leaks, all-missing columns).",
+    )
+    test_size: float = Field(
+        0.2, gt=0.0, lt=0.9, title="Test fraction",
+        description="Share of rows held out, touched once at the end to evaluate the refit model.",
+    )
+
+
+class SearchConfig(_Section):
+    """The Optuna study: budget, families, folds and pruning."""
+
+    n_trials: int | None = Field(
+        30, ge=1, title="Trials", description="Number of trials; empty means run until the timeout."
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, title="Timeout (s)", description="Wall-clock budget of the search in seconds."
+    )
+    families: list[Family] = Field(
+        default_factory=lambda: list(ALL_FAMILIES),
+        min_length=1,
+        title="Model families",
+        description="The model families the search may pick from.",
+    )
+    cv_folds: int = Field(3, ge=2, le=20, title="CV folds", description="Folds per trial.")
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
+    )
+    n_jobs: int = Field(1, ge=1, title="Parallel trials", description="Trials run at once in threads.")
+
+    @model_validator(mode="after")
+    def _needs_a_budget(self) -> SearchConfig:
+        if self.n_trials is None and self.timeout_s is None:
+            raise ValueError(
+                "the search needs a budget: set search.n_trials (e.g. 30) or search.timeout_s (e.g. 120)"
+            )
+        if len(set(self.families)) != len(self.families):
+            raise ValueError(f"search.families lists a family twice: {self.families}; list each once")
+        return self
+
+
+class FeatureConfig(_Section):
+    """SelectKBest, searched inside the CV pipeline."""
+
+    enabled: bool = Field(True, title="Select features", description="Search SelectKBest's k and score function.")
+    score_funcs: list[ScoreFunc] | None = Field(
+        None,
+        title="Score functions",
+        description="Candidates for SelectKBest; empty means every one valid for the task.",
+    )
+    min_k: int = Field(1, ge=1, title="Smallest k", description="Fewest features a trial may keep.")
+
+
+class TrackingConfig(_Section):
+    """Where runs, studies and models are stored."""
+
+    tracking_uri: str = Field(
+        "sqlite:///mlruns/mlflow.db", title="MLflow tracking URI",
+        description="The embedded store by default; an http(s):// URI for an MLflow server.",
+    )
+    artifact_location: str = Field(
+        "mlruns/artifacts", title="Artifact location",
+        description="Where a new experiment keeps its artifacts (a folder or an object-store URI).",
+    )
+    experiment: str | None = Field(
+        None, title="Experiment", description="MLflow experiment; defaults to the run name."
+    )
+    optuna_storage: str = Field(
+        "mlruns/optuna.journal", title="Optuna storage",
+        description="A journal file path (one host) or an RDB URL such as postgresql://… (many hosts).",
+    )
+    registered_model: str | None = Field(
+        None, title="Registered model", description="Model Registry name; defaults to the run name."
+    )
+
+
+class RunConfig(_Section):
+    """One pipeline run: data → feature selection → model search → refit → evaluate → register."""
+
+    name: str = Field(
+        "demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Run name",
+        description="Names the experiment, the study and the registered model (letters, digits, _ . -).",
+    )
+    data: DataConfig = Field(default_factory=DataConfig, title="Data")
+    task: Task | None = Field(None, title="Task", description="Inferred from the target when empty.")
+    metric: Metric | None = Field(
+        None, title="Metric", description="Defaults: roc_auc (binary), accuracy (multiclass), rmse (regression)."
+    )
+    seed: int = Field(0, ge=0, title="Seed", description="Seeds the split, the folds, the sampler and the models.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", title="Device", description="Where PyTorch models train; auto picks CUDA when present."
+    )
+    search: SearchConfig = Field(default_factory=SearchConfig, title="Search")
+    features: FeatureConfig = Field(default_factory=FeatureConfig, title="Feature selection")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.name
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.tracking.registered_model or self.name
+
+    def config_hash(self) -> str:
+        """A short stable hash of the resolved config, to find runs of the same config."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _format_errors(error: ValidationError, origin: str) -> str:
+    lines = [f"invalid run config {origin}:"]
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) or item["type"] == "value_error" else f" (got {got!r})"
+        lines.append(f"  - {where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(values: dict[str, Any], origin: str = "") -> RunConfig:
+    """Validate a plain dict into a RunConfig, or raise ConfigError with every problem listed."""
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, origin)) from None
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides (values parsed as YAML) to a config dict."""
+    values = json.loads(json.dumps(values))  # a deep copy of plain data
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override '{override}' must look like key=value, e.g. search.n_trials=10")
+        dotted, raw = override.split("=", 1)
+        *parents, leaf = dotted.strip().split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{override}': '{part}' is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return values
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config, apply overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist; pass a YAML file such as config/breast_cancer.yaml")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(values).__name__}")
+    return parse_config(apply_overrides(values, overrides or []), origin=f"'{path}'")

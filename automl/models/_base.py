@@ -1,0 +1,63 @@
+"""ModelFamily: one small class per family, with its search space, its defaults and its builder."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import optuna
+
+
+@dataclass(frozen=True)
+class FamilyContext:
+    """What a family may look at when it suggests and builds: never the data itself."""
+
+    task: str  # binary, multiclass or regression
+    seed: int
+    device: str = "auto"
+    n_rows: int = 1000
+    n_jobs: int = max(1, os.cpu_count() or 1)  # threads a model may use (trees)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+
+class Suggest:
+    """Namespaces a family's parameters in the study (``mlp.dropout``) and collects them plainly."""
+
+    def __init__(self, trial: optuna.Trial, prefix: str):
+        self.trial, self.prefix, self.params = trial, prefix, {}
+
+    def int(self, name: str, low: int, high: int, log: bool = False) -> int:
+        self.params[name] = self.trial.suggest_int(f"{self.prefix}.{name}", low, high, log=log)
+        return self.params[name]
+
+    def float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        self.params[name] = self.trial.suggest_float(f"{self.prefix}.{name}", low, high, log=log)
+        return self.params[name]
+
+    def categorical(self, name: str, choices: list) -> Any:
+        self.params[name] = self.trial.suggest_categorical(f"{self.prefix}.{name}", choices)
+        return self.params[name]
+
+
+class ModelFamily(ABC):
+    """A family of models: a name, the tasks it serves, a search space, defaults and a builder."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "regression")
+
+    @abstractmethod
+    def suggest(self, s: Suggest, context: FamilyContext) -> None:
+        """Draw this family's parameters through ``s`` (conditional parameters allowed)."""
+
+    @abstractmethod
+    def defaults(self, context: FamilyContext) -> dict[str, Any]:
+        """A known-good configuration inside the search space, tried first (enqueued)."""
+
+    @abstractmethod
+    def build(self, params: dict[str, Any], context: FamilyContext):
+        """An unfitted estimator with the sklearn contract."""

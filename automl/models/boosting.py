@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from automl.models._base import FamilyContext, ModelFamily, Suggest
+
+
+class HistGradientBoosting(ModelFamily):
+    """scikit-learn's LightGBM-style boosting, early-stopped on an inner validation split."""
+
+    name = "hist_gradient_boosting"
+
+    def suggest(self, s: Suggest, context: FamilyContext) -> None:
+        s.float("learning_rate", 0.01, 0.3, log=True)
+        s.int("max_leaf_nodes", 8, 128, log=True)
+        s.int("min_samples_leaf", 5, 100, log=True)
+        s.float("l2_regularization", 1e-6, 10.0, log=True)
+        s.float("max_features", 0.3, 1.0)
+
+    def defaults(self, context: FamilyContext) -> dict:
+        return {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                "l2_regularization": 1e-6, "max_features": 1.0}
+
+    def build(self, params: dict, context: FamilyContext):
+        estimator = HistGradientBoostingClassifier if context.is_classification else HistGradientBoostingRegressor
+        return estimator(**params, max_iter=300, early_stopping=True, validation_fraction=0.1,
+                         n_iter_no_change=15, random_state=context.seed)

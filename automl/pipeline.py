@@ -1,0 +1,228 @@
+"""The steps of one pipeline run, as plain functions; flows/ wraps each in a Prefect task.
+
+load + validate → (start tracking) → feature profile → search → refit + evaluate → register.
+Nothing is written until load_and_validate has passed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from automl import evaluation
+from automl.config import ConfigError, RunConfig
+from automl.data import Dataset, Split, load_dataset, split_dataset
+from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
+from automl.models import FamilyContext, get_family
+from automl.search import SearchResult, SearchSpace, refit_best, run_search
+from automl.tracking import Registration, Tracker, config_artifact
+from automl.torch_models import resolve_device
+
+
+@dataclass
+class Prepared:
+    """The validated data and the split every later step uses."""
+
+    config: RunConfig
+    dataset: Dataset
+    split: Split
+    score_funcs: list[str]
+
+
+@dataclass
+class PipelineResult:
+    parent_run_id: str
+    study_name: str
+    best_family: str
+    cv_score: float
+    test_metrics: dict[str, float]
+    registration: Registration
+    n_trials: int
+    tracking_overhead: float
+
+
+def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> Prepared:
+    """Read, validate and split; checks the families and the device too. Writes nothing."""
+    dataset = load_dataset(config, frame)
+    for name in config.search.families:
+        family = get_family(name)
+        if dataset.task not in family.tasks:
+            raise ConfigError(f"family '{name}' does not support task '{dataset.task}'; "
+                              f"remove it from search.families")
+    if "mlp" in config.search.families:
+        try:
+            resolve_device(config.device)
+        except (RuntimeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+    try:
+        score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return Prepared(config, dataset, split_dataset(dataset, config.data.test_size, config.seed), score_funcs)
+
+
+def open_tracker(config: RunConfig) -> Tracker:
+    return Tracker(config.tracking.tracking_uri, config.experiment_name, config.tracking.artifact_location)
+
+
+def start_run(prepared: Prepared, tracker: Tracker, extra_tags: dict[str, str] | None = None) -> str:
+    """The MLflow parent run, tagged and given the resolved config; returns its run id."""
+    config, dataset = prepared.config, prepared.dataset
+    run_name = f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    tags = {"dataset": dataset.name, "task": dataset.task, "metric": dataset.metric,
+            "config_hash": config.config_hash(), "optuna_study": run_name,
+            "optuna_storage": config.tracking.optuna_storage, **(extra_tags or {})}
+    run_id = tracker.start_parent(run_name, tags)
+    tracker.log_text(config_artifact(config.model_dump(mode="json")), "config/resolved_config.json")
+    tracker.log(params={"config": config.model_dump(mode="json")},
+                metrics={"n_rows": len(dataset.y), "n_columns": dataset.X.shape[1],
+                         "n_train": len(prepared.split.y_train), "n_test": len(prepared.split.y_test)},
+                tags={"notes": "; ".join(dataset.notes)} if dataset.notes else None)
+    return run_id
+
+
+def profile_step(prepared: Prepared, tracker: Tracker) -> FeatureProfile:
+    """SelectKBest scores of every transformed feature on the training split: table + plot."""
+    d, s = prepared.dataset, prepared.split
+    funcs = prepared.score_funcs or valid_score_funcs(d.task, None)
+    profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
+                               funcs, prepared.config.seed)
+    tracker.log_table(profile.table, "features/feature_scores.csv")
+    tracker.log_figure(profile_figure(profile), "features/feature_scores.png")
+    tracker.log(metrics={"n_features_transformed": profile.n_features})
+    return profile
+
+
+def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
+    config, d = prepared.config, prepared.dataset
+    workers = config.search.n_jobs
+    context = FamilyContext(task=d.task, seed=config.seed, device=config.device,
+                            n_rows=len(prepared.split.y_train), n_jobs=max(1, (os.cpu_count() or 1) // workers))
+    return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
+                       numeric=d.numeric_columns, categorical=d.categorical_columns,
+                       n_features=profile.n_features, score_funcs=prepared.score_funcs,
+                       min_k=config.features.min_k)
+
+
+def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, study_name: str) -> SearchResult:
+    """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
+    config = prepared.config
+    space = search_space(prepared, profile)
+    started = time.perf_counter()
+    result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=config.search.cv_folds,
+                        study_name=study_name, storage=config.tracking.optuna_storage,
+                        n_trials=config.search.n_trials, timeout_s=config.search.timeout_s,
+                        pruner=config.search.pruner, n_jobs=config.search.n_jobs, logger=tracker)
+    elapsed = time.perf_counter() - started
+    board = result.leaderboard()
+    tracker.log_table(board, "search/leaderboard.csv")
+    for name, figure in _optuna_figures(result.study):
+        tracker.log_figure(figure, f"search/{name}.png")
+    states = board["state"].value_counts().to_dict()
+    tracker.log(
+        params={"best_params": result.best_params},
+        metrics={"best_cv_score": result.study.best_value, "search_seconds": elapsed,
+                 "n_trials": len(board), **{f"n_trials_{k.lower()}": v for k, v in states.items()}},
+        tags={"best_family": result.best_params["family"]},
+    )
+    return result
+
+
+def _optuna_figures(study: optuna.Study):
+    """Optimisation history and parameter importances (skipped when too few trials completed)."""
+    from optuna.visualization import matplotlib as optuna_plots
+
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    figures = [("optimization_history", lambda: optuna_plots.plot_optimization_history(study))]
+    if len(completed) >= 3:
+        figures.append(("param_importances", lambda: optuna_plots.plot_param_importances(study)))
+    for name, draw in figures:
+        try:
+            with warnings.catch_warnings():  # "some regimes have less than 2 trials" on short searches
+                warnings.simplefilter("ignore")
+                axes = draw()
+        except (ValueError, RuntimeError):  # e.g. importances with no varying parameter
+            continue
+        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        figure.set_size_inches(9, 5)
+        figure.tight_layout()
+        yield name, figure
+
+
+@dataclass
+class FittedModel:
+    pipeline: Any
+    test_metrics: dict[str, float]
+    test_score: float
+
+
+def refit_and_evaluate(prepared: Prepared, profile: FeatureProfile, result: SearchResult,
+                       tracker: Tracker) -> FittedModel:
+    """Refit the best pipeline on all of train, score it once on test, log metrics and the plot."""
+    d, s = prepared.dataset, prepared.split
+    space = search_space(prepared, profile)
+    pipeline = refit_best(result, space, s.X_train, s.y_train)
+    metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
+    test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
+    tracker.log(metrics={**metrics, "test_score": test_score})
+    tracker.log_figure(evaluation.evaluation_figure(d.task, pipeline, s.X_test, s.y_test),
+                       "evaluation/" + ("residuals.png" if d.task == "regression" else "confusion_matrix.png"))
+    return FittedModel(pipeline, metrics, test_score)
+
+
+def register_step(prepared: Prepared, model: FittedModel, tracker: Tracker) -> Registration:
+    config, d = prepared.config, prepared.dataset
+    spec = evaluation.METRICS[d.metric]
+    return tracker.log_and_register(model.pipeline, prepared.split.X_train, config.registered_model_name,
+                                    d.metric, model.test_score, spec.greater_is_better)
+
+
+def finish_run(tracker: Tracker, result: SearchResult, status: str = "FINISHED") -> float:
+    """Log the tracking overhead per trial (time in the trial's MLflow calls ÷ trial time), close the run."""
+    trial_seconds = sum(r.duration_s for r in result.records)
+    overhead = tracker.seconds_in_trial_logging / trial_seconds if trial_seconds else 0.0
+    tracker.log(metrics={"tracking_seconds_total": tracker.seconds_in_tracking,
+                         "tracking_seconds_per_trial": tracker.seconds_in_trial_logging / len(result.records),
+                         "trial_seconds": trial_seconds, "tracking_overhead_per_trial": overhead})
+    tracker.finish(status)
+    return overhead
+
+
+@contextmanager
+def tracked_run(tracker: Tracker):
+    """Marks the parent run FAILED when a step raises (never left RUNNING); finish_run ends it otherwise."""
+    try:
+        yield
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+
+
+def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
+                 tags: dict[str, str] | None = None) -> PipelineResult:
+    """The whole pipeline in plain Python (no Prefect): what the flow does, step for step."""
+    prepared = load_and_validate(config, frame)
+    tracker = open_tracker(config)
+    run_id = start_run(prepared, tracker, tags)
+    with tracked_run(tracker):
+        profile = profile_step(prepared, tracker)
+        result = search_step(prepared, profile, tracker, tracker.parent_run_name)
+        model = refit_and_evaluate(prepared, profile, result, tracker)
+        registration = register_step(prepared, model, tracker)
+        overhead = finish_run(tracker, result)
+    return summarize(tracker, result, model, registration, overhead)
+
+
+def summarize(tracker: Tracker, result: SearchResult, model: FittedModel, registration: Registration,
+              overhead: float) -> PipelineResult:
+    return PipelineResult(tracker.parent_run_id, tracker.parent_run_name, result.best_params["family"],
+                          result.study.best_value, model.test_metrics, registration, len(result.records),
+                          overhead)

@@ -1,0 +1,40 @@
+"""Imputation, scaling and one-hot encoding as one ColumnTransformer, fitted inside each CV fold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+# Categories rarer than this share one "infrequent" column, so ID-like columns stay small.
+MAX_CATEGORIES = 20
+
+
+def as_text(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Categorical cells as strings, missing ones as NaN, so bools, ints and labels mix safely."""
+    frame = pd.DataFrame(X)
+    return frame.apply(lambda col: col.map(lambda v: np.nan if pd.isna(v) else str(v))).to_numpy(object)
+
+
+def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
+    """Dense float output; unknown categories at predict time map to the infrequent column."""
+    numeric_steps = Pipeline([
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+    ])
+    categorical_steps = Pipeline([
+        ("as_text", FunctionTransformer(as_text, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="constant", fill_value="missing", keep_empty_features=True)),
+        ("onehot", OneHotEncoder(
+            handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES, sparse_output=False
+        )),
+    ])
+    return ColumnTransformer(
+        [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)],
+        remainder="drop",
+        sparse_threshold=0.0,
+        verbose_feature_names_out=False,
+    )

@@ -1,0 +1,1 @@
+"""The Prefect layer: thin tasks around automl's steps, the flow, and the CLI."""

@@ -1,0 +1,61 @@
+"""`automl run config.yaml` runs the Prefect flow; `automl validate` checks config and data only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# No network here: Prefect's local server must not try to send analytics.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from automl.config import ConfigError, load_config  # noqa: E402
+from automl.data import DataError  # noqa: E402
+
+USER_ERRORS = (ConfigError, DataError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="AutoML pipelines on Prefect, Optuna and MLflow.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in [("run", "run the pipeline flow on a config"),
+                       ("validate", "check a config and its data; writes nothing")]:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("config", help="a YAML run config, e.g. config/breast_cancer.yaml")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config value, e.g. --set search.n_trials=10 (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        if args.command == "validate":
+            from automl.pipeline import load_and_validate
+
+            prepared = load_and_validate(config)
+            d = prepared.dataset
+            print(f"ok: '{config.name}' — {d.name}: {len(d.y)} rows, {d.X.shape[1]} columns "
+                  f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
+                  f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
+            return 0
+        from flows.pipeline import automl_pipeline
+
+        summary = automl_pipeline(config)
+    except USER_ERRORS as error:
+        print(f"automl: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join([
+        "",
+        f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "
+        f"{summary['best_family']}, CV {summary['cv_score']:.4f})",
+        f"registered {summary['registered_model']} v{summary['version']}; "
+        f"champion {'moved' if summary['champion_moved'] else 'kept'}",
+        f"see it: mlflow ui --backend-store-uri {config.tracking.tracking_uri}   (then http://127.0.0.1:5000)",
+    ]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
