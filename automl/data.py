@@ -203,7 +203,7 @@ def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
         rare = counts[counts < needed]
         if len(rare):
             raise DataError(f"classes with too few rows for {folds} folds and a test split: "
-                            f"{dict(rare)} (each needs at least {needed}); "
+                            f"{ {str(k): int(v) for k, v in rare.items()} } (each needs at least {needed}); "
                             "lower search.cv_folds, merge rare classes, or supply more rows")
 
 

@@ -103,9 +103,10 @@ def profile_step(prepared: Prepared, tracker: Tracker) -> FeatureProfile:
 
 def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
     config, d = prepared.config, prepared.dataset
-    workers = config.search.n_jobs
-    context = FamilyContext(task=d.task, seed=config.seed, device=config.device,
-                            n_rows=len(prepared.split.y_train), n_jobs=max(1, (os.cpu_count() or 1) // workers))
+    workers, folds = config.search.n_jobs, config.search.cv_folds
+    fold_rows = len(prepared.split.y_train) * (folds - 1) // folds  # what one CV fit trains on
+    context = FamilyContext(task=d.task, seed=config.seed, device=config.device, n_rows=fold_rows,
+                            n_jobs=max(1, (os.cpu_count() or 1) // workers))
     return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
                        numeric=d.numeric_columns, categorical=d.categorical_columns,
                        n_features=profile.n_features, score_funcs=prepared.score_funcs,

@@ -29,7 +29,6 @@ from automl.preprocessing import build_preprocessor
 
 EPOCH_STEP_BASE = 1000  # MLP epoch reports live at steps >= this, apart from the per-fold ones
 MIN_EPOCHS_BEFORE_PRUNING = 5
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class TrialLogger(Protocol):
@@ -211,14 +210,14 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
                n_jobs: int = 1, logger: TrialLogger) -> SearchResult:
     """Create the stored study, enqueue each family's defaults, optimise within the budget."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=make_storage(storage),
-        direction=METRICS[space.metric].direction,
-        sampler=optuna.samplers.TPESampler(seed=space.context.seed, multivariate=True, group=True,
-                                           constant_liar=n_jobs > 1),
-        pruner=make_pruner(pruner),
-    )
+    with warnings.catch_warnings():  # `multivariate` and `group` are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group=True samples each family's conditional parameters jointly, apart from the others.
+        sampler = optuna.samplers.TPESampler(seed=space.context.seed, multivariate=True, group=True,
+                                             constant_liar=n_jobs > 1)
+    study = optuna.create_study(study_name=study_name, storage=make_storage(storage),
+                                direction=METRICS[space.metric].direction, sampler=sampler,
+                                pruner=make_pruner(pruner))
     study.set_user_attr("metric", space.metric)
     study.set_user_attr("families", space.families)
     for params in default_trials(space)[: n_trials or None]:

@@ -13,12 +13,13 @@ class HistGradientBoosting(ModelFamily):
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         s.float("learning_rate", 0.01, 0.3, log=True)
         s.int("max_leaf_nodes", 8, 128, log=True)
-        s.int("min_samples_leaf", 5, 100, log=True)
+        # A leaf may hold at most a tenth of the rows, or small tables could not split at all.
+        s.int("min_samples_leaf", 2, max(3, min(100, context.n_rows // 10)), log=True)
         s.float("l2_regularization", 1e-6, 10.0, log=True)
         s.float("max_features", 0.3, 1.0)
 
     def defaults(self, context: FamilyContext) -> dict:
-        return {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+        return {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": max(2, min(20, context.n_rows // 10)),
                 "l2_regularization": 1e-6, "max_features": 1.0}
 
     def build(self, params: dict, context: FamilyContext):

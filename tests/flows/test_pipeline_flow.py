@@ -1,0 +1,134 @@
+"""The whole flow on real parts: Prefect's test server, MLflow on SQLite, an Optuna journal study."""
+
+import asyncio
+from pathlib import Path
+
+import mlflow
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import TaskRunSort
+
+from automl.data import DataError
+from automl.models import FAMILIES
+from automl.search import make_storage
+from flows.cli import main
+from flows.pipeline import automl_pipeline
+
+from ..conftest import store_settings
+from ..test_search import Broken
+
+pytestmark = pytest.mark.e2e
+
+
+def read_flow_run(flow_run_id):
+    async def read():
+        async with get_client() as client:
+            run = await client.read_flow_run(flow_run_id)
+            tasks = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=100)
+            return run, tasks
+
+    return asyncio.run(read())
+
+
+def test_flow_runs_the_whole_pipeline(make_config, store):
+    config = make_config(name="e2e", search={"n_trials": 6, "cv_folds": 2,
+                                             "families": ["linear", "random_forest", "mlp"]})
+    summary = automl_pipeline(config)
+    assert summary["n_trials"] == 6 and summary["best_family"] in {"linear", "random_forest", "mlp"}
+    assert 0.9 < summary["cv_score"] <= 1.0 and summary["test_metrics"]["test_roc_auc"] > 0.9
+
+    client = MlflowClient(config.tracking.tracking_uri)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.info.run_name == summary["study_name"]
+    tags = parent.data.tags
+    assert (tags["dataset"], tags["task"], tags["metric"]) == ("breast_cancer", "binary", "roc_auc")
+    assert tags["config_hash"] == config.config_hash() and tags["champion_moved"] == "True"
+    experiment = parent.info.experiment_id
+    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 6
+    assert {c.data.params["family"] for c in children} == {"linear", "random_forest", "mlp"}
+    assert all("duration_s" in c.data.metrics for c in children)
+    assert 0 < parent.data.metrics["tracking_overhead_per_trial"] < 1
+    assert parent.data.metrics["n_trials"] == 6 and "best_cv_score" in parent.data.metrics
+
+    artifacts = {f.path for folder in ("features", "search", "evaluation", "config", "")
+                 for f in client.list_artifacts(parent.info.run_id, folder or None)}
+    assert {"features/feature_scores.csv", "features/feature_scores.png", "search/leaderboard.csv",
+            "search/optimization_history.png", "evaluation/confusion_matrix.png",
+            "config/resolved_config.json"} <= artifacts
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id,
+                                                            artifact_path="search/leaderboard.csv",
+                                                            tracking_uri=config.tracking.tracking_uri))
+    assert len(board) == 6 and board.loc[0, "cv_score"] == pytest.approx(summary["cv_score"])
+
+    # The registered champion loads as a pyfunc and predicts on raw rows (no preprocessing by the caller).
+    version = client.get_model_version_by_alias(config.registered_model_name, "champion")
+    assert str(version.version) == summary["version"] == "1"
+    mlflow.set_tracking_uri(config.tracking.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{config.registered_model_name}@champion")
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(20)
+    predictions = model.predict(raw)
+    assert len(predictions) == 20 and set(predictions) <= {"malignant", "benign"}
+
+    study = optuna.load_study(study_name=summary["study_name"], storage=make_storage(config.tracking.optuna_storage))
+    assert len(study.trials) == 6
+
+    flow_run, task_runs = read_flow_run(tags["prefect.flow_run_id"])
+    assert flow_run.state.is_completed() and flow_run.name == tags["prefect.flow_run_name"] == "e2e"
+    assert {t.name.split("[")[0] for t in task_runs} >= {
+        "load-and-validate", "start-mlflow-run", "feature-profile", "model-search", "refit-and-evaluate",
+        "register-model"}
+
+
+def test_bad_data_fails_before_any_run_is_written(make_config, store):
+    config = make_config(data={"target": "diagnosis"})
+    with pytest.raises(DataError, match="target column 'diagnosis' is not in the table"):
+        automl_pipeline(config)
+    assert not store.exists()  # no MLflow database, no artifacts, no study
+
+
+def test_bad_config_is_refused_by_the_cli_before_anything_runs(tmp_path, store, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", "serch": {"n_trials": 2}, "tracking": store_settings(store)}))
+    assert main(["run", str(path)]) == 2
+    assert "unknown key 'serch' in RunConfig. Did you mean 'search'?" in capsys.readouterr().err
+    assert not store.exists()
+
+
+def test_a_failing_step_leaves_the_parent_run_failed(make_config, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "linear", Broken())  # every trial fails, so the search step fails
+    config = make_config(name="doomed", search={"n_trials": 2, "families": ["linear"]})
+    with pytest.raises(RuntimeError, match="no trial of study 'doomed-.*' completed"):
+        automl_pipeline(config)
+    client = MlflowClient(config.tracking.tracking_uri)
+    [parent] = client.search_runs([client.get_experiment_by_name("doomed").experiment_id],
+                                  "attributes.run_name LIKE 'doomed-%'")
+    assert parent.info.status == "FAILED"
+
+
+def test_cli_runs_a_regression_config(store, capsys):
+    config = Path(__file__).resolve().parents[2] / "config" / "diabetes.yaml"
+    overrides = [f"tracking.{k}={v}" for k, v in store_settings(store).items()]
+    code = main(["run", str(config), "--set", "search.n_trials=4", "--set", "search.families=[linear,extra_trees]",
+                 *[arg for o in overrides for arg in ("--set", o)]])
+    out = capsys.readouterr().out
+    assert code == 0 and "registered diabetes_regressor v1; champion moved" in out
+    client = MlflowClient(store_settings(store)["tracking_uri"])
+    version = client.get_model_version_by_alias("diabetes_regressor", "champion")
+    run = client.get_run(version.run_id)
+    assert run.data.tags["task"] == "regression" and run.data.metrics["test_r2"] > 0.2
+
+
+def test_cli_validate_writes_nothing(store, capsys):
+    config = Path(__file__).resolve().parents[2] / "config" / "wine.yaml"
+    assert main(["validate", str(config), "--set", f"tracking.tracking_uri=sqlite:///{store}/x.db"]) == 0
+    assert "178 rows, 13 columns" in capsys.readouterr().out and not store.exists()

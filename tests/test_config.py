@@ -1,0 +1,98 @@
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from automl.config import ALL_FAMILIES, ConfigError, Family, RunConfig, apply_overrides, load_config, parse_config
+from automl.models import FAMILIES
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+def test_defaults_make_a_valid_config():
+    config = RunConfig()
+    assert config.name == "demo"
+    assert config.search.n_trials == 30 and config.search.families == ALL_FAMILIES
+    assert config.tracking.tracking_uri == "sqlite:///mlruns/mlflow.db"
+    assert config.registered_model_name == "demo" and config.experiment_name == "demo"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    config = load_config(path)
+    assert config.name == path.stem
+
+
+def test_shipped_configs_cover_classification_and_regression():
+    tasks = {load_config(p).data.source for p in CONFIG_DIR.glob("*.yaml")}
+    assert {"sklearn:breast_cancer", "sklearn:diabetes"} <= tasks
+
+
+def test_unknown_top_level_key_suggests_the_right_one():
+    with pytest.raises(ConfigError, match=r"unknown key 'serach'.*Did you mean 'search'\?"):
+        parse_config({"serach": {"n_trials": 3}})
+
+
+def test_unknown_nested_key_names_its_section():
+    with pytest.raises(ConfigError, match=r"search: unknown key 'n_trial' in SearchConfig\. Did you mean 'n_trials'\?"):
+        parse_config({"search": {"n_trial": 3}})
+
+
+def test_bad_choice_lists_the_allowed_values():
+    with pytest.raises(ConfigError, match=r"metric: Input should be 'roc_auc'.*got 'auc'"):
+        parse_config({"metric": "auc"})
+
+
+def test_unknown_family_is_refused_with_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"search\.families\.0: Input should be 'linear', 'random_forest'"):
+        parse_config({"search": {"families": ["xgboost"]}})
+
+
+def test_search_needs_a_budget():
+    with pytest.raises(ConfigError, match="needs a budget"):
+        parse_config({"search": {"n_trials": None, "timeout_s": None}})
+
+
+def test_every_error_is_listed_at_once():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"seed": -1, "search": {"cv_folds": 1}})
+    assert "seed" in str(caught.value) and "search.cv_folds" in str(caught.value)
+
+
+def test_family_choices_match_the_registry():
+    assert list(get_args(Family)) == list(FAMILIES) == ALL_FAMILIES
+
+
+def test_overrides_parse_values_as_yaml():
+    values = apply_overrides({"search": {"n_trials": 30}}, ["search.n_trials=5", "search.families=[linear]", "seed=3"])
+    assert values == {"search": {"n_trials": 5, "families": ["linear"]}, "seed": 3}
+
+
+def test_override_without_equals_is_an_error():
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        apply_overrides({}, ["search.n_trials"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(listed)
+
+
+def test_config_hash_is_stable_and_tracks_changes():
+    assert RunConfig().config_hash() == RunConfig().config_hash()
+    assert RunConfig().config_hash() != RunConfig(seed=1).config_hash()
+
+
+def test_json_schema_has_titles_and_descriptions_for_the_form():
+    schema = RunConfig.model_json_schema()
+    search = schema["$defs"]["SearchConfig"]["properties"]
+    assert search["n_trials"]["title"] == "Trials"
+    assert "description" in search["families"]

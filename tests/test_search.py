@@ -1,0 +1,137 @@
+import optuna
+import pytest
+
+from automl.data import load_dataset, split_dataset
+from automl.features import valid_score_funcs
+from automl.models import FAMILIES, FamilyContext, ModelFamily
+from automl.search import SearchSpace, build_pipeline, default_trials, make_storage, refit_best, run_search
+
+
+class ListLogger:
+    def __init__(self):
+        self.records = []
+
+    def log_trial(self, record):
+        self.records.append(record)
+
+
+class Broken(ModelFamily):
+    """A family whose models always fail to fit: the study must record it and go on."""
+
+    name = "broken"
+
+    def suggest(self, s, context):
+        s.int("size", 1, 3)
+
+    def defaults(self, context):
+        return {"size": 1}
+
+    def build(self, params, context):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=-1.0)  # rejected by sklearn's parameter validation in fit
+
+
+@pytest.fixture(scope="module")
+def wine():
+    from automl.config import parse_config
+
+    config = parse_config({"data": {"source": "sklearn:wine"}, "search": {"cv_folds": 2}})
+    dataset = load_dataset(config)
+    return dataset, split_dataset(dataset, 0.2, seed=0)
+
+
+def space_for(dataset, families, n_features=13):
+    context = FamilyContext(task=dataset.task, seed=0, n_jobs=1, n_rows=71)  # rows in one training fold
+    return SearchSpace(families=families, context=context,
+                       metric=dataset.metric, numeric=dataset.numeric_columns,
+                       categorical=dataset.categorical_columns, n_features=n_features,
+                       score_funcs=valid_score_funcs(dataset.task, None))
+
+
+def test_search_runs_the_budget_warm_starts_and_persists(wine, tmp_path):
+    dataset, split = wine
+    space = space_for(dataset, ["linear", "hist_gradient_boosting"])
+    logger = ListLogger()
+    storage = tmp_path / "study.journal"
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="wine-test",
+                        storage=str(storage), n_trials=5, timeout_s=None, logger=logger)
+    assert len(result.study.trials) == 5 and len(logger.records) == 5
+    assert [r.family for r in result.records[:2]] == ["linear", "hist_gradient_boosting"]  # defaults first
+    assert result.records[0].params["k"] == 13 and result.records[0].params["model"] == {"C": 1.0, "class_weight": "none"}
+    complete = [r for r in result.records if r.state == "COMPLETE"]
+    assert all(len(r.fold_scores) == 2 and 0.0 <= r.value <= 1.0 for r in complete)
+    assert result.study.best_value > 0.9
+    assert result.best_params["family"] in {"linear", "hist_gradient_boosting"}
+    reloaded = optuna.load_study(study_name="wine-test", storage=make_storage(str(storage)))
+    assert len(reloaded.trials) == 5 and reloaded.best_value == pytest.approx(result.study.best_value)
+    board = result.leaderboard()
+    assert board.loc[0, "cv_score"] == pytest.approx(result.study.best_value)
+    assert list(board["cv_score"].dropna()) == sorted(board["cv_score"].dropna(), reverse=True)
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, tmp_path, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "broken", Broken())
+    dataset, split = wine
+    logger = ListLogger()
+    result = run_search(space_for(dataset, ["broken", "linear"]), split.X_train, split.y_train, folds=2,
+                        study_name="with-failures", storage=str(tmp_path / "s.journal"), n_trials=4,
+                        timeout_s=None, pruner="none", logger=logger)
+    states = {t.number: t.state for t in result.study.trials}
+    assert states[0] == optuna.trial.TrialState.FAIL and states[1] == optuna.trial.TrialState.COMPLETE
+    failed = logger.records[0]
+    assert failed.state == "FAIL" and "InvalidParameterError" in failed.fail_reason and "'C'" in failed.fail_reason
+    assert result.study.trials[0].user_attrs["fail_reason"] == failed.fail_reason
+    assert result.best_params["family"] == "linear"
+
+
+def test_all_trials_failing_is_an_error_naming_the_reason(wine, tmp_path, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "broken", Broken())
+    dataset, split = wine
+    with pytest.raises(RuntimeError, match="no trial of study 'doomed' completed.*InvalidParameterError"):
+        run_search(space_for(dataset, ["broken"]), split.X_train, split.y_train, folds=2, study_name="doomed",
+                   storage=str(tmp_path / "s.journal"), n_trials=2, timeout_s=None, logger=ListLogger())
+
+
+def test_mlp_trials_report_epochs_and_hopeless_ones_are_pruned(wine, tmp_path):
+    dataset, split = wine
+    space = space_for(dataset, ["mlp"])
+    study_storage = str(tmp_path / "mlp.journal")
+    logger = ListLogger()
+    run_search(space, split.X_train, split.y_train, folds=2, study_name="mlp", storage=study_storage,
+               n_trials=6, timeout_s=None, logger=logger)
+    # A hopeless configuration (learning rate ~0) after good ones: pruned within its first fold's epochs.
+    study = optuna.load_study(study_name="mlp", storage=make_storage(study_storage))
+    study.enqueue_trial({"family": "mlp", "score_func": "f_classif", "k": 1, "mlp.hidden_layers": 1,
+                         "mlp.hidden_width": 32, "mlp.dropout": 0.5, "mlp.optimizer": "sgd",
+                         "mlp.learning_rate": 1e-3, "mlp.weight_decay": 1e-2, "mlp.batch_size": 256,
+                         "mlp.max_epochs": 120})
+    from automl.search import Objective
+
+    objective = Objective(space, split.X_train, split.y_train, 2, logger)
+    study.optimize(objective, n_trials=1, catch=(Exception,))
+    hopeless = logger.records[-1]
+    assert hopeless.state == "PRUNED"
+    assert len(hopeless.epoch_history) < 120 and hopeless.fold_scores == []
+    first_mlp = logger.records[0]
+    assert first_mlp.epoch_history and {"fold", "epoch", "train_loss", "val_loss"} <= set(first_mlp.epoch_history[0])
+
+
+def test_refit_best_fits_the_whole_pipeline(wine, tmp_path):
+    dataset, split = wine
+    space = space_for(dataset, ["linear"])
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="refit",
+                        storage=str(tmp_path / "r.journal"), n_trials=2, timeout_s=None, logger=ListLogger())
+    pipeline = refit_best(result, space, split.X_train, split.y_train)
+    assert [name for name, _ in pipeline.steps] == ["preprocess", "select", "model"]
+    assert (pipeline.predict(split.X_test) == split.y_test).mean() > 0.85
+
+
+def test_default_trials_and_passthrough_without_selection(wine):
+    dataset, _ = wine
+    space = space_for(dataset, ["linear", "random_forest"])
+    space.score_funcs = []
+    trials = default_trials(space)
+    assert trials[0] == {"family": "linear", "linear.C": 1.0, "linear.class_weight": "none"}
+    pipeline = build_pipeline({"family": "linear", "k": None, "model": {"C": 1.0, "class_weight": "none"}}, space)
+    assert pipeline.named_steps["select"] == "passthrough"
