@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the project with the checked pins (constraints.txt). Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch first, so the project's `torch>=2.13` is already met: the pinned wheel is the CPU build where
+# no CUDA wheel is wanted (this project's machines and CI); GPU machines get torch's CUDA build.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip check
