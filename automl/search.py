@@ -189,9 +189,9 @@ class Objective:
 
 
 # -- the study ------------------------------------------------------------------------------------
-def make_storage(storage: str) -> optuna.storages.BaseStorage | str:
-    """An RDB URL (sqlite://, postgresql://, mysql://) as it is; anything else is a journal file."""
-    if "://" in storage:
+def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
+    """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
+    if storage is None or "://" in storage:
         return storage
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +206,7 @@ def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePrun
 
 
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
-               storage: str, n_trials: int | None, timeout_s: float | None, pruner: str = "median",
+               storage: str | None, n_trials: int | None, timeout_s: float | None, pruner: str = "median",
                n_jobs: int = 1, logger: TrialLogger) -> SearchResult:
     """Create the stored study, enqueue each family's defaults, optimise within the budget."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)

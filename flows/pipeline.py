@@ -40,8 +40,8 @@ register = task(steps.register_step, name="register-model", retries=2, retry_del
 def prefect_tags() -> dict[str, str]:
     """The Prefect flow run, as MLflow tags on the parent run (id, name, and UI link when known)."""
     tags = {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name)}
-    url = runtime.flow_run.ui_url
-    if url:
+    url = runtime.flow_run.ui_url  # "None/flow-runs/…" when no UI URL is configured
+    if url and url.startswith("http"):
         tags["prefect.flow_run_url"] = url
     return tags
 

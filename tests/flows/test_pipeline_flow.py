@@ -50,6 +50,7 @@ def test_flow_runs_the_whole_pipeline(make_config, store):
     tags = parent.data.tags
     assert (tags["dataset"], tags["task"], tags["metric"]) == ("breast_cancer", "binary", "roc_auc")
     assert tags["config_hash"] == config.config_hash() and tags["champion_moved"] == "True"
+    assert tags.get("prefect.flow_run_url", "http").startswith("http")
     experiment = parent.info.experiment_id
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(children) == 6
