@@ -1,0 +1,98 @@
+"""The training loop itself: optimizers, packing, per-member early stopping and callbacks, embeddings."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from automl.training import Member, Shape, StackedOptimizer, member_losses, predict_logits, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("kind, reference, extra", [
+    ("adamw", torch.optim.AdamW, {}),
+    ("adam", torch.optim.Adam, {}),
+    ("sgd", torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+])
+def test_stacked_optimizer_matches_torch(kind, reference, extra):
+    torch.manual_seed(0)
+    start = torch.randn(2, 30)
+    ours = torch.nn.Parameter(start.clone())
+    theirs = [torch.nn.Parameter(start[i].clone()) for i in range(2)]
+    lrs, decays = [0.01, 0.003], [0.1, 0.0]
+    optimizer = StackedOptimizer(ours, kind, torch.tensor(lrs), torch.tensor(decays))
+    references = [reference([p], lr=lr, weight_decay=wd, **extra) for p, lr, wd in zip(theirs, lrs, decays)]
+    for _ in range(25):
+        grad = torch.randn(2, 30)
+        ours.grad = grad.clone()
+        optimizer.step()
+        for i, (p, ref) in enumerate(zip(theirs, references)):
+            p.grad = grad[i].clone()
+            ref.step()
+    for i in range(2):
+        torch.testing.assert_close(ours.detach()[i], theirs[i].detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(400, 8, n_informative=5, random_state=0)
+    return torch.from_numpy(X.astype(np.float32)), torch.from_numpy(y.astype(np.float32)).unsqueeze(1)
+
+
+SHAPE = dict(n_in=8, n_out=1, hidden_layers=2, hidden_width=32, loss="bce", batch_size=64, max_epochs=15,
+             patience=100)
+
+
+def test_each_packed_member_matches_training_it_alone(data):
+    X, y = data
+    members = [Member(learning_rate=lr, weight_decay=wd, dropout=0.0, seed=s)
+               for lr, wd, s in [(1e-3, 1e-4, 0), (3e-3, 0.0, 1), (1e-2, 1e-2, 2), (3e-4, 1e-3, 3)]]
+    shape = Shape(**SHAPE)
+    packed = train(X, y, shape, members, CPU, seed=7)
+    packed_logits = predict_logits(packed.model, X)
+    for i, member in enumerate(members):
+        alone = train(X, y, shape, [member], CPU, seed=7)
+        torch.testing.assert_close(predict_logits(alone.model, X)[0], packed_logits[i], rtol=1e-4, atol=1e-4)
+        assert [h["val_loss"] for h in alone.history[0]] == pytest.approx(
+            [h["val_loss"] for h in packed.history[i]], rel=1e-4)
+
+
+def test_members_stop_on_their_own(data):
+    X, y = data
+    members = [Member(learning_rate=1e-2, seed=0), Member(learning_rate=1e-3, seed=1)]
+    stops_member_0 = lambda epoch, member, record: member == 0 and epoch == 2  # noqa: E731
+    result = train(X, y, Shape(**SHAPE), members, CPU, callbacks=[stops_member_0])
+    assert len(result.history[0]) == 3 and result.stopped[0] == "callback"
+    assert len(result.history[1]) == 15 and result.stopped[1] == "max_epochs"
+
+
+def test_early_stopping_keeps_the_best_weights(data):
+    X, y = data
+    shape = Shape(**{**SHAPE, "max_epochs": 200, "patience": 3})
+    result = train(X, y, shape, [Member(learning_rate=3e-2, seed=0)], CPU)
+    history = [h["val_loss"] for h in result.history[0]]
+    assert result.stopped == ["early_stopping"] and len(history) < 200
+    best = min(history)
+    assert history.index(best) == len(history) - 1 - 3  # stopped `patience` epochs after the best
+    # the returned weights are the best epoch's: recomputing the validation loss gives the best value
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+    n_val = int(len(X) * shape.validation_fraction)
+    val = member_losses(predict_logits(result.model, X[order[:n_val]]), y[order[:n_val]], shape)
+    assert val.item() == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.parametrize("embedding, schedule", [("periodic", "cosine"), ("none", "cosine"), ("periodic", "constant")])
+def test_recipe_options_train(data, embedding, schedule):
+    X, y = data
+    shape = Shape(**{**SHAPE, "embedding": embedding, "schedule": schedule, "max_epochs": 30, "label_smoothing": 0.1})
+    result = train(X, y, shape, [Member(learning_rate=3e-3, seed=0)], CPU)
+    losses = [h["train_loss"] for h in result.history[0]]
+    assert losses[-1] < 0.7 * losses[0]
+    accuracy = ((predict_logits(result.model, X)[0] > 0).float() == y).float().mean()
+    assert accuracy > 0.85
+
+
+def test_shape_errors_name_the_parameter():
+    with pytest.raises(ValueError, match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic'\)"):
+        Shape(n_in=2, n_out=1, embedding="ple").check()
