@@ -103,8 +103,12 @@ class StackedMLP(nn.Module):
         self.layout += [("w_out", (width, shape.n_out)), ("b_out", (1, shape.n_out))]
         self.sizes = [math.prod(s) for _, s in self.layout]
         self.flat = nn.Parameter(torch.cat([self._init_member(m.seed) for m in members]))
-        self.register_buffer("keep", torch.tensor([1.0 - m.dropout for m in members]).view(-1, 1, 1))
-        self.use_dropout = any(m.dropout > 0 for m in members)
+        # Dropout draws 7-bit uniforms (keep probability in steps of 1/128), 8 per random int64:
+        # a quarter of the RNG work of float uniforms, which dominate a small MLP's step on a CPU.
+        keep_of_128 = [max(1, round((1.0 - m.dropout) * 128)) for m in members]
+        self.register_buffer("keep_threshold", torch.tensor(keep_of_128, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("keep_scale", torch.tensor([128.0 / t for t in keep_of_128]).view(-1, 1, 1))
+        self.use_dropout = any(t < 128 for t in keep_of_128)
 
     def _init_member(self, seed: int) -> torch.Tensor:
         """nn.Linear's default init (uniform ±1/sqrt(fan_in)), drawn from the member's own seed."""
@@ -138,9 +142,17 @@ class StackedMLP(nn.Module):
         for i in range(self.shape.hidden_layers):
             h = torch.relu(torch.baddbmm(w[f"b{i}"], h, w[f"w{i}"]))
             if self.training and self.use_dropout:
-                mask = torch.rand(h.shape, device=h.device, generator=dropout_generator) < self.keep
-                h = h * mask / self.keep
+                h = self._dropout(h, dropout_generator)
         return torch.baddbmm(w["b_out"], h, w["w_out"])
+
+
+    def _dropout(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        words = torch.empty((h.numel() + 7) // 8, dtype=torch.int64, device=h.device).random_(generator=generator)
+        uniform7 = (words.view(torch.uint8)[: h.numel()].view(h.shape) & 127).float()  # 63 random bits: 7 a byte
+        # For integers u and t, clamp(t - u, 0, 1) is 1 where u < t, else 0: a float mask with no
+        # bool tensors (whose ops cost several float multiplies each on a CPU).
+        mask = (self.keep_threshold - uniform7).clamp_(0, 1).mul_(self.keep_scale)
+        return h * mask
 
 
 class StackedOptimizer:

@@ -96,3 +96,14 @@ def test_recipe_options_train(data, embedding, schedule):
 def test_shape_errors_name_the_parameter():
     with pytest.raises(ValueError, match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic'\)"):
         Shape(n_in=2, n_out=1, embedding="ple").check()
+
+
+def test_dropout_keeps_each_members_share_and_the_mean():
+    from automl.training import StackedMLP
+
+    model = StackedMLP(Shape(n_in=4, n_out=1, hidden_width=64), [Member(dropout=0.3), Member(dropout=0.0),
+                                                                  Member(dropout=0.5)])
+    out = model._dropout(torch.ones(3, 20000, 64), torch.Generator().manual_seed(0))
+    kept = (out != 0).float().mean(dim=(1, 2))
+    torch.testing.assert_close(kept, torch.tensor([90 / 128, 1.0, 0.5]), atol=3e-3, rtol=0)  # 1/128 steps
+    torch.testing.assert_close(out.mean(dim=(1, 2)), torch.ones(3), atol=5e-3, rtol=0)  # unbiased
