@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Task = Literal["binary", "multiclass", "regression"]
 Metric = Literal["roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
@@ -88,10 +88,22 @@ class SearchConfig(_Section):
         description="The model families the search may pick from.",
     )
     cv_folds: int = Field(3, ge=2, le=20, title="CV folds", description="Folds per trial.")
-    pruner: Literal["median", "hyperband", "none"] = Field(
+    pruner: Literal["median", "none"] = Field(
         "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
     )
     n_jobs: int = Field(1, ge=1, title="Parallel trials", description="Trials run at once in threads.")
+    pack_trials: Literal["auto", "on", "off"] = Field(
+        "auto", title="Pack MLP trials",
+        description="Train several MLP trials of one shape at once (each still its own trial and run); "
+        "auto packs on CUDA, where it pays.",
+    )
+    pack_size: int = Field(8, ge=2, le=64, title="Pack size", description="MLP trials trained together.")
+
+    @field_validator("pack_trials", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML reads `on`/`off` as booleans; take them as meant."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _needs_a_budget(self) -> SearchConfig:

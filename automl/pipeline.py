@@ -113,6 +113,14 @@ def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
                        min_k=config.features.min_k)
 
 
+def pack_size(config: RunConfig) -> int:
+    """How many MLP trials train together: `pack_trials: auto` packs on CUDA only, where it pays."""
+    mode = config.search.pack_trials
+    if mode == "on" or (mode == "auto" and resolve_device(config.device).type == "cuda"):
+        return config.search.pack_size
+    return 1
+
+
 def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, study_name: str) -> SearchResult:
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
     config = prepared.config
@@ -121,7 +129,8 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
     result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=config.search.cv_folds,
                         study_name=study_name, storage=config.tracking.optuna_storage,
                         n_trials=config.search.n_trials, timeout_s=config.search.timeout_s,
-                        pruner=config.search.pruner, n_jobs=config.search.n_jobs, logger=tracker)
+                        pruner=config.search.pruner, n_jobs=config.search.n_jobs,
+                        pack_size=pack_size(config), logger=tracker)
     elapsed = time.perf_counter() - started
     board = result.leaderboard()
     tracker.log_table(board, "search/leaderboard.csv")
@@ -129,7 +138,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
         tracker.log_figure(figure, f"search/{name}.png")
     states = board["state"].value_counts().to_dict()
     tracker.log(
-        params={"best_params": result.best_params},
+        params={"best_params": result.best_params, "mlp_pack_size": pack_size(config)},
         metrics={"best_cv_score": result.study.best_value, "search_seconds": elapsed,
                  "n_trials": len(board), **{f"n_trials_{k.lower()}": v for k, v in states.items()}},
         tags={"best_family": result.best_params["family"]},

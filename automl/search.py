@@ -28,7 +28,7 @@ from automl.models import FamilyContext, Suggest, get_family
 from automl.preprocessing import build_preprocessor
 
 EPOCH_STEP_BASE = 1000  # MLP epoch reports live at steps >= this, apart from the per-fold ones
-MIN_EPOCHS_BEFORE_PRUNING = 5
+MIN_EPOCHS_BEFORE_PRUNING = 10  # early epochs mostly measure the learning rate, not the end result
 
 
 class TrialLogger(Protocol):
@@ -168,6 +168,7 @@ class Objective:
         except Exception as error:  # recorded, then re-raised so Optuna marks the trial FAIL
             record.state, record.fail_reason = "FAIL", f"{type(error).__name__}: {error}"[:500]
             trial.set_user_attr("fail_reason", record.fail_reason)
+            self.release_device_memory(error)
             raise
         finally:
             record.duration_s = time.perf_counter() - started
@@ -175,6 +176,14 @@ class Objective:
                 record.value = float(np.mean(record.fold_scores))
             self.records.append(record)
             self.logger.log_trial(record)
+
+    @staticmethod
+    def release_device_memory(error: Exception) -> None:
+        """After a CUDA out-of-memory error, give the cached blocks back so later trials can run."""
+        import torch
+
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
 
     def _epoch_reporter(self, trial: optuna.Trial, fold: int, record: TrialRecord):
         """Reports the MLP's validation loss per epoch (sign follows the study) and prunes."""
@@ -199,6 +208,8 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | Non
 
 
 def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePruner:
+    if name not in ("median", "none"):
+        raise ValueError(f"pruner '{name}' is not one of 'median', 'none'")
     if name == "median":
         # One fold's score is too noisy to prune on; from the second fold on, prune below the median.
         return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=1)
@@ -207,8 +218,11 @@ def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePrun
 
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
                storage: str | None, n_trials: int | None, timeout_s: float | None, pruner: str = "median",
-               n_jobs: int = 1, logger: TrialLogger) -> SearchResult:
-    """Create the stored study, enqueue each family's defaults, optimise within the budget."""
+               n_jobs: int = 1, pack_size: int = 1, logger: TrialLogger) -> SearchResult:
+    """Create the stored study, enqueue each family's defaults, optimise within the budget.
+
+    pack_size > 1 trains MLP trials that many at a time (automl.packing); other families as usual.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # `multivariate` and `group` are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -220,11 +234,18 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
                                 pruner=make_pruner(pruner))
     study.set_user_attr("metric", space.metric)
     study.set_user_attr("families", space.families)
-    for params in default_trials(space)[: n_trials or None]:
-        study.enqueue_trial(params, user_attrs={"warm_start": True})
+    warm_start = default_trials(space)[: n_trials or None]
     objective = Objective(space, X, y, folds, logger)
-    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, n_jobs=n_jobs, catch=(Exception,),
-                   gc_after_trial=False)
+    if pack_size > 1 and "mlp" in space.families:
+        from automl.packing import optimize_packed
+
+        optimize_packed(study, objective, n_trials=n_trials, timeout_s=timeout_s, pack_size=pack_size,
+                        warm_start=warm_start)
+    else:
+        for params in warm_start:
+            study.enqueue_trial(params, user_attrs={"warm_start": True})
+        study.optimize(objective, n_trials=n_trials, timeout=timeout_s, n_jobs=n_jobs, catch=(Exception,),
+                       gc_after_trial=False)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
         reasons = sorted({r.fail_reason for r in objective.records if r.fail_reason})
         raise RuntimeError(f"no trial of study '{study_name}' completed ({len(study.trials)} tried); "

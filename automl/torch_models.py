@@ -14,11 +14,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from automl.training import EpochCallback as PackCallback
 from automl.training import Member, Shape, predict_logits, resolve_device, train
 
 # callback(epoch, {"train_loss": float, "val_loss": float}); raising stops training (e.g. pruning).
 EpochCallback = Callable[[int, dict[str, float]], None]
-__all__ = ["TorchMLPClassifier", "TorchMLPRegressor", "resolve_device"]
+__all__ = ["TorchMLPClassifier", "TorchMLPRegressor", "fit_packed", "resolve_device"]
 
 
 class _TorchMLP(BaseEstimator):
@@ -68,19 +69,8 @@ class _TorchMLP(BaseEstimator):
         return 0 if self.random_state is None else int(self.random_state)
 
     def fit(self, X, y, callbacks: list[EpochCallback] | None = None):
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
-        if X.ndim != 2 or len(X) != len(y):
-            raise ValueError(f"X {X.shape} and y {y.shape} must be 2-D and share rows")
-        target, n_out = self._encode_target(y)
-        shape = self.shape_for(X.shape[1], n_out)
-        shape.check(owner=type(self).__name__)
-        device = resolve_device(self.device)
         adapted = [lambda epoch, member, record, cb=cb: cb(epoch, record) for cb in callbacks or []]
-        result = train(torch.from_numpy(X).to(device), target.to(device), shape, [self.member()], device,
-                       seed=self._seed(), callbacks=adapted)
-        self.model_, self.history_ = result.model, result.history[0]
-        self.n_features_in_, self.device_, self.n_epochs_ = X.shape[1], str(device), len(self.history_)
+        fit_packed([self], X, y, adapted)
         return self
 
     def _logits(self, X) -> torch.Tensor:
@@ -98,6 +88,38 @@ class _TorchMLP(BaseEstimator):
         if "model_" in state:
             state["model_"] = copy.deepcopy(self.model_).to("cpu")
         return state
+
+
+def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[PackCallback] | None = None) -> list[str]:
+    """Fit estimators that share a shape (all but learning rate, weight decay and dropout) in one pack.
+
+    Each ends up fitted as if trained alone with the pack's data order. Returns why each stopped.
+    callback(epoch, index, record) -> True stops estimator `index` (its best weights are kept).
+    """
+    lead = estimators[0]
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"X {X.shape} and y {y.shape} must be 2-D and share rows")
+    target, n_out = lead._encode_target(y)
+    learned = {k: v for k, v in vars(lead).items() if k in ("classes_", "y_mean_", "y_std_")}
+    for estimator in estimators:
+        estimator.__dict__.update(learned)
+    shape = lead.shape_for(X.shape[1], n_out)
+    shape.check(owner=type(lead).__name__)
+    for other in estimators[1:]:
+        if type(other) is not type(lead) or other.device != lead.device or other.shape_for(X.shape[1], n_out) != shape:
+            raise ValueError("packed estimators must share their type, device and shape; only learning_rate, "
+                             "weight_decay, dropout and random_state may differ")
+    device = resolve_device(lead.device)
+    result = train(torch.from_numpy(X).to(device), target.to(device), shape, [e.member() for e in estimators],
+                   device, seed=lead._seed(), callbacks=callbacks)
+    for index, estimator in enumerate(estimators):
+        estimator.model_ = result.model.member(index) if len(estimators) > 1 else result.model
+        estimator.history_ = result.history[index]
+        estimator.n_features_in_, estimator.device_ = X.shape[1], str(device)
+        estimator.n_epochs_ = len(estimator.history_)
+    return result.stopped
 
 
 class TorchMLPClassifier(ClassifierMixin, _TorchMLP):

@@ -90,7 +90,7 @@ class StackedMLP(nn.Module):
 
     def __init__(self, shape: Shape, members: list[Member]):
         super().__init__()
-        self.shape, self.k = shape, len(members)
+        self.shape, self.k, self.members = shape, len(members), list(members)
         self.layout: list[tuple[str, tuple[int, ...]]] = []  # (name, per-member shape) in flat order
         width = shape.n_in
         if shape.embedding == "periodic":
@@ -123,6 +123,13 @@ class StackedMLP(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             parts.append((torch.rand(s, generator=generator) * 2 - 1) * bound)
         return torch.cat([p.flatten() for p in parts]).unsqueeze(0)
+
+    def member(self, index: int) -> StackedMLP:
+        """Member `index` alone, as a K = 1 model with its own copy of the weights."""
+        single = StackedMLP(self.shape, [self.members[index]]).to(self.flat.device)
+        with torch.no_grad():
+            single.flat.copy_(self.flat[index:index + 1])
+        return single.eval()
 
     def weights(self) -> dict[str, torch.Tensor]:
         views = torch.split(self.flat, self.sizes, dim=1)

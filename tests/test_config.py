@@ -96,3 +96,11 @@ def test_json_schema_has_titles_and_descriptions_for_the_form():
     search = schema["$defs"]["SearchConfig"]["properties"]
     assert search["n_trials"]["title"] == "Trials"
     assert "description" in search["families"]
+
+
+def test_yaml_on_and_off_mean_what_they_say(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("search:\n  pack_trials: on\n")
+    assert load_config(path).search.pack_trials == "on"
+    assert apply_overrides({}, ["search.pack_trials=off"]) == {"search": {"pack_trials": False}}
+    assert parse_config(apply_overrides({}, ["search.pack_trials=off"])).search.pack_trials == "off"

@@ -107,3 +107,14 @@ def test_dropout_keeps_each_members_share_and_the_mean():
     kept = (out != 0).float().mean(dim=(1, 2))
     torch.testing.assert_close(kept, torch.tensor([90 / 128, 1.0, 0.5]), atol=3e-3, rtol=0)  # 1/128 steps
     torch.testing.assert_close(out.mean(dim=(1, 2)), torch.ones(3), atol=5e-3, rtol=0)  # unbiased
+
+
+@pytest.mark.gpu
+def test_packed_members_match_alone_on_cuda(data):
+    X, y = (t.cuda() for t in data)
+    members = [Member(learning_rate=lr, dropout=0.0, seed=s) for lr, s in [(1e-3, 0), (3e-3, 1), (1e-2, 2)]]
+    shape = Shape(**SHAPE)
+    packed = predict_logits(train(X, y, shape, members, torch.device("cuda"), seed=7).model, X)
+    for i, member in enumerate(members):
+        alone = predict_logits(train(X, y, shape, [member], torch.device("cuda"), seed=7).model, X)[0]
+        torch.testing.assert_close(alone, packed[i], rtol=2e-2, atol=2e-2)  # bf16 autocast on CUDA

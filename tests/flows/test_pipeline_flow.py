@@ -116,17 +116,24 @@ def test_a_failing_step_leaves_the_parent_run_failed(make_config, monkeypatch):
     assert parent.info.status == "FAILED"
 
 
-def test_cli_runs_a_regression_config(store, capsys):
+def test_cli_runs_a_regression_config_with_packed_mlp_trials(store, capsys):
     config = Path(__file__).resolve().parents[2] / "config" / "diabetes.yaml"
     overrides = [f"tracking.{k}={v}" for k, v in store_settings(store).items()]
-    code = main(["run", str(config), "--set", "search.n_trials=4", "--set", "search.families=[linear,extra_trees]",
+    code = main(["run", str(config), "--set", "search.n_trials=6", "--set", "search.families=[linear,mlp]",
+                 "--set", "search.pack_trials=on", "--set", "search.pack_size=3",
                  *[arg for o in overrides for arg in ("--set", o)]])
-    out = capsys.readouterr().out
-    assert code == 0 and "registered diabetes_regressor v1; champion moved" in out
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "registered diabetes_regressor v1; champion moved" in captured.out
     client = MlflowClient(store_settings(store)["tracking_uri"])
     version = client.get_model_version_by_alias("diabetes_regressor", "champion")
     run = client.get_run(version.run_id)
     assert run.data.tags["task"] == "regression" and run.data.metrics["test_r2"] > 0.2
+    assert run.data.params["mlp_pack_size"] == "3"
+    children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
+    mlp_runs = [c for c in children if c.data.params["family"] == "mlp"]
+    assert len(children) == 6 and len(mlp_runs) >= 3  # the default MLP leads a pack of 3
+    assert all(c.data.tags["trial_state"] in {"COMPLETE", "PRUNED"} for c in mlp_runs)
 
 
 def test_cli_validate_writes_nothing(store, capsys):
