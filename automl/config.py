@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -149,6 +150,33 @@ class TrackingConfig(_Section):
     registered_model: str | None = Field(
         None, title="Registered model", description="Model Registry name; defaults to the run name."
     )
+    ui_url: str = Field(
+        "http://127.0.0.1:5000", title="MLflow UI URL",
+        description="Where the MLflow UI is served, for links from Prefect to runs.",
+    )
+
+
+class ScheduleConfig(_Section):
+    """When a deployment of this config runs by itself: a cron expression or an interval."""
+
+    cron: str | None = Field(None, title="Cron", description="e.g. '0 3 * * *' (03:00 every day).")
+    interval_s: float | None = Field(None, gt=0, title="Interval (s)", description="Seconds between runs.")
+    timezone: str = Field("UTC", title="Timezone", description="IANA name, e.g. Europe/Berlin.")
+    active: bool = Field(True, title="Active", description="Paused schedules keep their settings.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleConfig:
+        if (self.cron is None) == (self.interval_s is None):
+            raise ValueError("a schedule needs exactly one of cron (e.g. '0 3 * * *') or interval_s (e.g. 3600)")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron '{self.cron}' must have 5 fields (minute hour day month weekday), "
+                             "e.g. '0 3 * * *'")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone '{self.timezone}' is not an IANA timezone; use e.g. 'UTC' "
+                             "or 'Europe/Berlin'") from None
+        return self
 
 
 class RunConfig(_Section):
@@ -170,6 +198,9 @@ class RunConfig(_Section):
     search: SearchConfig = Field(default_factory=SearchConfig, title="Search")
     features: FeatureConfig = Field(default_factory=FeatureConfig, title="Feature selection")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")
+    schedule: ScheduleConfig | None = Field(
+        None, title="Schedule", description="For `automl deploy`: when this config runs on its own."
+    )
 
     @property
     def experiment_name(self) -> str:

@@ -12,7 +12,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 import pandas as pd
@@ -22,7 +22,7 @@ from automl.config import ConfigError, RunConfig
 from automl.data import Dataset, Split, load_dataset, split_dataset
 from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
-from automl.search import SearchResult, SearchSpace, refit_best, run_search
+from automl.search import SearchResult, SearchSpace, TrialRecord, refit_best, run_search
 from automl.tracking import Registration, Tracker, config_artifact
 from automl.torch_models import resolve_device
 
@@ -121,16 +121,29 @@ def pack_size(config: RunConfig) -> int:
     return 1
 
 
-def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, study_name: str) -> SearchResult:
+class _TrialReporter:
+    """Logs each trial to MLflow, then tells `on_trial` (e.g. a Prefect progress artifact)."""
+
+    def __init__(self, tracker: Tracker, on_trial: Callable[[TrialRecord], None]):
+        self.tracker, self.on_trial = tracker, on_trial
+
+    def log_trial(self, record: TrialRecord) -> None:
+        self.tracker.log_trial(record)
+        self.on_trial(record)
+
+
+def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, study_name: str,
+                on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
     config = prepared.config
     space = search_space(prepared, profile)
+    logger = _TrialReporter(tracker, on_trial) if on_trial else tracker
     started = time.perf_counter()
     result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=config.search.cv_folds,
                         study_name=study_name, storage=config.tracking.optuna_storage,
                         n_trials=config.search.n_trials, timeout_s=config.search.timeout_s,
                         pruner=config.search.pruner, n_jobs=config.search.n_jobs,
-                        pack_size=pack_size(config), logger=tracker)
+                        pack_size=pack_size(config), logger=logger)
     elapsed = time.perf_counter() - started
     board = result.leaderboard()
     tracker.log_table(board, "search/leaderboard.csv")
@@ -204,6 +217,34 @@ def finish_run(tracker: Tracker, result: SearchResult, status: str = "FINISHED")
                          "trial_seconds": trial_seconds, "tracking_overhead_per_trial": overhead})
     tracker.finish(status)
     return overhead
+
+
+def run_url(config: RunConfig, tracker: Tracker) -> str:
+    """The parent run in the MLflow UI."""
+    base = config.tracking.ui_url.rstrip("/")
+    return f"{base}/#/experiments/{tracker.experiment_id}/runs/{tracker.parent_run_id}"
+
+
+def report_markdown(config: RunConfig, tracker: Tracker, result: SearchResult, model: FittedModel,
+                    registration: Registration, metric: str, top: int = 10) -> str:
+    """A short report of one pipeline run: links, scores, the registration and the top trials."""
+    board = result.leaderboard().head(top)
+    rows = "\n".join(f"| {r.trial} | {r.family} | {r.state} | {r.cv_score:.4f} | {r.k} | {r.duration_s:.2f} |"
+                      if r.cv_score == r.cv_score else
+                      f"| {r.trial} | {r.family} | {r.state} | – | {r.k} | {r.duration_s:.2f} |"
+                      for r in board.itertuples())
+    tests = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in model.test_metrics.items())
+    return f"""# {config.name}: best {result.best_params['family']}, CV {metric} {result.study.best_value:.4f}
+
+- MLflow parent run: [{tracker.parent_run_name}]({run_url(config, tracker)}) (`{tracker.parent_run_id}`)
+- Test split: {tests}
+- Registered `{registration.name}` v{registration.version}; champion {'moved' if registration.moved_alias else 'kept'}: {registration.reason}
+- Optuna study `{tracker.parent_run_name}` in `{config.tracking.optuna_storage}`; {len(result.records)} trials
+
+| trial | family | state | CV {metric} | k | seconds |
+| ---: | --- | --- | ---: | ---: | ---: |
+{rows}
+"""
 
 
 @contextmanager

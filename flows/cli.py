@@ -24,11 +24,24 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("config", help="a YAML run config, e.g. config/breast_cancer.yaml")
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config value, e.g. --set search.n_trials=10 (repeatable)")
+    text = "serve one Prefect deployment per config, on the schedule in each config, until stopped"
+    sub = commands.add_parser("deploy", help=text, description=text)
+    sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
+    sub.add_argument("--gpu-slots", type=int, default=1, help="runs that may train on the GPU at once (default 1)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "deploy":
+        from flows.deploy import deploy
+
+        try:
+            deploy(args.configs, args.gpu_slots)
+        except USER_ERRORS as error:
+            print(f"automl: error: {error}", file=sys.stderr)
+            return 2
+        return 0
     try:
         config = load_config(args.config, args.overrides)
         if args.command == "validate":

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from prefect import flow, runtime, task
+from contextlib import nullcontext
+
+from prefect import flow, get_run_logger, runtime, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 
 from automl import pipeline as steps
 from automl.config import RunConfig
 from automl.data import DataError
+from automl.evaluation import METRICS
+from automl.training import resolve_device
+
+GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
 
 
 def _retry_on_io_error(task, task_run, state) -> bool:
@@ -46,18 +54,56 @@ def prefect_tags() -> dict[str, str]:
     return tags
 
 
+def search_timeout(config: RunConfig) -> float | None:
+    """The search task's timeout: the time budget plus room for the trial running at the deadline."""
+    budget = config.search.timeout_s
+    return None if budget is None else budget * 1.25 + 120
+
+
+def trial_progress(config: RunConfig, metric: str):
+    """A Prefect progress artifact (trials done / budget) and a log line per trial, best so far."""
+    budget = config.search.n_trials
+    key = f"{config.name.lower().replace('_', '-').replace('.', '-')}-search-progress"
+    artifact_id = create_progress_artifact(progress=0.0, key=key,
+                                           description=f"{config.name}: trials done / {budget or 'time budget'}")
+    greater = METRICS[metric].greater_is_better
+    state = {"done": 0, "best": None}
+    logger = get_run_logger()
+
+    def on_trial(record) -> None:
+        state["done"] += 1
+        if record.state == "COMPLETE" and (state["best"] is None or (record.value > state["best"]) == greater):
+            state["best"] = record.value
+        best = "–" if state["best"] is None else f"{state['best']:.4f}"
+        progress = 100.0 * state["done"] / budget if budget else 0.0
+        update_progress_artifact(artifact_id, progress=min(progress, 100.0),
+                                 description=f"{config.name}: {state['done']}/{budget or '?'} trials, best {metric} {best}")
+        logger.info(f"trial {record.number} {record.family} {record.state} {record.value}; "
+                    f"{state['done']}/{budget or '?'} done, best {metric} {best}")
+
+    return on_trial
+
+
 @flow(name="automl-pipeline", flow_run_name="{config.name}", log_prints=True, validate_parameters=True)
 def automl_pipeline(config: RunConfig) -> dict:
     """Load + validate → feature profile → Optuna model search → refit + evaluate → register."""
     prepared = load_and_validate(config)
     tracker = steps.open_tracker(config)
     start_run(prepared, tracker, prefect_tags())
+    metric = prepared.dataset.metric
+    on_cuda = "mlp" in config.search.families and resolve_device(config.device).type == "cuda"
     with steps.tracked_run(tracker):
         profile = profile_features(prepared, tracker)
-        result = search(prepared, profile, tracker, tracker.parent_run_name)
-        model = refit_and_evaluate(prepared, profile, result, tracker)
+        # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).
+        with concurrency(GPU_LIMIT, occupy=1, strict=False) if on_cuda else nullcontext():
+            result = search.with_options(timeout_seconds=search_timeout(config))(
+                prepared, profile, tracker, tracker.parent_run_name, trial_progress(config, metric))
+            model = refit_and_evaluate(prepared, profile, result, tracker)
         registration = register(prepared, model, tracker)
         overhead = steps.finish_run(tracker, result)
+    create_markdown_artifact(steps.report_markdown(config, tracker, result, model, registration, metric),
+                             key=f"{config.name.lower().replace('_', '-').replace('.', '-')}-report",
+                             description=f"{config.name}: MLflow run, scores, registration, top trials")
     summary = steps.summarize(tracker, result, model, registration, overhead)
     print(f"best family {summary.best_family}: CV {prepared.dataset.metric} {summary.cv_score:.4f}; "
           f"test {summary.test_metrics}; {registration.reason}")

@@ -104,3 +104,21 @@ def test_yaml_on_and_off_mean_what_they_say(tmp_path):
     assert load_config(path).search.pack_trials == "on"
     assert apply_overrides({}, ["search.pack_trials=off"]) == {"search": {"pack_trials": False}}
     assert parse_config(apply_overrides({}, ["search.pack_trials=off"])).search.pack_trials == "off"
+
+
+def test_schedule_needs_one_valid_kind():
+    assert parse_config({"schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}}).schedule.cron == "0 3 * * *"
+    with pytest.raises(ConfigError, match="exactly one of cron"):
+        parse_config({"schedule": {"cron": "0 3 * * *", "interval_s": 60}})
+    with pytest.raises(ConfigError, match="must have 5 fields"):
+        parse_config({"schedule": {"cron": "every night"}})
+    with pytest.raises(ConfigError, match="timezone 'Mars/Olympus' is not an IANA timezone"):
+        parse_config({"schedule": {"interval_s": 60, "timezone": "Mars/Olympus"}})
+
+
+def test_prefect_yaml_deployments_hold_valid_configs():
+    import yaml
+
+    deployments = yaml.safe_load((CONFIG_DIR.parent / "prefect.yaml").read_text())["deployments"]
+    names = [parse_config(d["parameters"]["config"]).name for d in deployments]
+    assert names == [d["name"] for d in deployments] == ["breast_cancer", "diabetes"]

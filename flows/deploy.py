@@ -1,0 +1,76 @@
+"""`automl deploy`: one Prefect deployment per config, each with its config's schedule, served here.
+
+The deployment's parameters are the whole config, so the Prefect UI renders the run form from
+RunConfig (titles, descriptions, defaults, dropdowns for choices, sections for nested parts) and a
+run started there with edited values is validated by the same model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import serve
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.exceptions import ObjectNotFound
+from prefect.schedules import Cron, Interval
+
+from automl.config import ConfigError, RunConfig, load_config
+from flows.pipeline import GPU_LIMIT, automl_pipeline
+
+
+def schedules_for(config: RunConfig) -> list:
+    s = config.schedule
+    if s is None:
+        return []
+    if s.cron is not None:
+        return [Cron(s.cron, timezone=s.timezone, active=s.active)]
+    return [Interval(timedelta(seconds=s.interval_s), timezone=s.timezone, active=s.active)]
+
+
+def build_deployment(config: RunConfig):
+    """A runner deployment of the pipeline flow for this config, with its schedule."""
+    return automl_pipeline.to_deployment(
+        name=config.name,
+        parameters={"config": config.model_dump(mode="json")},
+        schedules=schedules_for(config),
+        tags=["automl", config.data.source.split(":")[0] if ":" in config.data.source else "file"],
+        description=f"AutoML pipeline '{config.name}' on {config.data.source} "
+                    f"({config.search.n_trials or '∞'} trials over {', '.join(config.search.families)}).",
+        enforce_parameter_schema=True,
+    )
+
+
+def load_configs(paths: list[str]) -> list[RunConfig]:
+    configs = [load_config(path) for path in paths]
+    names = [c.name for c in configs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"configs share the name {duplicates}: each deployment needs its own name; "
+                          "set a distinct `name:` in each file")
+    return configs
+
+
+async def ensure_gpu_limit(slots: int) -> None:
+    """Create or resize the `gpu` global concurrency limit: at most `slots` runs train on CUDA at once."""
+    async with get_client() as client:
+        try:
+            await client.read_global_concurrency_limit_by_name(GPU_LIMIT)
+        except ObjectNotFound:
+            await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=GPU_LIMIT, limit=slots))
+        else:
+            await client.update_global_concurrency_limit(
+                GPU_LIMIT, GlobalConcurrencyLimitUpdate(limit=slots, active=True))
+
+
+def deploy(paths: list[str], gpu_slots: int = 1) -> None:
+    """Validate every config, set the GPU limit, then serve the deployments until interrupted."""
+    configs = load_configs(paths)
+    asyncio.run(ensure_gpu_limit(gpu_slots))
+    deployments = [build_deployment(config) for config in configs]
+    for config in configs:
+        when = config.schedule.cron or f"every {config.schedule.interval_s:g} s" if config.schedule else "no schedule"
+        print(f"deployment 'automl-pipeline/{config.name}' ({Path(config.data.source).name}): {when}")
+    serve(*deployments)

@@ -1,0 +1,185 @@
+"""Deployments, schedules and API-triggered runs against a real `prefect server start` (scheduler on)."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import yaml
+from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from automl.config import load_config
+from flows.deploy import build_deployment, ensure_gpu_limit
+from flows.pipeline import GPU_LIMIT
+
+from ..conftest import store_settings
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Prefect server with its scheduler ticking every second, in its own home."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    for _ in range(120):  # wait for health, at most ~60 s
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.terminate()
+        pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def write_config(tmp_path, name, store, schedule, n_trials=2) -> Path:
+    values = {"name": name, "data": {"source": "sklearn:breast_cancer"},
+              "search": {"n_trials": n_trials, "cv_folds": 2, "families": ["linear"]},
+              "tracking": store_settings(store), "schedule": schedule}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def read_deployment(name):
+    async with get_client() as client:
+        return await client.read_deployment_by_name(f"automl-pipeline/{name}")
+
+
+async def flow_runs_of(deployment_id):
+    async with get_client() as client:
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        return await client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                                           sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)
+
+
+def test_deployments_carry_schedules_and_a_form(server, tmp_path, store):
+    nightly = load_config(write_config(tmp_path, "nightly", store, {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}))
+    hourly = load_config(write_config(tmp_path, "hourly", store, {"interval_s": 3600}))
+    for config in (nightly, hourly):
+        build_deployment(config).apply()
+    cron = run(read_deployment("nightly"))
+    assert cron.schedules[0].schedule.cron == "0 3 * * *" and cron.schedules[0].schedule.timezone == "Europe/Berlin"
+    assert run(read_deployment("hourly")).schedules[0].schedule.interval == timedelta(hours=1)
+    assert cron.enforce_parameter_schema and cron.parameters["config"]["name"] == "nightly"
+    schema = cron.parameter_openapi_schema
+    search = schema["definitions"]["SearchConfig"]["properties"]
+    assert search["n_trials"]["title"] == "Trials" and search["metric" if "metric" in search else "pruner"]["enum"]
+    assert schema["definitions"]["RunConfig"]["properties"]["metric"]["anyOf"][0]["enum"][0] == "roc_auc"
+    # The scheduler (a real service of this server) fills in runs at 03:00 Berlin time.
+    for _ in range(60):
+        scheduled = [r for r in run(flow_runs_of(cron.id)) if r.state_type.value == "SCHEDULED"]
+        if scheduled:
+            break
+        time.sleep(0.5)
+    assert scheduled, "the scheduler produced no run"
+    berlin = scheduled[0].expected_start_time.astimezone(ZoneInfo("Europe/Berlin"))
+    assert (berlin.hour, berlin.minute) == (3, 0)
+
+
+def test_bad_parameter_is_refused_before_a_run_exists(server, tmp_path, store):
+    config = load_config(write_config(tmp_path, "strict", store, None))
+    build_deployment(config).apply()
+
+    async def create(parameters):
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name("automl-pipeline/strict")
+            return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+    bad = {"config": {**config.model_dump(mode="json"), "search": {"n_trials": "many"}}}
+    with pytest.raises(PrefectHTTPStatusError, match="n_trials") as caught:
+        run(create(bad))
+    assert caught.value.response.status_code == 409
+    assert run(flow_runs_of(run(read_deployment("strict")).id)) == []
+
+
+def test_gpu_limit_is_created_and_resized(server):
+    run(ensure_gpu_limit(2))
+    run(ensure_gpu_limit(3))
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_global_concurrency_limit_by_name(GPU_LIMIT)
+
+    limit = run(read())
+    assert limit.limit == 3 and limit.active
+
+
+def test_served_deployment_runs_on_its_schedule_and_links_both_ways(server, tmp_path, store):
+    """`automl deploy` as a user runs it: a scheduled tick becomes a flow run, trials land in MLflow."""
+    path = write_config(tmp_path, "ticking", store, {"interval_s": 5}, n_trials=3)
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    log = open(tmp_path / "deploy.log", "w")
+    served = subprocess.Popen([sys.executable, "-m", "flows.cli", "deploy", str(path)], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        finished = None
+        for _ in range(240):  # wait, at most ~2 minutes, for the first completed run
+            try:
+                deployment = run(read_deployment("ticking"))
+            except Exception:
+                deployment = None
+            if deployment is not None:
+                done = [r for r in run(flow_runs_of(deployment.id)) if r.state_type.value == "COMPLETED"]
+                if done:
+                    finished = done[0]
+                    break
+            time.sleep(0.5)
+        assert finished is not None, (tmp_path / "deploy.log").read_text()[-3000:]
+    finally:
+        served.terminate()
+        served.wait(timeout=30)
+    client = MlflowClient(store_settings(store)["tracking_uri"])
+    [parent] = client.search_runs([client.get_experiment_by_name("ticking").experiment_id],
+                                  f"tags.`prefect.flow_run_id` = '{finished.id}'")
+    assert parent.info.status == "FINISHED" and parent.data.tags["prefect.flow_run_name"] == finished.name
+    assert parent.data.tags["prefect.flow_run_url"].endswith(str(finished.id))
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 3
+
+    found = httpx.post(f"{server}/artifacts/filter", json={"flow_runs": {"id": {"any_": [str(finished.id)]}},
+                                                            "limit": 20}).json()
+    by_type = {a["type"]: a for a in found}
+    assert by_type["progress"]["data"] == 100.0
+    assert parent.info.run_id in by_type["markdown"]["data"] and "| trial | family |" in by_type["markdown"]["data"]
+    first_trial = min(c.info.start_time for c in children) / 1000
+    lag = first_trial - finished.expected_start_time.timestamp()
+    print(f"scheduled tick → first trial: {lag:.1f} s")  # a measurement for the notes, not an assertion
+    assert lag > 0
