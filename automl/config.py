@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Task = Literal["binary", "multiclass", "regression"]
-Metric = Literal["roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
+# One flat Literal per choice, so the Prefect form renders a single dropdown.
+TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
+MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
 Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
 ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
@@ -187,9 +188,10 @@ class RunConfig(_Section):
         description="Names the experiment, the study and the registered model (letters, digits, _ . -).",
     )
     data: DataConfig = Field(default_factory=DataConfig, title="Data")
-    task: Task | None = Field(None, title="Task", description="Inferred from the target when empty.")
-    metric: Metric | None = Field(
-        None, title="Metric", description="Defaults: roc_auc (binary), accuracy (multiclass), rmse (regression)."
+    task: TaskChoice = Field("auto", title="Task", description="auto: inferred from the target.")
+    metric: MetricChoice = Field(
+        "auto", title="Metric",
+        description="auto: roc_auc (binary), accuracy (multiclass), rmse (regression).",
     )
     seed: int = Field(0, ge=0, title="Seed", description="Seeds the split, the folds, the sampler and the models.")
     device: Literal["auto", "cpu", "cuda"] = Field(

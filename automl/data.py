@@ -160,7 +160,7 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     if y.nunique() < 2:
         raise DataError(f"target column '{target}' has a single value ({y.iloc[0]!r}); "
                         "a model needs at least two classes or varying values")
-    task = config.task or infer_task(y)
+    task = infer_task(y) if config.task == "auto" else config.task
     if task != "regression" and y.dtype.kind in "fc" and not np.all(np.mod(y.to_numpy(float), 1) == 0):
         raise DataError(f"task '{task}' needs class labels, but target '{target}' holds fractional "
                         f"numbers such as {y.iloc[0]!r}; set task: regression")
@@ -170,7 +170,7 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     if task == "binary" and y.nunique() != 2:
         raise DataError(f"task 'binary' needs two classes, but '{target}' has {y.nunique()}; "
                         "set task: multiclass or leave task empty to infer it")
-    metric = config.metric or default_metric(task)
+    metric = default_metric(task) if config.metric == "auto" else config.metric
     if metric not in metrics_for_task(task):
         raise DataError(f"metric '{metric}' does not fit task '{task}'; use one of {metrics_for_task(task)}")
 

@@ -39,7 +39,7 @@ def test_unknown_nested_key_names_its_section():
 
 
 def test_bad_choice_lists_the_allowed_values():
-    with pytest.raises(ConfigError, match=r"metric: Input should be 'roc_auc'.*got 'auc'"):
+    with pytest.raises(ConfigError, match=r"metric: Input should be 'auto', 'roc_auc'.*got 'auc'"):
         parse_config({"metric": "auc"})
 
 

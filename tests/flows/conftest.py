@@ -1,4 +1,12 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 
@@ -7,3 +15,38 @@ def prefect_server():
     """One Prefect test server (temporary SQLite) for the whole session: each start costs seconds."""
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real `prefect server start` (scheduler ticking every second, UI on), in its own home."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {"PREFECT_UI_API_URL": url,  # the UI otherwise calls port 4200 whatever --port says
+           **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(120):  # wait for health, at most ~60 s
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.terminate()
+        pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield url
+    process.terminate()
+    process.wait(timeout=30)

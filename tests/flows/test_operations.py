@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,6 @@ from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from automl.config import load_config
 from flows.deploy import build_deployment, ensure_gpu_limit
@@ -27,40 +25,6 @@ from ..conftest import store_settings
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real Prefect server with its scheduler ticking every second, in its own home."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/api"
-    for _ in range(120):  # wait for health, at most ~60 s
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        process.terminate()
-        pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-    with temporary_settings({PREFECT_API_URL: url}):
-        yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def write_config(tmp_path, name, store, schedule, n_trials=2) -> Path:
@@ -100,8 +64,8 @@ def test_deployments_carry_schedules_and_a_form(server, tmp_path, store):
     assert cron.enforce_parameter_schema and cron.parameters["config"]["name"] == "nightly"
     schema = cron.parameter_openapi_schema
     search = schema["definitions"]["SearchConfig"]["properties"]
-    assert search["n_trials"]["title"] == "Trials" and search["metric" if "metric" in search else "pruner"]["enum"]
-    assert schema["definitions"]["RunConfig"]["properties"]["metric"]["anyOf"][0]["enum"][0] == "roc_auc"
+    assert search["n_trials"]["title"] == "Trials" and search["pruner"]["enum"] == ["median", "none"]
+    assert schema["definitions"]["RunConfig"]["properties"]["metric"]["enum"][:2] == ["auto", "roc_auc"]
     # The scheduler (a real service of this server) fills in runs at 03:00 Berlin time.
     for _ in range(60):
         scheduled = [r for r in run(flow_runs_of(cron.id)) if r.state_type.value == "SCHEDULED"]
