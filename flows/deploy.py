@@ -30,6 +30,14 @@ def schedules_for(config: RunConfig) -> list:
     return [Interval(timedelta(seconds=s.interval_s), timezone=s.timezone, active=s.active)]
 
 
+def describe(config: RunConfig) -> str:
+    s = config.schedule
+    if s is None:
+        return "no schedule (runs when triggered)"
+    when = f"cron '{s.cron}'" if s.cron else f"every {s.interval_s:g} s"
+    return f"{when} ({s.timezone}){'' if s.active else ', paused'}"
+
+
 def build_deployment(config: RunConfig):
     """A runner deployment of the pipeline flow for this config, with its schedule."""
     return automl_pipeline.to_deployment(
@@ -71,6 +79,5 @@ def deploy(paths: list[str], gpu_slots: int = 1) -> None:
     asyncio.run(ensure_gpu_limit(gpu_slots))
     deployments = [build_deployment(config) for config in configs]
     for config in configs:
-        when = config.schedule.cron or f"every {config.schedule.interval_s:g} s" if config.schedule else "no schedule"
-        print(f"deployment 'automl-pipeline/{config.name}' ({Path(config.data.source).name}): {when}")
+        print(f"deployment 'automl-pipeline/{config.name}' ({Path(config.data.source).name}): {describe(config)}")
     serve(*deployments)

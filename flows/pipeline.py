@@ -54,6 +54,11 @@ def prefect_tags() -> dict[str, str]:
     return tags
 
 
+def artifact_key(config: RunConfig, what: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return f"{config.name.lower().replace('_', '-').replace('.', '-')}-{what}"
+
+
 def search_timeout(config: RunConfig) -> float | None:
     """The search task's timeout: the time budget plus room for the trial running at the deadline."""
     budget = config.search.timeout_s
@@ -63,8 +68,7 @@ def search_timeout(config: RunConfig) -> float | None:
 def trial_progress(config: RunConfig, metric: str):
     """A Prefect progress artifact (trials done / budget) and a log line per trial, best so far."""
     budget = config.search.n_trials
-    key = f"{config.name.lower().replace('_', '-').replace('.', '-')}-search-progress"
-    artifact_id = create_progress_artifact(progress=0.0, key=key,
+    artifact_id = create_progress_artifact(progress=0.0, key=artifact_key(config, "search-progress"),
                                            description=f"{config.name}: trials done / {budget or 'time budget'}")
     greater = METRICS[metric].greater_is_better
     state = {"done": 0, "best": None}
@@ -102,7 +106,7 @@ def automl_pipeline(config: RunConfig) -> dict:
         registration = register(prepared, model, tracker)
         overhead = steps.finish_run(tracker, result)
     create_markdown_artifact(steps.report_markdown(config, tracker, result, model, registration, metric),
-                             key=f"{config.name.lower().replace('_', '-').replace('.', '-')}-report",
+                             key=artifact_key(config, "report"),
                              description=f"{config.name}: MLflow run, scores, registration, top trials")
     summary = steps.summarize(tracker, result, model, registration, overhead)
     print(f"best family {summary.best_family}: CV {prepared.dataset.metric} {summary.cv_score:.4f}; "

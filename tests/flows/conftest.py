@@ -23,6 +23,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_http(url: str, tries: int = 120) -> bool:
+    """Poll `url` until it answers 200 (every 0.5 s, `tries` times)."""
+    for _ in range(tries):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """A real `prefect server start` (scheduler ticking every second, UI on), in its own home."""
@@ -36,14 +48,7 @@ def server(tmp_path_factory):
     log = open(home / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(120):  # wait for health, at most ~60 s
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
+    if not wait_for_http(f"{url}/health"):
         process.terminate()
         pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
     with temporary_settings({PREFECT_API_URL: url}):

@@ -105,45 +105,100 @@ def test_gpu_limit_is_created_and_resized(server):
     assert limit.limit == 3 and limit.active
 
 
-def test_served_deployment_runs_on_its_schedule_and_links_both_ways(server, tmp_path, store):
-    """`automl deploy` as a user runs it: a scheduled tick becomes a flow run, trials land in MLflow."""
-    path = write_config(tmp_path, "ticking", store, {"interval_s": 5}, n_trials=3)
+def wait_for_completed(deployment_name, exclude=(), tries=240):
+    """The first COMPLETED flow run of a deployment not in `exclude` (polls every 0.5 s)."""
+    for _ in range(tries):
+        try:
+            deployment = run(read_deployment(deployment_name))
+        except Exception:  # not registered yet
+            deployment = None
+        if deployment is not None:
+            done = [r for r in run(flow_runs_of(deployment.id))
+                    if r.state_type.value == "COMPLETED" and r.id not in exclude]
+            if done:
+                return done[0]
+        time.sleep(0.5)
+    return None
+
+
+def mlflow_parent(store, experiment, flow_run_id):
+    client = MlflowClient(store_settings(store)["tracking_uri"])
+    [parent] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
+                                  f"tags.`prefect.flow_run_id` = '{flow_run_id}'")
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    return parent, children
+
+
+def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(server, tmp_path, store):
+    """`automl deploy` as a user runs it: a scheduled tick becomes a flow run, trials land in MLflow;
+    a run created through the API with edited parameters (as the UI's form does) runs with them."""
+    path = write_config(tmp_path, "ticking", store, {"interval_s": 20}, n_trials=3)
     env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     log = open(tmp_path / "deploy.log", "w")
     served = subprocess.Popen([sys.executable, "-m", "flows.cli", "deploy", str(path)], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
-        finished = None
-        for _ in range(240):  # wait, at most ~2 minutes, for the first completed run
-            try:
-                deployment = run(read_deployment("ticking"))
-            except Exception:
-                deployment = None
-            if deployment is not None:
-                done = [r for r in run(flow_runs_of(deployment.id)) if r.state_type.value == "COMPLETED"]
-                if done:
-                    finished = done[0]
-                    break
-            time.sleep(0.5)
-        assert finished is not None, (tmp_path / "deploy.log").read_text()[-3000:]
-    finally:
-        served.terminate()
-        served.wait(timeout=30)
-    client = MlflowClient(store_settings(store)["tracking_uri"])
-    [parent] = client.search_runs([client.get_experiment_by_name("ticking").experiment_id],
-                                  f"tags.`prefect.flow_run_id` = '{finished.id}'")
-    assert parent.info.status == "FINISHED" and parent.data.tags["prefect.flow_run_name"] == finished.name
-    assert parent.data.tags["prefect.flow_run_url"].endswith(str(finished.id))
-    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert len(children) == 3
+        scheduled = wait_for_completed("ticking")
+        assert scheduled is not None, (tmp_path / "deploy.log").read_text()[-3000:]
+        edited = {**load_config(path).model_dump(mode="json")}
+        edited["search"] = {**edited["search"], "n_trials": 2}
+        edited["seed"] = 7
 
-    found = httpx.post(f"{server}/artifacts/filter", json={"flow_runs": {"id": {"any_": [str(finished.id)]}},
+        async def create():
+            async with get_client() as client:
+                deployment = await client.read_deployment_by_name("automl-pipeline/ticking")
+                return await client.create_flow_run_from_deployment(deployment.id, parameters={"config": edited})
+
+        triggered = run(create())
+        by_api = None
+        for _ in range(240):  # wait, at most ~2 minutes, for the triggered run to end
+            runs = [r for r in run(flow_runs_of(run(read_deployment("ticking")).id)) if r.id == triggered.id]
+            if runs and runs[0].state_type.value in ("COMPLETED", "FAILED", "CRASHED"):
+                by_api = runs[0]
+                break
+            time.sleep(0.5)
+        assert by_api is not None and by_api.state_type.value == "COMPLETED", (tmp_path / "deploy.log").read_text()[-3000:]
+    finally:
+        served.terminate()  # serve finishes in-flight runs first; don't wait for a new tick's run
+        try:
+            served.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            served.kill()
+            served.wait(timeout=30)
+
+    parent, children = mlflow_parent(store, "ticking", scheduled.id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["prefect.flow_run_name"] == scheduled.name
+    assert parent.data.tags["prefect.flow_run_url"].endswith(str(scheduled.id))
+    assert len(children) == 3
+    edited_parent, edited_children = mlflow_parent(store, "ticking", by_api.id)
+    assert len(edited_children) == 2 and edited_parent.data.params["config.seed"] == "7"
+
+    found = httpx.post(f"{server}/artifacts/filter", json={"flow_runs": {"id": {"any_": [str(scheduled.id)]}},
                                                             "limit": 20}).json()
     by_type = {a["type"]: a for a in found}
     assert by_type["progress"]["data"] == 100.0
     assert parent.info.run_id in by_type["markdown"]["data"] and "| trial | family |" in by_type["markdown"]["data"]
     first_trial = min(c.info.start_time for c in children) / 1000
-    lag = first_trial - finished.expected_start_time.timestamp()
+    lag = first_trial - scheduled.expected_start_time.timestamp()
     print(f"scheduled tick → first trial: {lag:.1f} s")  # a measurement for the notes, not an assertion
     assert lag > 0
+
+
+def test_deploy_refuses_two_configs_with_one_name(tmp_path, store):
+    from automl.config import ConfigError
+    from flows.deploy import describe, load_configs
+
+    first = write_config(tmp_path, "twin", store, {"interval_s": 60})
+    (tmp_path / "copy").mkdir()
+    second = write_config(tmp_path / "copy", "twin", store, None)
+    with pytest.raises(ConfigError, match=r"configs share the name \['twin'\]"):
+        load_configs([str(first), str(second)])
+    assert describe(load_config(first)) == "every 60 s (UTC)"
+
+
+def test_search_timeout_follows_the_budget(make_config):
+    from flows.pipeline import search_timeout
+
+    assert search_timeout(make_config(search={"timeout_s": 100})) == 245.0
+    assert search_timeout(make_config(search={"n_trials": 5, "timeout_s": None})) is None

@@ -6,11 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
-import httpx
 import pytest
 
 from automl.config import parse_config
@@ -18,7 +16,7 @@ from automl.pipeline import run_pipeline
 from flows.deploy import build_deployment
 
 from ..conftest import store_settings
-from .conftest import free_port
+from .conftest import free_port, wait_for_http
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,13 +61,7 @@ def test_mlflow_ui_compares_a_runs_trials(tmp_path, store):
                            "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, env={**os.environ})
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        assert wait_for_http(f"http://127.0.0.1:{port}/health"), "mlflow ui did not start"
         runs = urllib.parse.quote(json.dumps([c.info.run_id for c in children]))
         url = f"http://127.0.0.1:{port}/#/compare-runs?runs={runs}&experiments=%5B%22{experiment}%22%5D"
         dom = browse(url, "mlflow-compare-trials", tmp_path)
