@@ -122,3 +122,14 @@ def test_prefect_yaml_deployments_hold_valid_configs():
     deployments = yaml.safe_load((CONFIG_DIR.parent / "prefect.yaml").read_text())["deployments"]
     names = [parse_config(d["parameters"]["config"]).name for d in deployments]
     assert names == [d["name"] for d in deployments] == ["breast_cancer", "diabetes"]
+
+
+def test_the_readme_config_example_is_a_valid_config():
+    import re
+
+    import yaml
+
+    readme = (CONFIG_DIR.parent / "README.md").read_text()
+    [example] = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if block.startswith("name: churn")]
+    config = parse_config(yaml.safe_load(example))
+    assert (config.name, config.search.cv_folds, config.schedule.timezone) == ("churn", 5, "Europe/Berlin")
