@@ -114,11 +114,8 @@ def _evaluate_pack(study: optuna.Study, objective: Objective, trials: list[optun
     share = (time.perf_counter() - started) / len(trials)
     for trial, record in zip(trials, records):
         record.duration_s = share
-        if record.value is None and record.fold_scores:
-            record.value = float(np.mean(record.fold_scores))
         if record.state == "COMPLETE":
             study.tell(trial, record.value)
         else:
             study.tell(trial, state=TrialState.PRUNED if record.state == "PRUNED" else TrialState.FAIL)
-        objective.records.append(record)
-        objective.logger.log_trial(record)
+        objective.finish(record)

@@ -172,10 +172,14 @@ class Objective:
             raise
         finally:
             record.duration_s = time.perf_counter() - started
-            if record.value is None and record.fold_scores:
-                record.value = float(np.mean(record.fold_scores))
-            self.records.append(record)
-            self.logger.log_trial(record)
+            self.finish(record)
+
+    def finish(self, record: TrialRecord) -> None:
+        """Keep and log a trial that has ended (a pruned one keeps the mean of its finished folds)."""
+        if record.value is None and record.fold_scores:
+            record.value = float(np.mean(record.fold_scores))
+        self.records.append(record)
+        self.logger.log_trial(record)
 
     @staticmethod
     def release_device_memory(error: Exception) -> None:
