@@ -6,6 +6,7 @@ Nothing is written until load_and_validate has passed.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -23,7 +24,7 @@ from automl.data import Dataset, Split, load_dataset, split_dataset
 from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
 from automl.search import SearchResult, SearchSpace, TrialRecord, refit_best, run_search
-from automl.tracking import Registration, Tracker, config_artifact
+from automl.tracking import Registration, Tracker
 from automl.torch_models import resolve_device
 
 
@@ -81,7 +82,8 @@ def start_run(prepared: Prepared, tracker: Tracker, extra_tags: dict[str, str] |
             "config_hash": config.config_hash(), "optuna_study": run_name,
             "optuna_storage": config.tracking.optuna_storage, **(extra_tags or {})}
     run_id = tracker.start_parent(run_name, tags)
-    tracker.log_text(config_artifact(config.model_dump(mode="json")), "config/resolved_config.json")
+    tracker.log_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True),
+                     "config/resolved_config.json")
     tracker.log(params={"config": config.model_dump(mode="json")},
                 metrics={"n_rows": len(dataset.y), "n_columns": dataset.X.shape[1],
                          "n_train": len(prepared.split.y_train), "n_test": len(prepared.split.y_test)},
@@ -187,12 +189,10 @@ class FittedModel:
     test_score: float
 
 
-def refit_and_evaluate(prepared: Prepared, profile: FeatureProfile, result: SearchResult,
-                       tracker: Tracker) -> FittedModel:
+def refit_and_evaluate(prepared: Prepared, result: SearchResult, tracker: Tracker) -> FittedModel:
     """Refit the best pipeline on all of train, score it once on test, log metrics and the plot."""
     d, s = prepared.dataset, prepared.split
-    space = search_space(prepared, profile)
-    pipeline = refit_best(result, space, s.X_train, s.y_train)
+    pipeline = refit_best(result, s.X_train, s.y_train)
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
     test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
     tracker.log(metrics={**metrics, "test_score": test_score})
@@ -266,7 +266,7 @@ def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
     with tracked_run(tracker):
         profile = profile_step(prepared, tracker)
         result = search_step(prepared, profile, tracker, tracker.parent_run_name)
-        model = refit_and_evaluate(prepared, profile, result, tracker)
+        model = refit_and_evaluate(prepared, result, tracker)
         registration = register_step(prepared, model, tracker)
         overhead = finish_run(tracker, result)
     return summarize(tracker, result, model, registration, overhead)

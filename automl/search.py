@@ -68,6 +68,7 @@ class TrialRecord:
 class SearchResult:
     study: optuna.Study
     records: list[TrialRecord]
+    space: SearchSpace  # what was searched: the refit builds the best pipeline from it
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -254,9 +255,9 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
         reasons = sorted({r.fail_reason for r in objective.records if r.fail_reason})
         raise RuntimeError(f"no trial of study '{study_name}' completed ({len(study.trials)} tried); "
                            f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
-    return SearchResult(study, sorted(objective.records, key=lambda r: r.number))
+    return SearchResult(study, sorted(objective.records, key=lambda r: r.number), space)
 
 
-def refit_best(result: SearchResult, space: SearchSpace, X: pd.DataFrame, y: pd.Series) -> Pipeline:
+def refit_best(result: SearchResult, X: pd.DataFrame, y: pd.Series) -> Pipeline:
     """The best trial's pipeline, fitted on the whole training split."""
-    return clone(build_pipeline(result.best_params, space)).fit(X, y)
+    return clone(build_pipeline(result.best_params, result.space)).fit(X, y)

@@ -6,7 +6,6 @@ it). The time spent inside MLflow is counted, so the overhead per trial can be r
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
@@ -220,7 +219,3 @@ class Tracker:
         verdict = "beats" if wins else "does not beat"
         return Registration(name, version, wins, f"test {metric} {score:.6g} {verdict} champion "
                             f"v{current.version}'s {old_score:.6g}", old_score)
-
-
-def config_artifact(config_json: dict) -> str:
-    return json.dumps(config_json, indent=2, sort_keys=True)

@@ -102,7 +102,7 @@ def automl_pipeline(config: RunConfig) -> dict:
         with concurrency(GPU_LIMIT, occupy=1, strict=False) if on_cuda else nullcontext():
             result = search.with_options(timeout_seconds=search_timeout(config))(
                 prepared, profile, tracker, tracker.parent_run_name, trial_progress(config, metric))
-            model = refit_and_evaluate(prepared, profile, result, tracker)
+            model = refit_and_evaluate(prepared, result, tracker)
         registration = register(prepared, model, tracker)
         overhead = steps.finish_run(tracker, result)
     create_markdown_artifact(steps.report_markdown(config, tracker, result, model, registration, metric),

@@ -122,7 +122,7 @@ def test_refit_best_fits_the_whole_pipeline(wine, tmp_path):
     space = space_for(dataset, ["linear"])
     result = run_search(space, split.X_train, split.y_train, folds=2, study_name="refit",
                         storage=str(tmp_path / "r.journal"), n_trials=2, timeout_s=None, logger=ListLogger())
-    pipeline = refit_best(result, space, split.X_train, split.y_train)
+    pipeline = refit_best(result, split.X_train, split.y_train)
     assert [name for name, _ in pipeline.steps] == ["preprocess", "select", "model"]
     assert (pipeline.predict(split.X_test) == split.y_test).mean() > 0.85
 
