@@ -72,6 +72,12 @@ class DataConfig(_Section):
         0.2, gt=0.0, lt=0.9, title="Test fraction",
         description="Share of rows held out, touched once at the end to evaluate the refit model.",
     )
+    test_source: str | None = Field(
+        None,
+        title="Test table",
+        description="A separate CSV or Parquet table (same columns) held out for the final evaluation; "
+        "when set, every row of the data source trains and test_size is not used.",
+    )
 
 
 class SearchConfig(_Section):
@@ -81,13 +87,19 @@ class SearchConfig(_Section):
         30, ge=1, title="Trials", description="Number of trials; empty means run until the timeout."
     )
     timeout_s: float | None = Field(
-        None, gt=0, title="Timeout (s)", description="Wall-clock budget of the search in seconds."
+        None, gt=0, title="Timeout (s)", description="Wall-clock budget of the whole run in seconds, from the call to the registered model: "
+        "the search stops early enough to refit, evaluate and register within it."
     )
     families: list[Family] = Field(
         default_factory=lambda: list(ALL_FAMILIES),
         min_length=1,
         title="Model families",
         description="The model families the search may pick from.",
+    )
+    ensemble: bool = Field(
+        True, title="Ensemble selection",
+        description="Blend the best trials by greedy ensemble selection on their out-of-fold predictions; "
+        "the blend is the final model only when it beats the best single pipeline out of fold.",
     )
     cv_folds: int = Field(3, ge=2, le=20, title="CV folds", description="Folds per trial.")
     pruner: Literal["median", "none"] = Field(

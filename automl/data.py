@@ -44,6 +44,7 @@ class Dataset:
     numeric_columns: list[str]
     categorical_columns: list[str]
     notes: list[str] = field(default_factory=list)
+    test_rows: np.ndarray | None = None  # True for the rows of data.test_source, when one is given
 
     @property
     def n_classes(self) -> int:
@@ -125,7 +126,23 @@ def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Datase
             f"no target column given for '{config.data.source}'; set data.target to one of: "
             f"{', '.join(map(str, table.columns[:20]))}"
         )
-    return validate_table(table, target, config, name)
+    if config.data.test_source is None:
+        return validate_table(table, target, config, name)
+    test, _, _ = read_table(config.data.test_source)
+    if list(test.columns) != list(table.columns):
+        missing = [c for c in table.columns if c not in test.columns]
+        extra = [c for c in test.columns if c not in table.columns]
+        raise DataError(f"data.test_source '{config.data.test_source}' must have the training table's columns "
+                        f"in the same order; missing {missing}, extra {extra}")
+    both = pd.concat([table, test], ignore_index=True)
+    is_test = np.r_[np.zeros(len(table), bool), np.ones(len(test), bool)]
+    has_target = both[target].notna().to_numpy() if target in both.columns else is_test | True
+    dataset = validate_table(both, target, config, name)
+    dataset.test_rows = is_test[has_target]
+    if not dataset.test_rows.any() or dataset.test_rows.all():
+        raise DataError(f"data.test_source '{config.data.test_source}' leaves no labelled rows on one side; "
+                        "both tables need rows with a target value")
+    return dataset
 
 
 def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> Dataset:
@@ -208,6 +225,10 @@ def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
 
 
 def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:
+    """A seeded (stratified) holdout, or the rows of data.test_source when there is one."""
+    if dataset.test_rows is not None:
+        train, test = ~dataset.test_rows, dataset.test_rows
+        return Split(dataset.X[train], dataset.X[test], dataset.y[train], dataset.y[test])
     stratify = dataset.y if dataset.task != "regression" else None
     X_train, X_test, y_train, y_test = train_test_split(
         dataset.X, dataset.y, test_size=test_size, random_state=seed, stratify=stratify

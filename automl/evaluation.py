@@ -71,6 +71,16 @@ def score(metric: str, estimator, X, y) -> float:
     return float(spec.compute(np.asarray(y), pred, proba, classes))
 
 
+def score_predictions(metric: str, y, predicted: np.ndarray, classes: np.ndarray | None) -> float:
+    """The metric from predictions already made: class probabilities (columns in `classes` order)
+    for classification, values for regression."""
+    spec = METRICS[metric]
+    if classes is None:
+        return float(spec.compute(np.asarray(y), predicted, None, None))
+    labels = classes[np.argmax(predicted, axis=1)]
+    return float(spec.compute(np.asarray(y), labels, predicted, classes))
+
+
 def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
     """Every metric that fits the task, on the held-out test split."""
     y = np.asarray(y)

@@ -29,13 +29,18 @@ def shared_params(trial: optuna.trial.FrozenTrial | optuna.Trial) -> dict:
 
 
 def optimize_packed(study: optuna.Study, objective: Objective, *, n_trials: int | None, timeout_s: float | None,
-                    pack_size: int, warm_start: list[dict]) -> None:
-    """Like study.optimize, but MLP trials are asked and trained `pack_size` at a time."""
+                    pack_size: int, warm_start: list[dict], callbacks: list = ()) -> None:
+    """Like study.optimize, but MLP trials are asked and trained `pack_size` at a time;
+    `callbacks` run after each ask-train-tell round, as study.optimize's do after each trial."""
     started, waiting = time.perf_counter(), list(warm_start)
     while True:
+        for callback in callbacks:
+            callback(study, None)
         done = len(objective.records)
         if (n_trials is not None and done >= n_trials) or (timeout_s is not None
                                                            and time.perf_counter() - started >= timeout_s):
+            return
+        if objective.deadline.search_left() <= 0 and objective.completed_any():
             return
         if waiting:  # enqueued one at a time, so followers never queue behind them
             study.enqueue_trial(waiting.pop(0), user_attrs={"warm_start": True})

@@ -23,7 +23,9 @@ from automl.config import ConfigError, RunConfig
 from automl.data import Dataset, Split, load_dataset, split_dataset
 from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
-from automl.search import SearchResult, SearchSpace, TrialRecord, refit_best, run_search
+from automl.budget import Deadline, take_clock
+from automl.ensemble import FinalModel, final_model
+from automl.search import SearchResult, SearchSpace, TrialRecord, run_search
 from automl.tracking import Registration, Tracker
 from automl.torch_models import resolve_device
 
@@ -36,6 +38,7 @@ class Prepared:
     dataset: Dataset
     split: Split
     score_funcs: list[str]
+    deadline: Deadline  # search.timeout_s, counted from the call (automl.budget.start_clock) or the load
 
 
 @dataclass
@@ -48,10 +51,12 @@ class PipelineResult:
     registration: Registration
     n_trials: int
     tracking_overhead: float
+    final_model: str = "single"  # or "ensemble"
 
 
 def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> Prepared:
     """Read, validate and split; checks the families and the device too. Writes nothing."""
+    deadline = Deadline.from_budget(config.search.timeout_s, take_clock())
     dataset = load_dataset(config, frame)
     for name in config.search.families:
         family = get_family(name)
@@ -67,7 +72,8 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> P
         score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    return Prepared(config, dataset, split_dataset(dataset, config.data.test_size, config.seed), score_funcs)
+    split = split_dataset(dataset, config.data.test_size, config.seed)
+    return Prepared(config, dataset, split, score_funcs, deadline)
 
 
 def open_tracker(config: RunConfig) -> Tracker:
@@ -145,7 +151,8 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
                         study_name=study_name, storage=config.tracking.optuna_storage,
                         n_trials=config.search.n_trials, timeout_s=config.search.timeout_s,
                         pruner=config.search.pruner, n_jobs=config.search.n_jobs,
-                        pack_size=pack_size(config), logger=logger)
+                        pack_size=pack_size(config), logger=logger, deadline=prepared.deadline)
+    tracker.flush()  # every child run is in MLflow before the search step ends
     elapsed = time.perf_counter() - started
     board = result.leaderboard()
     tracker.log_table(board, "search/leaderboard.csv")
@@ -187,18 +194,33 @@ class FittedModel:
     pipeline: Any
     test_metrics: dict[str, float]
     test_score: float
+    kind: str = "single"  # or "ensemble"
 
 
 def refit_and_evaluate(prepared: Prepared, result: SearchResult, tracker: Tracker) -> FittedModel:
-    """Refit the best pipeline on all of train, score it once on test, log metrics and the plot."""
+    """Refit the final model (ensemble or best pipeline) on all of train, score it once on test,
+    log metrics and the plot."""
     d, s = prepared.dataset, prepared.split
-    pipeline = refit_best(result, s.X_train, s.y_train)
+    final = final_model(result, s.X_train, s.y_train, prepared.deadline, prepared.config.search.ensemble)
+    log_selection(tracker, final)
+    pipeline = final.model
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
     test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
     tracker.log(metrics={**metrics, "test_score": test_score})
     tracker.log_figure(evaluation.evaluation_figure(d.task, pipeline, s.X_test, s.y_test),
                        "evaluation/" + ("residuals.png" if d.task == "regression" else "confusion_matrix.png"))
-    return FittedModel(pipeline, metrics, test_score)
+    return FittedModel(pipeline, metrics, test_score, final.kind)
+
+
+def log_selection(tracker: Tracker, final: FinalModel) -> None:
+    """What ensemble selection chose, and why the final model is what it is."""
+    metrics, params = {}, {"final_model": final.kind}
+    if final.selection is not None:
+        sel = final.selection
+        metrics = {"ensemble_oof_score": sel.score, "best_single_oof_score": sel.best_single_score,
+                   "ensemble_size": len(sel.weights)}
+        params["ensemble_weights"] = ",".join(f"trial {n}×{w}" for n, w in sel.weights.items())
+    tracker.log(params=params, metrics=metrics, tags={"final_model_reason": final.reason})
 
 
 def register_step(prepared: Prepared, model: FittedModel, tracker: Tracker) -> Registration:
@@ -209,11 +231,14 @@ def register_step(prepared: Prepared, model: FittedModel, tracker: Tracker) -> R
 
 
 def finish_run(tracker: Tracker, result: SearchResult, status: str = "FINISHED") -> float:
-    """Log the tracking overhead per trial (time in the trial's MLflow calls ÷ trial time), close the run."""
+    """Log the tracking overhead (the time the search waited for MLflow ÷ trial time), close the run.
+
+    The child runs themselves are written behind, in a thread; their time is logged apart."""
     trial_seconds = sum(r.duration_s for r in result.records)
-    overhead = tracker.seconds_in_trial_logging / trial_seconds if trial_seconds else 0.0
+    overhead = tracker.seconds_waiting / trial_seconds if trial_seconds else 0.0
     tracker.log(metrics={"tracking_seconds_total": tracker.seconds_in_tracking,
                          "tracking_seconds_per_trial": tracker.seconds_in_trial_logging / len(result.records),
+                         "tracking_seconds_waited": tracker.seconds_waiting,
                          "trial_seconds": trial_seconds, "tracking_overhead_per_trial": overhead})
     tracker.finish(status)
     return overhead
@@ -276,4 +301,4 @@ def summarize(tracker: Tracker, result: SearchResult, model: FittedModel, regist
               overhead: float) -> PipelineResult:
     return PipelineResult(tracker.parent_run_id, tracker.parent_run_name, result.best_params["family"],
                           result.study.best_value, model.test_metrics, registration, len(result.records),
-                          overhead)
+                          overhead, model.kind)

@@ -8,6 +8,7 @@ trial with others at the same fold, or the same MLP epoch.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,12 +23,14 @@ from sklearn.feature_selection import SelectKBest
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from automl.evaluation import METRICS, score
+from automl.budget import REFIT_MARGIN, TAIL_S, Deadline
+from automl.evaluation import METRICS, score, score_predictions
 from automl.features import score_func
 from automl.models import FamilyContext, Suggest, get_family
 from automl.preprocessing import build_preprocessor
 
 EPOCH_STEP_BASE = 1000  # MLP epoch reports live at steps >= this, apart from the per-fold ones
+KEEP_OOF = 20  # out-of-fold predictions kept for ensemble selection: the best this many trials
 MIN_EPOCHS_BEFORE_PRUNING = 10  # early epochs mostly measure the learning rate, not the end result
 
 
@@ -62,6 +65,7 @@ class TrialRecord:
     duration_s: float
     fail_reason: str | None = None
     epoch_history: list[dict[str, float]] = field(default_factory=list)
+    fold_seconds: list[float] = field(default_factory=list)  # fit + predict, per finished fold
 
 
 @dataclass
@@ -69,6 +73,8 @@ class SearchResult:
     study: optuna.Study
     records: list[TrialRecord]
     space: SearchSpace  # what was searched: the refit builds the best pipeline from it
+    oof: dict[int, np.ndarray] = field(default_factory=dict)  # best completed trials' out-of-fold predictions
+    classes: np.ndarray | None = None  # the column order of classification OOF probabilities
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -133,35 +139,54 @@ def cv_splitter(task: str, folds: int, seed: int):
 
 # -- the objective --------------------------------------------------------------------------------
 class Objective:
-    """Cross-validates one drawn pipeline per trial; logs each trial, whatever its end, once."""
+    """Cross-validates one drawn pipeline per trial; logs each trial, whatever its end, once.
 
-    def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, folds: int, logger: TrialLogger):
+    Keeps the out-of-fold predictions of the best KEEP_OOF completed trials (for ensemble
+    selection), and stops the search when the deadline leaves no room for another fold.
+    """
+
+    def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, folds: int, logger: TrialLogger,
+                 deadline: Deadline | None = None):
         self.space, self.X, self.y, self.logger = space, X, y, logger
+        self.deadline = deadline or Deadline(None)
         self.splits = list(cv_splitter(space.context.task, folds, space.context.seed).split(X, y))
-        self.sign = 1.0 if METRICS[space.metric].greater_is_better else -1.0
+        self.spec = METRICS[space.metric]
+        self.sign = 1.0 if self.spec.greater_is_better else -1.0
         self.records: list[TrialRecord] = []
+        self.oof: dict[int, np.ndarray] = {}
+        self.classes: np.ndarray | None = None
+        self.study: optuna.Study | None = None  # set by run_search, so a trial out of time can stop it
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         params = suggest_pipeline(trial, self.space)
         trial.set_user_attr("pipeline_params", params)
         record = TrialRecord(trial.number, params["family"], params, "RUNNING", None, [], 0.0)
+        oof = None
         try:
             for fold, (train_idx, valid_idx) in enumerate(self.splits):
+                self._check_time(record, fold)
+                fold_started = time.perf_counter()
                 pipeline = build_pipeline(params, self.space)
                 fit_params = {}
                 if params["family"] == "mlp":
                     fit_params["model__callbacks"] = [self._epoch_reporter(trial, fold, record)]
                 pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx], **fit_params)
-                fold_score = score(self.space.metric, pipeline, self.X.iloc[valid_idx], self.y.iloc[valid_idx])
+                predicted = self._predict(pipeline, self.X.iloc[valid_idx])
+                fold_score = self._score(self.y.iloc[valid_idx], predicted)
                 if not np.isfinite(fold_score):
                     raise ValueError(f"fold {fold} scored {fold_score}")
+                if oof is None:
+                    oof = np.zeros((len(self.y), *predicted.shape[1:]))
+                oof[valid_idx] = predicted
                 record.fold_scores.append(fold_score)
+                record.fold_seconds.append(time.perf_counter() - fold_started)
                 trial.report(float(np.mean(record.fold_scores)), step=fold)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {fold}")
             record.value = float(np.mean(record.fold_scores))
             record.state = "COMPLETE"
+            self._keep_oof(record, oof)
             return record.value
         except optuna.TrialPruned:
             record.state = "PRUNED"
@@ -174,6 +199,49 @@ class Objective:
         finally:
             record.duration_s = time.perf_counter() - started
             self.finish(record)
+
+    # -- predictions kept for the ensemble ---------------------------------------------------------
+    def _predict(self, pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (columns in self.classes order) or regression predictions."""
+        if self.space.context.task == "regression":
+            return np.asarray(pipeline.predict(X), dtype=float)
+        if self.classes is None:
+            self.classes = np.asarray(pipeline.classes_)
+        return np.asarray(pipeline.predict_proba(X), dtype=float)
+
+    def _score(self, y: pd.Series, predicted: np.ndarray) -> float:
+        return score_predictions(self.space.metric, y, predicted, self.classes)
+
+    def _keep_oof(self, record: TrialRecord, oof: np.ndarray) -> None:
+        self.oof[record.number] = oof
+        if len(self.oof) > KEEP_OOF:
+            values = {r.number: self.sign * r.value for r in self.records if r.number in self.oof}
+            values[record.number] = self.sign * record.value
+            del self.oof[min(values, key=values.get)]
+        self.deadline.reserve_s = refit_reserve(self.records + [record], self.oof, len(self.splits), self.sign)
+
+    # -- the deadline -------------------------------------------------------------------------------
+    def _check_time(self, record: TrialRecord, fold: int) -> None:
+        """Stop before a fold that the deadline has no room for (estimated from this trial's earlier
+        folds, else from the family's earlier trials)."""
+        if self.deadline.at is None or not self.completed_any():
+            return  # with no finished trial yet there is no model: the first one always runs
+        if record.fold_seconds:
+            expected = float(np.mean(record.fold_seconds))
+        else:
+            same = [np.mean(r.fold_seconds) for r in self.records if r.family == record.family and r.fold_seconds]
+            expected = float(np.median(same)) if same else 0.0
+        if not self.deadline.allows(expected):
+            self.out_of_time(record, f"out of time before fold {fold}")
+
+    def completed_any(self) -> bool:
+        return any(r.state == "COMPLETE" for r in self.records)
+
+    def out_of_time(self, record: TrialRecord, reason: str) -> None:
+        record.fail_reason = reason
+        if self.study is not None:
+            self.study.stop()
+        raise optuna.TrialPruned(reason)
 
     def finish(self, record: TrialRecord) -> None:
         """Keep and log a trial that has ended (a pruned one keeps the mean of its finished folds)."""
@@ -195,11 +263,23 @@ class Objective:
 
         def report(epoch: int, values: dict[str, float]) -> None:
             record.epoch_history.append({"fold": fold, "epoch": epoch, **values})
+            if self.deadline.search_left() <= 0 and self.completed_any():
+                self.out_of_time(record, f"out of time at fold {fold}, epoch {epoch}")
             trial.report(-self.sign * values["val_loss"], step=EPOCH_STEP_BASE * (fold + 1) + epoch)
             if epoch >= MIN_EPOCHS_BEFORE_PRUNING and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold}, epoch {epoch}")
 
         return report
+
+
+def refit_reserve(records: list[TrialRecord], oof: dict[int, np.ndarray], folds: int, sign: float = 1.0,
+                  members: int = 3) -> float:
+    """Seconds the search leaves for after it: the fixed tail, plus refitting the best `members`
+    kept trials on all rows (each fit ≈ its mean CV fold time × folds/(folds-1))."""
+    kept = sorted((r for r in records if r.number in oof and r.value is not None),
+                  key=lambda r: -sign * r.value)[:members]
+    refit = sum(float(np.mean(r.fold_seconds)) for r in kept if r.fold_seconds) * folds / (folds - 1)
+    return TAIL_S + REFIT_MARGIN * refit
 
 
 # -- the study ------------------------------------------------------------------------------------
@@ -210,6 +290,34 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | Non
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+class JournalMirror:
+    """The study written behind into a journal file: the search runs on an in-memory study (no
+    journal replay per trial), and a writer thread appends each finished trial once, in order."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, direction: str):
+        from automl.background import Background
+
+        self.storage, self.copied = storage, set()
+        self.study_id = storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
+        self.writer = Background("optuna-journal-writer")
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self.writer.submit(self.storage.set_study_user_attr, self.study_id, key, value)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """An Optuna callback: copy every finished trial not copied yet."""
+        for frozen in study.get_trials(deepcopy=False, states=FINISHED):
+            if frozen.number not in self.copied:
+                self.copied.add(frozen.number)
+                self.writer.submit(self.storage.create_new_trial, self.study_id, copy.deepcopy(frozen))
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePruner:
@@ -223,7 +331,8 @@ def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePrun
 
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
                storage: str | None, n_trials: int | None, timeout_s: float | None, pruner: str = "median",
-               n_jobs: int = 1, pack_size: int = 1, logger: TrialLogger) -> SearchResult:
+               n_jobs: int = 1, pack_size: int = 1, logger: TrialLogger,
+               deadline: Deadline | None = None) -> SearchResult:
     """Create the stored study, enqueue each family's defaults, optimise within the budget.
 
     pack_size > 1 trains MLP trials that many at a time (automl.packing); other families as usual.
@@ -234,28 +343,49 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
         # group=True samples each family's conditional parameters jointly, apart from the others.
         sampler = optuna.samplers.TPESampler(seed=space.context.seed, multivariate=True, group=True,
                                              constant_liar=n_jobs > 1)
-    study = optuna.create_study(study_name=study_name, storage=make_storage(storage),
+    stored = make_storage(storage)
+    mirror = None
+    if isinstance(stored, optuna.storages.JournalStorage):  # written behind, see JournalMirror
+        mirror, stored = JournalMirror(stored, study_name, METRICS[space.metric].direction), None
+    study = optuna.create_study(study_name=study_name, storage=stored,
                                 direction=METRICS[space.metric].direction, sampler=sampler,
                                 pruner=make_pruner(pruner))
-    study.set_user_attr("metric", space.metric)
-    study.set_user_attr("families", space.families)
+    for key, value in {"metric": space.metric, "families": space.families}.items():
+        study.set_user_attr(key, value)
+        if mirror is not None:
+            mirror.set_user_attr(key, value)
     warm_start = default_trials(space)[: n_trials or None]
-    objective = Objective(space, X, y, folds, logger)
+    objective = Objective(space, X, y, folds, logger, deadline)
+    objective.study = study
+    callbacks = [_stop_when_out_of_time(objective)] + ([mirror] if mirror else [])
     if pack_size > 1 and "mlp" in space.families:
         from automl.packing import optimize_packed
 
         optimize_packed(study, objective, n_trials=n_trials, timeout_s=timeout_s, pack_size=pack_size,
-                        warm_start=warm_start)
+                        warm_start=warm_start, callbacks=callbacks)
     else:
         for params in warm_start:
             study.enqueue_trial(params, user_attrs={"warm_start": True})
         study.optimize(objective, n_trials=n_trials, timeout=timeout_s, n_jobs=n_jobs, catch=(Exception,),
-                       gc_after_trial=False)
+                       gc_after_trial=False, callbacks=callbacks)
+    if mirror is not None:
+        mirror.flush()
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
         reasons = sorted({r.fail_reason for r in objective.records if r.fail_reason})
         raise RuntimeError(f"no trial of study '{study_name}' completed ({len(study.trials)} tried); "
                            f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
-    return SearchResult(study, sorted(objective.records, key=lambda r: r.number), space)
+    return SearchResult(study, sorted(objective.records, key=lambda r: r.number), space, objective.oof,
+                        objective.classes)
+
+
+def _stop_when_out_of_time(objective: Objective):
+    """Stop once the deadline leaves the search no time (and some trial has completed)."""
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
+        if objective.deadline.search_left() <= 0 and objective.completed_any():
+            study.stop()
+
+    return callback
 
 
 def refit_best(result: SearchResult, X: pd.DataFrame, y: pd.Series) -> Pipeline:

@@ -1,7 +1,9 @@
 """Everything MLflow: the parent run, one nested child run per trial, artifacts, the model, the registry.
 
 Each trial costs three tracking calls (create the child run, one batch of params/metrics/tags, end
-it). The time spent inside MLflow is counted, so the overhead per trial can be reported.
+it), made by a write-behind thread (automl.background) so trials never wait on them. The time spent
+inside MLflow is counted, and so is the time the search waited for the writer, so the overhead per
+trial can be reported.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from automl.background import Background
 from automl.search import TrialRecord
 
 CHAMPION = "champion"
@@ -72,7 +75,9 @@ class Tracker:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.seconds_in_tracking = 0.0  # every MLflow call
-        self.seconds_in_trial_logging = 0.0  # the calls made per trial (child runs)
+        self.seconds_in_trial_logging = 0.0  # the calls made per trial (child runs), in the writer thread
+        self.seconds_waiting = 0.0  # time the caller waited for the writer (flush): the real overhead
+        self._writer = Background("mlflow-trial-writer")
         self._lock = threading.Lock()
         self.parent_run_id: str | None = None
         self.parent_run_name: str | None = None
@@ -107,7 +112,20 @@ class Tracker:
         self.parent_run_id, self.parent_run_name = run.info.run_id, run.info.run_name
         return self.parent_run_id
 
+    def flush(self) -> None:
+        """Wait until every trial handed to log_trial is in MLflow."""
+        started = time.perf_counter()
+        try:
+            self._writer.flush()
+        finally:
+            self.seconds_waiting += time.perf_counter() - started
+
     def finish(self, status: str = "FINISHED", run_id: str | None = None) -> None:
+        if run_id is None:
+            try:
+                self.flush()
+            except Exception:  # a failed child run must not keep the parent RUNNING
+                status = "FAILED"
         with self._timed():
             self.client.set_terminated(run_id or self.parent_run_id, status=status)
 
@@ -124,6 +142,10 @@ class Tracker:
                                   tags=batch_tags)
 
     def log_trial(self, record: TrialRecord) -> None:
+        """Hand the trial to the writer thread; returns at once (flush() waits for it)."""
+        self._writer.submit(self._log_trial, record)
+
+    def _log_trial(self, record: TrialRecord) -> None:
         """One nested child run per trial: params, CV score, per-fold scores, state, duration."""
         now = int(time.time() * 1000)
         metrics = [Metric(f"fold_{i}_score", s, now, 0) for i, s in enumerate(record.fold_scores)]
@@ -152,6 +174,7 @@ class Tracker:
             self.client.set_terminated(run.info.run_id, status=status)
 
     def child_runs(self, parent_run_id: str | None = None) -> list:
+        self.flush()
         parent = parent_run_id or self.parent_run_id
         return self.client.search_runs([self.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent}'",
                                        max_results=50000)

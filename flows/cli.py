@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
                   f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
             return 0
+        from automl.budget import start_clock
         from flows.pipeline import automl_pipeline
 
+        start_clock()  # search.timeout_s counts from here, Prefect's start-up included
         summary = automl_pipeline(config)
     except USER_ERRORS as error:
         print(f"automl: error: {error}", file=sys.stderr)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join([
         "",
         f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "
-        f"{summary['best_family']}, CV {summary['cv_score']:.4f})",
+        f"{summary['best_family']}, CV {summary['cv_score']:.4f}; final model: {summary['final_model']})",
         f"registered {summary['registered_model']} v{summary['version']}; "
         f"champion {'moved' if summary['champion_moved'] else 'kept'}",
         f"see it: mlflow ui --backend-store-uri {config.tracking.tracking_uri}   (then http://127.0.0.1:5000)",

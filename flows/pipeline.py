@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 
 from prefect import flow, get_run_logger, runtime, task
@@ -15,6 +16,7 @@ from automl.data import DataError
 from automl.evaluation import METRICS
 from automl.training import resolve_device
 
+PROGRESS_EVERY_S = 2.0  # the progress artifact is updated at most this often (one API call each)
 GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
 
 
@@ -71,20 +73,28 @@ def trial_progress(config: RunConfig, metric: str):
     artifact_id = create_progress_artifact(progress=0.0, key=artifact_key(config, "search-progress"),
                                            description=f"{config.name}: trials done / {budget or 'time budget'}")
     greater = METRICS[metric].greater_is_better
-    state = {"done": 0, "best": None}
+    state = {"done": 0, "best": None, "updated": 0.0}
     logger = get_run_logger()
+
+    def push() -> None:
+        state["updated"] = time.monotonic()
+        best = "–" if state["best"] is None else f"{state['best']:.4f}"
+        progress = 100.0 * state["done"] / budget if budget else 0.0
+        update_progress_artifact(artifact_id, progress=min(progress, 100.0),
+                                 description=f"{config.name}: {state['done']}/{budget or '?'} trials, best {metric} {best}")
 
     def on_trial(record) -> None:
         state["done"] += 1
         if record.state == "COMPLETE" and (state["best"] is None or (record.value > state["best"]) == greater):
             state["best"] = record.value
         best = "–" if state["best"] is None else f"{state['best']:.4f}"
-        progress = 100.0 * state["done"] / budget if budget else 0.0
-        update_progress_artifact(artifact_id, progress=min(progress, 100.0),
-                                 description=f"{config.name}: {state['done']}/{budget or '?'} trials, best {metric} {best}")
+        # One API call per PROGRESS_EVERY_S at most; push() after the search sends the last state.
+        if time.monotonic() - state["updated"] >= PROGRESS_EVERY_S:
+            push()
         logger.info(f"trial {record.number} {record.family} {record.state} {record.value}; "
                     f"{state['done']}/{budget or '?'} done, best {metric} {best}")
 
+    on_trial.push = push
     return on_trial
 
 
@@ -100,8 +110,10 @@ def automl_pipeline(config: RunConfig) -> dict:
         profile = profile_features(prepared, tracker)
         # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).
         with concurrency(GPU_LIMIT, occupy=1, strict=False) if on_cuda else nullcontext():
+            progress = trial_progress(config, metric)
             result = search.with_options(timeout_seconds=search_timeout(config))(
-                prepared, profile, tracker, tracker.parent_run_name, trial_progress(config, metric))
+                prepared, profile, tracker, tracker.parent_run_name, progress)
+            progress.push()
             model = refit_and_evaluate(prepared, result, tracker)
         registration = register(prepared, model, tracker)
         overhead = steps.finish_run(tracker, result)
@@ -117,4 +129,5 @@ def automl_pipeline(config: RunConfig) -> dict:
         "test_metrics": summary.test_metrics, "n_trials": summary.n_trials,
         "registered_model": registration.name, "version": registration.version,
         "champion_moved": registration.moved_alias, "tracking_overhead_per_trial": overhead,
+        "final_model": summary.final_model,
     }

@@ -24,5 +24,5 @@ class HistGradientBoosting(ModelFamily):
 
     def build(self, params: dict, context: FamilyContext):
         estimator = HistGradientBoostingClassifier if context.is_classification else HistGradientBoostingRegressor
-        return estimator(**params, max_iter=300, early_stopping=True, validation_fraction=0.1,
+        return estimator(**params, max_iter=1000, early_stopping=True, validation_fraction=0.1,
                          n_iter_no_change=15, random_state=context.seed)

@@ -1,0 +1,43 @@
+"""A write-behind worker: one thread runs the submitted calls in order, off the trials' path.
+
+The search hands it each finished trial's MLflow child run and journal record, so a trial never
+waits on a database write; `flush()` waits for everything submitted and re-raises the first error.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+
+class Background:
+    def __init__(self, name: str):
+        self._queue: queue.Queue = queue.Queue()
+        self._errors: list[BaseException] = []
+        self.seconds_busy = 0.0  # time spent running calls (off the critical path)
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.put((fn, args))
+
+    def flush(self) -> None:
+        """Wait until every submitted call has run; raise the first error any of them raised."""
+        self._queue.join()
+        if self._errors:
+            error, self._errors = self._errors[0], []
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._queue.get()
+            started = time.perf_counter()
+            try:
+                fn(*args)
+            except BaseException as error:  # kept for flush(); the worker goes on
+                self._errors.append(error)
+            finally:
+                self.seconds_busy += time.perf_counter() - started
+                self._queue.task_done()

@@ -1,0 +1,106 @@
+"""Orchestration overhead: the full pipeline's search against a bare Optuna loop, same objective.
+
+  bare: an in-memory Optuna study running automl.search.Objective (no tracking, no Prefect)
+  full: the Prefect flow (`automl_pipeline`): MLflow parent + one child run per trial, the Optuna
+        study in the journal file, a Prefect progress artifact and log line per trial
+
+Both run the same seeded search (same sampler, same warm start, same trials) on a fast objective
+(linear models on breast cancer, 3 folds), interleaved in one process. Prints trials per minute of
+the search step and the ratio full ÷ bare (target ≥ 0.95), plus the flow's end-to-end time.
+Usage: .venv/bin/python benchmarks/overhead.py [--trials 60] [--repeats 3] [--family linear]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import optuna  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+
+from automl.config import parse_config  # noqa: E402
+from automl.features import profile_features  # noqa: E402
+from automl.pipeline import load_and_validate, search_space  # noqa: E402
+from automl.search import Objective, default_trials  # noqa: E402
+
+
+class NoTracking:
+    def log_trial(self, record) -> None:
+        pass
+
+
+def bare(config, trials: int) -> float:
+    """Seconds for `trials` trials of the same objective in a plain in-memory study."""
+    prepared = load_and_validate(config)
+    s, d = prepared.split, prepared.dataset
+    profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
+                               prepared.score_funcs, seed=config.seed)
+    space = search_space(prepared, profile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=optuna.pruners.NopPruner())
+    for params in default_trials(space):
+        study.enqueue_trial(params)
+    objective = Objective(space, s.X_train, s.y_train, config.search.cv_folds, NoTracking())
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=trials)
+    return time.perf_counter() - started
+
+
+def full(config) -> tuple[float, float, int]:
+    """(search-step seconds, flow seconds, trials) of one flow run."""
+    from flows.pipeline import automl_pipeline
+
+    started = time.perf_counter()
+    summary = automl_pipeline(config)
+    flow_s = time.perf_counter() - started
+    run = MlflowClient(config.tracking.tracking_uri).get_run(summary["parent_run_id"])
+    return run.data.metrics["search_seconds"], flow_s, summary["n_trials"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--family", default="linear", help="a fast family shows the overhead most")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
+        config = parse_config({
+            "name": "overhead", "search": {"families": [args.family], "cv_folds": 3, "n_trials": args.trials,
+                                           "pruner": "none", "ensemble": False},
+            "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_location": str(root / "art"),
+                         "optuna_storage": str(root / "optuna.journal")},
+        })
+        full(config.model_copy(update={"search": config.search.model_copy(update={"n_trials": 3})}))  # warm-up
+        bare_s, search_s, flow_s = [], [], []
+        for _ in range(args.repeats):  # interleaved, so drift hits both alike
+            bare_s.append(bare(config, args.trials))
+            s, f, n = full(config)
+            assert n == args.trials, n
+            search_s.append(s)
+            flow_s.append(f)
+    b, s, f = (statistics.median(x) for x in (bare_s, search_s, flow_s))
+    n = args.trials
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"optuna {optuna.__version__}; family {args.family}, {n} trials, median of {args.repeats}")
+    print(f"bare Optuna loop      : {60 * n / b:7.1f} trials/min ({b / n * 1000:.1f} ms/trial)")
+    print(f"full pipeline, search : {60 * n / s:7.1f} trials/min ({s / n * 1000:.1f} ms/trial)")
+    print(f"ratio full ÷ bare     : {b / s:.3f}   (target ≥ 0.95)")
+    print(f"whole flow end to end : {f:.1f} s (Prefect start, load, profile, search, refit, register); "
+          f"{60 * n / f:.1f} trials/min")
+
+
+if __name__ == "__main__":
+    main()

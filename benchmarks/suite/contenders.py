@@ -1,0 +1,119 @@
+"""One contender on one table at one budget, in its own process:
+
+    python contenders.py CONTENDER TABLE_DIR BUDGET_S OUT_DIR
+
+Times only the fit call (imports, reading the Parquet files and predicting the test rows are
+outside the clock, alike for all), writes predictions.parquet and timing.json to OUT_DIR.
+`automl` runs in the project's venv; flaml, autogluon and hgb in the bench venv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+SEED = 0
+METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+
+
+def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path):
+    """This project, through its Prefect flow, as `automl run` calls it, on a generated config."""
+    import mlflow
+
+    from automl.budget import start_clock
+    from automl.config import parse_config
+    from flows.pipeline import automl_pipeline
+
+    store = Path(os.environ.get("AUTOML_BENCH_STORE", work))  # one MLflow store for the suite, as a user has
+    config = parse_config({
+        "name": f"bench-{train.parent.name}-{int(budget)}", "seed": SEED, "task": task, "metric": METRIC[task],
+        "data": {"source": str(train), "target": target, "test_source": str(test)},
+        "search": {"n_trials": None, "timeout_s": budget},
+        "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_location": str(store / "artifacts"),
+                     "optuna_storage": str(work / "optuna.journal")},
+    })
+    started = time.perf_counter()
+    start_clock()  # as `automl run` does
+    summary = automl_pipeline(config)
+    fit_s = time.perf_counter() - started
+    mlflow.set_tracking_uri(config.tracking.tracking_uri)
+    model = mlflow.sklearn.load_model(f"runs:/{summary['parent_run_id']}/model")
+    info = {"n_trials": summary["n_trials"], "best_family": summary["best_family"],
+            "final_model": summary["final_model"],
+            "cv_score": summary["cv_score"]}
+    return model, fit_s, info
+
+
+def flaml(train: Path, test: Path, target: str, task: str, budget: float, work: Path):
+    from flaml import AutoML
+
+    frame = pd.read_parquet(train)
+    model = AutoML()
+    started = time.perf_counter()
+    model.fit(X_train=frame.drop(columns=[target]), y_train=frame[target], seed=SEED, verbose=0,
+              task="regression" if task == "regression" else "classification", metric=METRIC[task],
+              time_budget=budget, log_file_name=str(work / "flaml.log"))
+    fit_s = time.perf_counter() - started
+    return model, fit_s, {"best_family": model.best_estimator}
+
+
+def autogluon(train: Path, test: Path, target: str, task: str, budget: float, work: Path):
+    from autogluon.tabular import TabularPredictor
+
+    frame = pd.read_parquet(train)
+    predictor = TabularPredictor(label=target, eval_metric=METRIC[task], problem_type=task, path=str(work / "ag"),
+                                 verbosity=0)
+    started = time.perf_counter()
+    predictor.fit(frame, time_limit=budget, presets="medium_quality")
+    fit_s = time.perf_counter() - started
+    return predictor, fit_s, {"best_family": predictor.model_best}
+
+
+def hgb(train: Path, test: Path, target: str, task: str, budget: float, work: Path):
+    """scikit-learn's HistGradientBoosting with its defaults (native categorical support): the floor."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = pd.read_parquet(train)
+    as_categories = FunctionTransformer(lambda X: X.astype({c: "category" for c in X.columns
+                                                            if X[c].dtype == object}))
+    estimator = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    model = make_pipeline(as_categories, estimator(categorical_features="from_dtype", random_state=SEED))
+    started = time.perf_counter()
+    model.fit(frame.drop(columns=[target]), frame[target])
+    return model, time.perf_counter() - started, {"best_family": "hist_gradient_boosting"}
+
+
+CONTENDERS = {"automl": automl, "flaml": flaml, "autogluon": autogluon, "hgb": hgb}
+
+
+def predictions(model, X: pd.DataFrame, task: str) -> pd.DataFrame:
+    if task == "regression":
+        return pd.DataFrame({"prediction": pd.Series(model.predict(X)).to_numpy(float)})
+    proba = model.predict_proba(X)
+    if isinstance(proba, pd.DataFrame):
+        return proba.set_axis([str(c) for c in proba.columns], axis=1).reset_index(drop=True)
+    classes = getattr(model, "classes_", None)
+    return pd.DataFrame(proba, columns=[str(c) for c in classes])
+
+
+def main() -> None:
+    name, table, budget, out = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4])
+    out.mkdir(parents=True, exist_ok=True)
+    meta = json.loads((table / "meta.json").read_text())
+    model, fit_s, info = CONTENDERS[name](table / "train.parquet", table / "test.parquet", meta["target"],
+                                          meta["task"], budget, out)
+    test = pd.read_parquet(table / "test.parquet").drop(columns=[meta["target"]])
+    predictions(model, test, meta["task"]).to_parquet(out / "predictions.parquet")
+    (out / "timing.json").write_text(json.dumps({"fit_s": fit_s, "budget_s": budget, "cpu_count": os.cpu_count(),
+                                                 **info}, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Tables, ranks and a plot from the suite's raw rows (benchmarks/results/raw.csv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PRIMARY = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+SECOND = {"binary": "accuracy", "multiclass": "log_loss", "regression": "rmse"}
+
+
+def ranked(raw: pd.DataFrame) -> pd.DataFrame:
+    ok = raw[raw.error.isna()].copy()
+    ok["metric"] = ok.task.map(PRIMARY)
+    ok["score"] = [row[row.metric] for _, row in ok.iterrows()]
+    ok["second_metric"] = ok.task.map(SECOND)
+    ok["second"] = [row[row.second_metric] for _, row in ok.iterrows()]
+    ok["rank"] = ok.groupby(["budget_s", "table"])["score"].rank(ascending=False, method="min")
+    return ok
+
+
+def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
+    results = ranked(raw)
+    columns = ["budget_s", "table", "contender", "metric", "score", "second_metric", "second", "fit_s",
+               "wall_over_budget", "rank", "n_trials", "final"]
+    results[columns].sort_values(["budget_s", "table", "rank"]).to_csv(folder / "results.csv", index=False)
+    lines = [f"Machine: {machine}. Score: ROC AUC (binary), accuracy (multiclass), R² (regression) on the fixed "
+             "25% test split; in brackets the second metric (accuracy, log-loss, RMSE); then wall ÷ budget.", ""]
+    for budget, group in results.groupby("budget_s"):
+        contenders = [c for c in ["automl", "flaml", "autogluon", "hgb"] if c in set(group.contender)]
+        lines += [f"### Budget {int(budget)} s", "",
+                  "| table | metric | " + " | ".join(contenders) + " |",
+                  "| --- | --- | " + " | ".join("---:" for _ in contenders) + " |"]
+        for table, rows in group.groupby("table", sort=False):
+            cells = []
+            for c in contenders:
+                row = rows[rows.contender == c]
+                if row.empty:
+                    cells.append("–")
+                    continue
+                r = row.iloc[0]
+                cells.append(f"{r.score:.4f} ({r.second:.4g}) ×{r.wall_over_budget:.2f} #{int(r['rank'])}")
+            lines.append(f"| {table} | {rows.metric.iloc[0]} | " + " | ".join(cells) + " |")
+        summary = group.groupby("contender").agg(mean_score=("score", "mean"), mean_rank=("rank", "mean"),
+                                                 max_wall=("wall_over_budget", "max"), tables=("table", "count"))
+        lines += ["", "| contender | tables | mean score | mean rank | max wall ÷ budget |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {c} | {int(r.tables)} | {r.mean_score:.4f} | {r.mean_rank:.2f} | {r.max_wall:.3f} |"
+                  for c, r in summary.loc[[c for c in contenders if c in summary.index]].iterrows()]
+        if {"automl", "flaml"} <= set(contenders):
+            pivot = group.pivot(index="table", columns="contender", values="score")
+            gap = (100 * (pivot["automl"] - pivot["flaml"])).dropna()
+            lines += ["", f"automl − flaml, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())]
+        lines.append("")
+    errors = raw[raw.error.notna()]
+    if len(errors):
+        lines += ["Failed runs:", ""] + [f"- {r.budget_s:.0f} s {r.table} {r.contender}: {str(r.error)[-300:]!r}"
+                                         for r in errors.itertuples()]
+    (folder / "results.md").write_text("\n".join(lines) + "\n")
+    plot(results, folder / "results.png")
+
+
+def plot(results: pd.DataFrame, path: Path) -> None:
+    tables = list(dict.fromkeys(results.table))
+    contenders = [c for c in ["automl", "flaml", "autogluon", "hgb"] if c in set(results.contender)]
+    budgets = sorted(results.budget_s.unique())
+    fig, axes = plt.subplots(2, int(np.ceil(len(tables) / 2)), figsize=(4 * int(np.ceil(len(tables) / 2)), 7),
+                             squeeze=False)
+    width = 0.8 / len(contenders)
+    for ax, table in zip(axes.flat, tables):
+        rows = results[results.table == table]
+        for i, c in enumerate(contenders):
+            values = [rows[(rows.contender == c) & (rows.budget_s == b)].score.max() for b in budgets]
+            ax.bar(np.arange(len(budgets)) + i * width, values, width, label=c)
+        low = rows.score.min()
+        ax.set_ylim(low - 0.1 * (rows.score.max() - low + 1e-3), rows.score.max() + 0.02 * abs(rows.score.max()))
+        ax.set_xticks(np.arange(len(budgets)) + 0.4 - width / 2, [f"{int(b)} s" for b in budgets])
+        ax.set_title(f"{table} ({rows.metric.iloc[0]})")
+    for ax in list(axes.flat)[len(tables):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
