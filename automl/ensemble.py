@@ -116,17 +116,19 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
         clone(build_pipeline(best_params, result.space)).fit(X, y), "single", reason, selection)
     if not ensemble or len(result.oof) < 2:
         return single("ensemble selection is off or fewer than 2 trials completed")
-    selection = select(result.oof, y, result.space.metric, result.classes)
+    left = deadline.left() - TAIL_S if deadline is not None else np.inf
+    pool = dict(result.oof)
+    selection = select(pool, y, result.space.metric, result.classes)
+    # A blend whose refit would overrun the budget: drop its costliest member from the pool, select again.
+    while selection.is_ensemble and refit_seconds(result, list(selection.weights)) > left:
+        costliest = max(selection.weights, key=lambda n: refit_seconds(result, [n]))
+        del pool[costliest]
+        selection = select(pool, y, result.space.metric, result.classes)
     if not selection.is_ensemble:
-        return single(f"no blend beat trial {selection.best_single} out of fold", selection)
+        return single(f"no blend beat trial {selection.best_single} out of fold within the time left", selection)
     sign = 1.0 if METRICS[result.space.metric].greater_is_better else -1.0
     if sign * selection.score <= sign * selection.best_single_score:
         return single("the ensemble did not beat the best single pipeline out of fold", selection)
-    left = deadline.left() if deadline is not None else np.inf
-    needed = refit_seconds(result, list(selection.weights))
-    if needed > left - TAIL_S:
-        return single(f"refitting {len(selection.weights)} members needs ~{needed:.0f} s, {left:.0f} s left",
-                      selection)
     trials = {r.number: r for r in result.study.trials}
     members = [clone(build_pipeline(trials[n].user_attrs["pipeline_params"], result.space)).fit(X, y)
                for n in selection.weights]

@@ -58,9 +58,17 @@ class FeatureProfile:
     table: pd.DataFrame  # one row per transformed feature, one column per score (and p-value)
 
 
+PROFILE_ROWS = 2000
+
+
 def profile_features(X_train: pd.DataFrame, y_train: pd.Series, numeric: list[str],
                      categorical: list[str], task: str, score_funcs: list[str], seed: int) -> FeatureProfile:
-    """Score every transformed feature with every valid score function, on the training split only."""
+    """Score every transformed feature with every valid score function, on the training split only
+    (on a seeded sample of PROFILE_ROWS rows when it is larger: the profile is a report, and mutual
+    information on every row of a large table costs seconds of the search's budget)."""
+    if len(X_train) > PROFILE_ROWS:
+        X_train = X_train.sample(PROFILE_ROWS, random_state=seed)
+        y_train = y_train.loc[X_train.index]
     preprocessor = build_preprocessor(numeric, categorical)
     Xt = preprocessor.fit_transform(X_train)
     names = preprocessor.get_feature_names_out()

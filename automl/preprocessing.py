@@ -7,10 +7,12 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 # Categories rarer than this share one "infrequent" column, so ID-like columns stay small.
 MAX_CATEGORIES = 20
+# Native categorical splits (HistGradientBoosting) take at most 255 bins, one kept for missing.
+MAX_NATIVE_CATEGORIES = 254
 
 
 def as_text(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -38,3 +40,19 @@ def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTran
         sparse_threshold=0.0,
         verbose_feature_names_out=False,
     )
+
+
+def build_native_preprocessor(numeric: list[str], categorical: list[str]) -> tuple[ColumnTransformer, list[bool]]:
+    """For models with native missing-value and categorical handling (HistGradientBoosting): numbers
+    as they are, categories as integer codes (unknown or missing → NaN). Returns the transformer and
+    which output columns are categorical."""
+    categorical_steps = Pipeline([
+        ("as_text", FunctionTransformer(as_text, feature_names_out="one-to-one")),
+        ("codes", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                 encoded_missing_value=np.nan, max_categories=MAX_NATIVE_CATEGORIES)),
+    ])
+    transformer = ColumnTransformer(
+        [("numeric", "passthrough", numeric), ("categorical", categorical_steps, categorical)],
+        remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False,
+    )
+    return transformer, [False] * len(numeric) + [True] * len(categorical)

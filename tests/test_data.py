@@ -126,3 +126,27 @@ def test_split_is_stratified_and_seeded(make_config):
     assert a.X_test.index.equals(b.X_test.index) and len(a.y_test) == 114
     share = lambda y: (y == "malignant").mean()  # noqa: E731
     assert abs(share(a.y_train) - share(a.y_test)) < 0.01
+
+
+def test_a_separate_test_table_is_the_holdout(tmp_path, make_config, mixed_frame):
+    train, test = mixed_frame.iloc[:150], mixed_frame.iloc[150:].copy()
+    test.loc[test.index[0], "label"] = None  # an unlabelled test row is dropped, not misplaced
+    train.to_parquet(tmp_path / "train.parquet")
+    test.to_csv(tmp_path / "test.csv", index=False)
+    config = make_config(data={"source": str(tmp_path / "train.parquet"), "target": "label",
+                               "test_source": str(tmp_path / "test.csv")})
+    dataset = load_dataset(config)
+    split = split_dataset(dataset, config.data.test_size, config.seed)
+    assert len(split.y_train) == 150 and len(split.y_test) == 49  # every source row trains
+    assert list(split.y_test) == list(test["label"].iloc[1:])
+    assert np.allclose(split.X_test["signal"], test["signal"].iloc[1:])
+    assert dataset.numeric_columns == ["signal", "noise", "count"]  # one schema for both tables
+
+
+def test_a_test_table_with_other_columns_is_refused(tmp_path, make_config, mixed_frame):
+    mixed_frame.to_parquet(tmp_path / "train.parquet")
+    mixed_frame.drop(columns=["noise"]).to_parquet(tmp_path / "test.parquet")
+    config = make_config(data={"source": str(tmp_path / "train.parquet"), "target": "label",
+                               "test_source": str(tmp_path / "test.parquet")})
+    with pytest.raises(DataError, match=r"test_source .* missing \['noise'\]"):
+        load_dataset(config)

@@ -78,7 +78,8 @@ def test_an_out_of_memory_trial_fails_alone(cancer, monkeypatch):
     logger = ListLogger()
     result = run_search(space_for(dataset, ["oom", "linear"], n_features=30), split.X_train, split.y_train,
                         folds=2, study_name="oom", storage=None, n_trials=3, timeout_s=None, logger=logger)
-    assert logger.records[0].state == "FAIL" and "OutOfMemoryError: CUDA out of memory" in logger.records[0].fail_reason
+    [oom] = [r for r in logger.records if r.family == "oom"]
+    assert oom.state == "FAIL" and "OutOfMemoryError: CUDA out of memory" in oom.fail_reason
     assert result.best_params["family"] == "linear"
 
 

@@ -57,8 +57,10 @@ def test_search_runs_the_budget_warm_starts_and_persists(wine, tmp_path):
     result = run_search(space, split.X_train, split.y_train, folds=2, study_name="wine-test",
                         storage=str(storage), n_trials=5, timeout_s=None, logger=logger)
     assert len(result.study.trials) == 5 and len(logger.records) == 5
-    assert [r.family for r in result.records[:2]] == ["linear", "hist_gradient_boosting"]  # defaults first
-    assert result.records[0].params["k"] == 13 and result.records[0].params["model"] == {"C": 1.0, "class_weight": "none"}
+    # defaults first, the cheap and strong one leading; boosting takes raw columns (no SelectKBest)
+    assert [r.family for r in result.records[:2]] == ["hist_gradient_boosting", "linear"]
+    assert result.records[0].params["k"] is None
+    assert result.records[1].params["k"] == 13 and result.records[1].params["model"] == {"C": 1.0, "class_weight": "none"}
     complete = [r for r in result.records if r.state == "COMPLETE"]
     assert all(len(r.fold_scores) == 2 and 0.0 <= r.value <= 1.0 for r in complete)
     assert result.study.best_value > 0.9
@@ -77,11 +79,11 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, tmp_path, monke
     result = run_search(space_for(dataset, ["broken", "linear"]), split.X_train, split.y_train, folds=2,
                         study_name="with-failures", storage=str(tmp_path / "s.journal"), n_trials=4,
                         timeout_s=None, pruner="none", logger=logger)
-    states = {t.number: t.state for t in result.study.trials}
-    assert states[0] == optuna.trial.TrialState.FAIL and states[1] == optuna.trial.TrialState.COMPLETE
-    failed = logger.records[0]
+    states = {t.number: t.state for t in result.study.trials}  # known families' defaults go first
+    assert states[0] == optuna.trial.TrialState.COMPLETE and states[1] == optuna.trial.TrialState.FAIL
+    failed = logger.records[1]
     assert failed.state == "FAIL" and "InvalidParameterError" in failed.fail_reason and "'C'" in failed.fail_reason
-    assert result.study.trials[0].user_attrs["fail_reason"] == failed.fail_reason
+    assert result.study.trials[1].user_attrs["fail_reason"] == failed.fail_reason
     assert result.best_params["family"] == "linear"
 
 

@@ -49,6 +49,9 @@ class ModelFamily(ABC):
 
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "regression")
+    # True: the model takes raw numbers with gaps and integer-coded categories (`categorical_features`),
+    # so it gets no one-hot encoding, scaling or imputation, and no SelectKBest in front of it.
+    native_categorical: ClassVar[bool] = False
 
     @abstractmethod
     def suggest(self, s: Suggest, context: FamilyContext) -> None:

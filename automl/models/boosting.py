@@ -6,9 +6,11 @@ from automl.models._base import FamilyContext, ModelFamily, Suggest
 
 
 class HistGradientBoosting(ModelFamily):
-    """scikit-learn's LightGBM-style boosting, early-stopped on an inner validation split."""
+    """scikit-learn's LightGBM-style boosting, early-stopped on an inner validation split, with native
+    categorical splits and missing values (no one-hot encoding in front of it)."""
 
     name = "hist_gradient_boosting"
+    native_categorical = True
 
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         s.float("learning_rate", 0.01, 0.3, log=True)
