@@ -285,7 +285,7 @@ class Objective:
 
 
 def refit_reserve(records: list[TrialRecord], oof: dict[int, np.ndarray], folds: int, sign: float = 1.0,
-                  members: int = 3) -> float:
+                  members: int = 2) -> float:
     """Seconds the search leaves for after it: the fixed tail, plus refitting the best `members`
     kept trials on all rows (each fit ≈ its mean CV fold time × folds/(folds-1))."""
     kept = sorted((r for r in records if r.number in oof and r.value is not None),
