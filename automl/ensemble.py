@@ -39,6 +39,9 @@ def select(oof: dict[int, np.ndarray], y: pd.Series, metric: str, classes: np.nd
     if not oof:
         raise ValueError("no out-of-fold predictions to select from")
     sign = 1.0 if METRICS[metric].greater_is_better else -1.0
+    if classes is not None:  # labels as integer codes: the metrics run ~10× faster than on strings
+        y = pd.Categorical(np.asarray(y), categories=classes).codes
+        classes = np.arange(len(classes))
     singles = {n: score_predictions(metric, y, p, classes) for n, p in oof.items()}
     ranked = sorted(singles, key=lambda n: (-sign * singles[n], n))[:max_candidates]
     best = ranked[0]
