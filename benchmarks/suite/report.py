@@ -78,7 +78,8 @@ def plot(results: pd.DataFrame, path: Path) -> None:
             values = [rows[(rows.contender == c) & (rows.budget_s == b)].score.max() for b in budgets]
             ax.bar(np.arange(len(budgets)) + i * width, values, width, label=c)
         low = rows.score.min()
-        ax.set_ylim(low - 0.1 * (rows.score.max() - low + 1e-3), rows.score.max() + 0.02 * abs(rows.score.max()))
+        span = rows.score.max() - low + 1e-3
+        ax.set_ylim(low - 0.15 * span, rows.score.max() + 0.1 * span)
         ax.set_xticks(np.arange(len(budgets)) + 0.4 - width / 2, [f"{int(b)} s" for b in budgets])
         ax.set_title(f"{table} ({rows.metric.iloc[0]})")
     for ax in list(axes.flat)[len(tables):]:
