@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from typing import Any, Callable
 
 
@@ -16,7 +15,6 @@ class Background:
     def __init__(self, name: str):
         self._queue: queue.Queue = queue.Queue()
         self._errors: list[BaseException] = []
-        self.seconds_busy = 0.0  # time spent running calls (off the critical path)
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -33,11 +31,9 @@ class Background:
     def _work(self) -> None:
         while True:
             fn, args = self._queue.get()
-            started = time.perf_counter()
             try:
                 fn(*args)
             except BaseException as error:  # kept for flush(); the worker goes on
                 self._errors.append(error)
             finally:
-                self.seconds_busy += time.perf_counter() - started
                 self._queue.task_done()

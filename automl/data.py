@@ -136,9 +136,8 @@ def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Datase
                         f"in the same order; missing {missing}, extra {extra}")
     both = pd.concat([table, test], ignore_index=True)
     is_test = np.r_[np.zeros(len(table), bool), np.ones(len(test), bool)]
-    has_target = both[target].notna().to_numpy() if target in both.columns else is_test | True
     dataset = validate_table(both, target, config, name)
-    dataset.test_rows = is_test[has_target]
+    dataset.test_rows = is_test[both[target].notna().to_numpy()]  # validate_table drops unlabelled rows
     if not dataset.test_rows.any() or dataset.test_rows.all():
         raise DataError(f"data.test_source '{config.data.test_source}' leaves no labelled rows on one side; "
                         "both tables need rows with a target value")

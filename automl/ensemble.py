@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from automl.budget import REFIT_MARGIN, TAIL_S, Deadline
+from automl.budget import TAIL_S, Deadline
 from automl.evaluation import METRICS, score_predictions
-from automl.search import SearchResult, build_pipeline
+from automl.search import SearchResult, build_pipeline, refit_seconds
 
 ROUNDS = 25
 MAX_CANDIDATES = 12
@@ -94,14 +94,6 @@ class EnsembleModel(BaseEstimator):
         return self._average("predict", X)
 
 
-def refit_seconds(result: SearchResult, trials: list[int]) -> float:
-    """The expected time to refit these trials on all rows, from their CV fold times."""
-    folds = {r.number: r for r in result.records}
-    n_folds = max((len(r.fold_seconds) for r in result.records), default=2)
-    return REFIT_MARGIN * n_folds / max(n_folds - 1, 1) * sum(
-        float(np.mean(folds[n].fold_seconds)) for n in trials if folds[n].fold_seconds)
-
-
 @dataclass
 class FinalModel:
     model: object
@@ -120,11 +112,14 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
     if not ensemble or len(result.oof) < 2:
         return single("ensemble selection is off or fewer than 2 trials completed")
     left = deadline.left() - TAIL_S if deadline is not None else np.inf
+    records = {r.number: r for r in result.records}
+    folds = max(len(r.fold_seconds) for r in result.records)
+    cost = lambda numbers: refit_seconds([records[n] for n in numbers], folds)  # noqa: E731
     pool = dict(result.oof)
     selection = select(pool, y, result.space.metric, result.classes)
     # A blend whose refit would overrun the budget: drop its costliest member from the pool, select again.
-    while selection.is_ensemble and refit_seconds(result, list(selection.weights)) > left:
-        costliest = max(selection.weights, key=lambda n: refit_seconds(result, [n]))
+    while selection.is_ensemble and cost(selection.weights) > left:
+        costliest = max(selection.weights, key=lambda n: cost([n]))
         del pool[costliest]
         selection = select(pool, y, result.space.metric, result.classes)
     if not selection.is_ensemble:
@@ -132,9 +127,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
     sign = 1.0 if METRICS[result.space.metric].greater_is_better else -1.0
     if sign * selection.score <= sign * selection.best_single_score:
         return single("the ensemble did not beat the best single pipeline out of fold", selection)
-    trials = {r.number: r for r in result.study.trials}
-    members = [clone(build_pipeline(trials[n].user_attrs["pipeline_params"], result.space)).fit(X, y)
-               for n in selection.weights]
+    members = [clone(build_pipeline(records[n].params, result.space)).fit(X, y) for n in selection.weights]
     model = EnsembleModel(members, [float(w) for w in selection.weights.values()],
                           classification=result.classes is not None)
     return FinalModel(model, "ensemble", f"OOF {selection.score:.4f} vs best single {selection.best_single_score:.4f}",

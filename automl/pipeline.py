@@ -149,7 +149,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
     started = time.perf_counter()
     result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=config.search.cv_folds,
                         study_name=study_name, storage=config.tracking.optuna_storage,
-                        n_trials=config.search.n_trials, timeout_s=config.search.timeout_s,
+                        n_trials=config.search.n_trials, timeout_s=None,  # the deadline bounds time
                         pruner=config.search.pruner, n_jobs=config.search.n_jobs,
                         pack_size=pack_size(config), logger=logger, deadline=prepared.deadline)
     tracker.flush()  # every child run is in MLflow before the search step ends

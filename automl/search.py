@@ -284,14 +284,20 @@ class Objective:
         return report
 
 
+def refit_seconds(records: list[TrialRecord], folds: int) -> float:
+    """The expected time to refit these trials on all rows: each fit ≈ its mean CV fold time ×
+    folds/(folds-1), times REFIT_MARGIN."""
+    fits = sum(float(np.mean(r.fold_seconds)) for r in records if r.fold_seconds)
+    return REFIT_MARGIN * fits * folds / (folds - 1)
+
+
 def refit_reserve(records: list[TrialRecord], oof: dict[int, np.ndarray], folds: int, sign: float = 1.0,
                   members: int = 2) -> float:
     """Seconds the search leaves for after it: the fixed tail, plus refitting the best `members`
-    kept trials on all rows (each fit ≈ its mean CV fold time × folds/(folds-1))."""
+    kept trials on all rows."""
     kept = sorted((r for r in records if r.number in oof and r.value is not None),
                   key=lambda r: -sign * r.value)[:members]
-    refit = sum(float(np.mean(r.fold_seconds)) for r in kept if r.fold_seconds) * folds / (folds - 1)
-    return TAIL_S + POST_SEARCH_S + REFIT_MARGIN * refit
+    return TAIL_S + POST_SEARCH_S + refit_seconds(kept, folds)
 
 
 # -- the study ------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results"
 TABLES = ["breast_cancer", "digits", "wine", "diabetes", "mlc_churn", "ames", "diamonds", "adult"]
 CONTENDERS = ["automl", "flaml", "autogluon", "hgb"]
-PRIMARY = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 
 
 def bench_python() -> str:
