@@ -1,15 +1,16 @@
 """Everything MLflow: the parent run, one nested child run per trial, artifacts, the model, the registry.
 
 Each trial costs three tracking calls (create the child run, one batch of params/metrics/tags, end
-it), made by a write-behind thread (automl.background) so trials never wait on them. The time spent
-inside MLflow is counted, and so is the time the search waited for the writer, so the overhead per
-trial can be reported.
+it), made by the writer process (automl.writer) so trials neither wait on them nor share the GIL
+with them. The time spent inside MLflow is counted, and so is the time the search waited for the
+writer, so the overhead per trial can be reported.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+import uuid
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from automl.background import Background
 from automl.search import TrialRecord
+from automl.trial_runs import write_run
+from automl.writer import writer_process
 
 CHAMPION = "champion"
 MAX_PARAM_LENGTH = 6000
@@ -73,11 +75,14 @@ class Tracker:
         if db_path is not None:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri
+        # The writer process keeps the working directory it started in: give it an absolute path.
+        self._writer_uri = f"sqlite:///{db_path.resolve()}" if db_path is not None else tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.seconds_in_tracking = 0.0  # every MLflow call
-        self.seconds_in_trial_logging = 0.0  # the calls made per trial (child runs), in the writer thread
+        self.seconds_in_trial_logging = 0.0  # the calls made per trial (child runs), in the writer process
         self.seconds_waiting = 0.0  # time the caller waited for the writer (flush): the real overhead
-        self._writer = Background("mlflow-trial-writer")
+        self._writer = writer_process()  # started now, so it is ready when the first trial ends
+        self._owner = uuid.uuid4().hex  # this tracker's calls, among those of every tracker in the process
         self._lock = threading.Lock()
         self.parent_run_id: str | None = None
         self.parent_run_name: str | None = None
@@ -116,9 +121,12 @@ class Tracker:
         """Wait until every trial handed to log_trial is in MLflow."""
         started = time.perf_counter()
         try:
-            self._writer.flush()
+            spent = self._writer.flush(self._owner)
         finally:
             self.seconds_waiting += time.perf_counter() - started
+        with self._lock:
+            self.seconds_in_tracking += spent
+            self.seconds_in_trial_logging += spent
 
     def finish(self, status: str = "FINISHED", run_id: str | None = None) -> None:
         if run_id is None:
@@ -142,36 +150,29 @@ class Tracker:
                                   tags=batch_tags)
 
     def log_trial(self, record: TrialRecord) -> None:
-        """Hand the trial to the writer thread; returns at once (flush() waits for it)."""
-        self._writer.submit(self._log_trial, record)
+        """Hand the trial's child run to the writer process; returns at once (flush() waits for it).
 
-    def _log_trial(self, record: TrialRecord) -> None:
-        """One nested child run per trial: params, CV score, per-fold scores, state, duration."""
+        One nested child run per trial: params, CV score, per-fold scores, state, duration."""
         now = int(time.time() * 1000)
-        metrics = [Metric(f"fold_{i}_score", s, now, 0) for i, s in enumerate(record.fold_scores)]
-        metrics.append(Metric("duration_s", record.duration_s, now, 0))
+        metrics = [(f"fold_{i}_score", float(s), now, 0) for i, s in enumerate(record.fold_scores)]
+        metrics.append(("duration_s", float(record.duration_s), now, 0))
         if record.value is not None:
-            metrics.append(Metric("cv_score", record.value, now, 0))
+            metrics.append(("cv_score", float(record.value), now, 0))
         # The MLP's epochs as stepped metrics, in the same batch (step = fold * 1000 + epoch).
         for row in record.epoch_history:
             step = int(row["fold"]) * 1000 + int(row["epoch"])
-            metrics += [Metric("epoch_train_loss", row["train_loss"], now, step),
-                        Metric("epoch_val_loss", row["val_loss"], now, step)]
-        flat = _flatten("", {"family": record.family, "k": record.params.get("k"),
-                             "score_func": record.params.get("score_func"),
-                             **{f"{record.family}.{k}": v for k, v in record.params["model"].items()}}, {})
+            metrics += [("epoch_train_loss", float(row["train_loss"]), now, step),
+                        ("epoch_val_loss", float(row["val_loss"]), now, step)]
+        params = _flatten("", {"family": record.family, "k": record.params.get("k"),
+                               "score_func": record.params.get("score_func"),
+                               **{f"{record.family}.{k}": v for k, v in record.params["model"].items()}}, {})
         tags = {MLFLOW_PARENT_RUN_ID: self.parent_run_id, "trial_number": str(record.number),
                 "trial_state": record.state, "family": record.family}
         if record.fail_reason:
             tags["fail_reason"] = record.fail_reason
         status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(record.state, "FAILED")
-        with self._timed(per_trial=True):
-            run = self.client.create_run(self.experiment_id, run_name=f"trial-{record.number:03d}-{record.family}",
-                                         tags=tags)
-            for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a batch
-                self.client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000],
-                                      params=[Param(k, v) for k, v in flat.items()] if start == 0 else [])
-            self.client.set_terminated(run.info.run_id, status=status)
+        self._writer.submit(self._owner, write_run, self._writer_uri, self.experiment_id,
+                            f"trial-{record.number:03d}-{record.family}", tags, params, metrics, status)
 
     def child_runs(self, parent_run_id: str | None = None) -> list:
         self.flush()

@@ -1,6 +1,7 @@
 """The whole flow on real parts: Prefect's test server, MLflow on SQLite, an Optuna journal study."""
 
 import asyncio
+import logging
 from pathlib import Path
 
 import mlflow
@@ -37,7 +38,8 @@ def read_flow_run(flow_run_id):
     return asyncio.run(read())
 
 
-def test_flow_runs_the_whole_pipeline(make_config, store):
+def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
+    caplog.set_level(logging.INFO, logger="prefect.flow_runs")
     config = make_config(name="e2e", search={"n_trials": 6, "cv_folds": 2,
                                              "families": ["linear", "random_forest", "mlp"]})
     summary = automl_pipeline(config)
@@ -88,6 +90,10 @@ def test_flow_runs_the_whole_pipeline(make_config, store):
     assert {t.name.split("[")[0] for t in task_runs} >= {
         "load-and-validate", "start-mlflow-run", "feature-profile", "model-search", "refit-and-evaluate",
         "register-model"}
+    # Progress lines sum up the trials (a line per PROGRESS_EVERY_S, the last after the search).
+    progress = [r.getMessage() for r in caplog.records if " trials done (+" in r.getMessage()]
+    assert progress and progress[-1].startswith("6/6 trials done") and f"{summary['cv_score']:.4f}" in progress[-1]
+    assert sum(int(m.split("(+")[1].split(":")[0]) for m in progress) == 6
 
 
 def test_bad_data_fails_before_any_run_is_written(make_config, store):
