@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from automl.features import FeatureProfile, profile_features, profile_figure, va
 from automl.models import FamilyContext, get_family
 from automl.budget import Deadline, take_clock
 from automl.ensemble import FinalModel, final_model
-from automl.search import SearchResult, SearchSpace, TrialRecord, run_search
+from automl.search import SearchResult, SearchSpace, TrialRecord, log_target_suits, run_search
 from automl.tracking import Registration, Tracker
 from automl.torch_models import resolve_device
 
@@ -83,7 +84,9 @@ def open_tracker(config: RunConfig) -> Tracker:
 def start_run(prepared: Prepared, tracker: Tracker, extra_tags: dict[str, str] | None = None) -> str:
     """The MLflow parent run, tagged and given the resolved config; returns its run id."""
     config, dataset = prepared.config, prepared.dataset
-    run_name = f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    # A random suffix: two runs of one config can start in the same second (a schedule tick and a
+    # UI trigger), and the run name is also the Optuna study's name, which must be unique.
+    run_name = f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     tags = {"dataset": dataset.name, "task": dataset.task, "metric": dataset.metric,
             "config_hash": config.config_hash(), "optuna_study": run_name,
             "optuna_storage": config.tracking.optuna_storage, **(extra_tags or {})}
@@ -118,7 +121,8 @@ def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
     return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
                        numeric=d.numeric_columns, categorical=d.categorical_columns,
                        n_features=profile.n_features, score_funcs=prepared.score_funcs,
-                       min_k=config.features.min_k)
+                       min_k=config.features.min_k,
+                       log_target=d.task == "regression" and log_target_suits(prepared.split.y_train))
 
 
 def pack_size(config: RunConfig) -> int:

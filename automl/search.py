@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.feature_selection import SelectKBest
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -54,6 +55,18 @@ class SearchSpace:
     n_features: int  # after preprocessing: k's upper bound
     score_funcs: list[str]  # empty when feature selection is off
     min_k: int = 1
+    log_target: bool = False  # a positive, right-skewed regression target: trials may fit log1p(y)
+
+
+LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees", "linear")
+LOG_TARGET_SKEW = 0.75  # skewness of y above which fitting log1p(y) is worth a try
+
+
+def log_target_suits(y: pd.Series) -> bool:
+    """Prices, counts, durations: positive and right-skewed, where a model fitted on log1p(y)
+    often predicts y better (CV, on y's own scale, decides)."""
+    values = pd.to_numeric(y, errors="coerce")
+    return bool(values.notna().all() and values.min() > 0 and values.skew() > LOG_TARGET_SKEW)
 
 
 @dataclass
@@ -101,10 +114,17 @@ def suggest_pipeline(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     if space.score_funcs and not get_family(family).native_categorical:
         params["score_func"] = trial.suggest_categorical("score_func", space.score_funcs)
         params["k"] = trial.suggest_int("k", min(space.min_k, space.n_features), space.n_features)
+    if space.log_target and family in LOG_TARGET_FAMILIES:
+        params["log_target"] = trial.suggest_categorical("log_target", [False, True])
     suggest = Suggest(trial, prefix=family)
     get_family(family).suggest(suggest, space.context)
     params["model"] = suggest.params
     return params
+
+
+def _log_target(model):
+    """The model fitted on log1p(y), predicting expm1 of what it predicts."""
+    return TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1, check_inverse=False)
 
 
 def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
@@ -115,7 +135,11 @@ def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
         preprocess, mask = build_native_preprocessor(space.numeric, space.categorical)
         if any(mask):
             model.set_params(categorical_features=mask)
+        if params.get("log_target"):
+            model = _log_target(model)
         return Pipeline([("preprocess", preprocess), ("select", "passthrough"), ("model", model)])
+    if params.get("log_target"):
+        model = _log_target(model)
     selector = "passthrough"
     if params.get("k") is not None:
         selector = SelectKBest(score_func(params["score_func"], space.context.seed), k=params["k"])
@@ -141,7 +165,11 @@ def default_trials(space: SearchSpace) -> list[dict[str, Any]]:
             params |= {"score_func": space.score_funcs[0], "k": space.n_features}
         defaults = get_family(name).defaults(space.context)
         params |= {f"{name}.{key}": value for key, value in defaults.items()}
+        if space.log_target and name in LOG_TARGET_FAMILIES:
+            params["log_target"] = True  # prices and the like: most models fit log1p(y) better
         trials.append(params)
+    if space.log_target and trials and trials[0]["family"] in LOG_TARGET_FAMILIES:
+        trials.insert(1, trials[0] | {"log_target": False})  # the strongest default on y itself, to compare
     return trials
 
 

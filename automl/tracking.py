@@ -165,6 +165,7 @@ class Tracker:
                         ("epoch_val_loss", float(row["val_loss"]), now, step)]
         params = _flatten("", {"family": record.family, "k": record.params.get("k"),
                                "score_func": record.params.get("score_func"),
+                               **({"log_target": record.params["log_target"]} if "log_target" in record.params else {}),
                                **{f"{record.family}.{k}": v for k, v in record.params["model"].items()}}, {})
         tags = {MLFLOW_PARENT_RUN_ID: self.parent_run_id, "trial_number": str(record.number),
                 "trial_state": record.state, "family": record.family}

@@ -2,6 +2,7 @@
 
 import mlflow
 import numpy as np
+import optuna
 import pandas as pd
 
 from automl.pipeline import run_pipeline
@@ -27,3 +28,29 @@ def test_csv_with_categoricals_and_gaps_serves_raw_rows(tmp_path, make_config, m
 
 
 
+
+
+def test_two_runs_of_one_config_in_the_same_second_get_their_own_study(tmp_path, make_config, mixed_frame,
+                                                                        monkeypatch):
+    """A schedule tick and a UI trigger can start one config in the same second: the run name (also
+    the Optuna study's name) must still differ, or the second run fails with DuplicatedStudyError."""
+    import datetime as dt
+
+    import automl.pipeline as pipeline
+    from automl.search import make_storage
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(pipeline, "datetime", Frozen)
+    path = tmp_path / "mixed.csv"
+    mixed_frame.to_csv(path, index=False)
+    config = make_config(name="twice", data={"source": str(path), "target": "label"},
+                         search={"n_trials": 2, "cv_folds": 2, "families": ["linear"]})
+    first, second = run_pipeline(config), run_pipeline(config)
+    assert first.study_name != second.study_name
+    assert first.study_name.startswith("twice-20261122-120000-")
+    stored = optuna.get_all_study_names(make_storage(config.tracking.optuna_storage))
+    assert {first.study_name, second.study_name} <= set(stored)

@@ -137,3 +137,34 @@ def test_default_trials_and_passthrough_without_selection(wine):
     assert trials[0] == {"family": "linear", "linear.C": 1.0, "linear.class_weight": "none"}
     pipeline = build_pipeline({"family": "linear", "k": None, "model": {"C": 1.0, "class_weight": "none"}}, space)
     assert pipeline.named_steps["select"] == "passthrough"
+
+
+def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from automl.search import log_target_suits
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = pd.Series(np.exp(1.0 + X["a"] + 0.3 * rng.normal(size=300)), name="price")  # log-normal, like prices
+    assert log_target_suits(y) and not log_target_suits(y - y.min()) and not log_target_suits(np.log(y))
+    context = FamilyContext(task="regression", seed=0, n_jobs=1, n_rows=150)
+    space = SearchSpace(families=["linear", "hist_gradient_boosting"], context=context, metric="r2",
+                        numeric=["a", "b"], categorical=[], n_features=2, score_funcs=[], log_target=True)
+    trials = default_trials(space)
+    assert [(t["family"], t["log_target"]) for t in trials[:3]] == [
+        ("hist_gradient_boosting", True), ("hist_gradient_boosting", False), ("linear", True)]
+    logger = ListLogger()
+    result = run_search(space, X, y, folds=2, study_name="log", storage=None, n_trials=4, timeout_s=None,
+                        logger=logger)
+    by_number = {r.number: r for r in logger.records}
+    assert by_number[0].params["log_target"] is True and by_number[1].params["log_target"] is False
+    # A linear model of log(y) fits this target far better than one of y itself.
+    plain = build_pipeline({"family": "linear", "k": None, "model": {"alpha": 1.0}, "log_target": False}, space)
+    logged = build_pipeline({"family": "linear", "k": None, "model": {"alpha": 1.0}, "log_target": True}, space)
+    from sklearn.metrics import r2_score
+
+    scores = [r2_score(y[150:], p.fit(X[:150], y[:150]).predict(X[150:])) for p in (plain, logged)]
+    assert scores[1] > scores[0] + 0.05
+    assert len(result.study.trials) == 4

@@ -1,6 +1,6 @@
 """The benchmark suite: every contender on every table at every budget, one after another.
 
-    .venv/bin/python benchmarks/suite/run.py [--budgets 60 300] [--tables ...] [--contenders ...]
+    .venv/bin/python benchmarks/suite/run.py [--budgets 60 300] [--tables ...] [--contenders ...] [--seed N]
 
 Builds the peers' venv (benchmarks/.venv-bench) once, writes each table's fixed split once, runs each
 (budget, table, contender) in its own process, scores every contender's test predictions with the
@@ -90,15 +90,19 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=TABLES, choices=TABLES)
     parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     parser.add_argument("--fresh", action="store_true", help="forget earlier rows in raw.csv")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the contenders' search seed (the split stays fixed); results of seed N > 0 go to "
+                             "results/seed-N/, to see how much a score moves with the seed alone")
     args = parser.parse_args()
     python = bench_python()
     subprocess.run([python, str(HERE / "tables.py"), str(DATA)], check=True, capture_output=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    raw_path = RESULTS / "raw.csv"
+    results = RESULTS if args.seed == 0 else RESULTS / f"seed-{args.seed}"
+    results.mkdir(parents=True, exist_ok=True)
+    raw_path = results / "raw.csv"
     raw = pd.read_csv(raw_path) if raw_path.exists() and not args.fresh else pd.DataFrame()
     home = WORK / "prefect-home"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "AUTOML_BENCH_STORE": str(WORK / "mlruns"), "PYTHONPATH": str(ROOT)}
+           "AUTOML_BENCH_STORE": str(WORK / "mlruns"), "PYTHONPATH": str(ROOT), "AUTOML_BENCH_SEED": str(args.seed)}
     pythons = {c: (sys.executable if c == "automl" else python) for c in CONTENDERS}
     if "automl" in args.contenders:  # a user's Prefect home and MLflow store exist already: warm both
         run_one("automl", "wine", 15, pythons["automl"], env)
@@ -115,7 +119,7 @@ def main() -> None:
                 raw.to_csv(raw_path, index=False)
     from report import write_report
 
-    write_report(raw, RESULTS, machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    write_report(raw, results, machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
