@@ -22,6 +22,9 @@ MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_los
 Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
 ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
+# search.cv_folds left empty: more folds on small tables, where fits are cheap and a 3-fold score
+# is noisy enough that the search picks a lucky trial (FLAML cross-validates with 5 folds there too).
+SMALL_TABLE_ROWS, SMALL_FOLDS, LARGE_FOLDS = 10_000, 5, 3
 
 
 class ConfigError(ValueError):
@@ -101,7 +104,11 @@ class SearchConfig(_Section):
         description="Blend the best trials by greedy ensemble selection on their out-of-fold predictions; "
         "the blend is the final model only when it beats the best single pipeline out of fold.",
     )
-    cv_folds: int = Field(3, ge=2, le=20, title="CV folds", description="Folds per trial.")
+    cv_folds: int | None = Field(
+        None, ge=2, le=20, title="CV folds",
+        description=f"Folds per trial; empty: {SMALL_FOLDS} up to {SMALL_TABLE_ROWS:,} training rows "
+        f"(steadier scores where fits are cheap), else {LARGE_FOLDS}.",
+    )
     pruner: Literal["median", "none"] = Field(
         "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
     )
@@ -112,6 +119,14 @@ class SearchConfig(_Section):
         "auto packs on CUDA, where it pays.",
     )
     pack_size: int = Field(8, ge=2, le=64, title="Pack size", description="MLP trials trained together.")
+
+    def folds(self, n_train: int, smallest_class: int | None = None) -> int:
+        """CV folds for n_train training rows (smallest_class: rows of the rarest class, if any):
+        cv_folds when set; else SMALL_FOLDS on small tables whose every class fills them, else LARGE_FOLDS."""
+        if self.cv_folds is not None:
+            return self.cv_folds
+        small = n_train <= SMALL_TABLE_ROWS and (smallest_class is None or smallest_class >= SMALL_FOLDS)
+        return SMALL_FOLDS if small else LARGE_FOLDS
 
     @field_validator("pack_trials", mode="before")
     @classmethod

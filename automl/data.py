@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from automl.config import RunConfig
+from automl.config import LARGE_FOLDS, RunConfig
 from automl.evaluation import default_metric, metrics_for_task
 
 BUNDLED = {
@@ -208,7 +208,7 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
 
 
 def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
-    folds = config.search.cv_folds
+    folds = config.search.cv_folds or LARGE_FOLDS  # the automatic choice never goes below this
     n_train = int(len(y) * (1 - config.data.test_size))
     if n_train < 2 * folds or len(y) - n_train < 2:
         raise DataError(f"{len(y)} rows are too few for a {config.data.test_size:.0%} test split and "
@@ -221,6 +221,12 @@ def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
             raise DataError(f"classes with too few rows for {folds} folds and a test split: "
                             f"{ {str(k): int(v) for k, v in rare.items()} } (each needs at least {needed}); "
                             "lower search.cv_folds, merge rare classes, or supply more rows")
+
+
+def cv_folds(config: RunConfig, y_train: pd.Series, task: str) -> int:
+    """The folds each trial cross-validates on (search.cv_folds, or chosen by the table's size)."""
+    smallest = int(y_train.value_counts().min()) if task != "regression" else None
+    return config.search.folds(len(y_train), smallest)
 
 
 def split_dataset(dataset: Dataset, test_size: float, seed: int) -> Split:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from automl import evaluation
 from automl.config import ConfigError, RunConfig
-from automl.data import Dataset, Split, load_dataset, split_dataset
+from automl.data import Dataset, Split, cv_folds, load_dataset, split_dataset
 from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
 from automl.budget import Deadline, take_clock
@@ -114,7 +114,7 @@ def profile_step(prepared: Prepared, tracker: Tracker) -> FeatureProfile:
 
 def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
     config, d = prepared.config, prepared.dataset
-    workers, folds = config.search.n_jobs, config.search.cv_folds
+    workers, folds = config.search.n_jobs, cv_folds(config, prepared.split.y_train, d.task)
     fold_rows = len(prepared.split.y_train) * (folds - 1) // folds  # what one CV fit trains on
     context = FamilyContext(task=d.task, seed=config.seed, device=config.device, n_rows=fold_rows,
                             n_jobs=max(1, (os.cpu_count() or 1) // workers))
@@ -151,7 +151,8 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
     space = search_space(prepared, profile)
     logger = _TrialReporter(tracker, on_trial) if on_trial else tracker
     started = time.perf_counter()
-    result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=config.search.cv_folds,
+    folds = cv_folds(config, prepared.split.y_train, prepared.dataset.task)
+    result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=folds,
                         study_name=study_name, storage=config.tracking.optuna_storage,
                         n_trials=config.search.n_trials, timeout_s=None,  # the deadline bounds time
                         pruner=config.search.pruner, n_jobs=config.search.n_jobs,
@@ -164,7 +165,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, tracker: Tracker, s
         tracker.log_figure(figure, f"search/{name}.png")
     states = board["state"].value_counts().to_dict()
     tracker.log(
-        params={"best_params": result.best_params, "mlp_pack_size": pack_size(config)},
+        params={"best_params": result.best_params, "mlp_pack_size": pack_size(config), "cv_folds_used": folds},
         metrics={"best_cv_score": result.study.best_value, "search_seconds": elapsed,
                  "n_trials": len(board), **{f"n_trials_{k.lower()}": v for k, v in states.items()}},
         tags={"best_family": result.best_params["family"]},

@@ -133,3 +133,20 @@ def test_the_readme_config_example_is_a_valid_config():
     [example] = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if block.startswith("name: churn")]
     config = parse_config(yaml.safe_load(example))
     assert (config.name, config.search.cv_folds, config.schedule.timezone) == ("churn", 5, "Europe/Berlin")
+
+
+def test_cv_folds_left_empty_follow_the_table():
+    """5 folds on small tables (every class must fill them), 3 on large ones; a set value is kept."""
+    import pandas as pd
+
+    from automl.data import cv_folds
+
+    auto = parse_config({"search": {"n_trials": 2}})
+    assert auto.search.cv_folds is None
+    small = pd.Series(["a", "b"] * 500)
+    assert cv_folds(auto, small, "binary") == 5
+    assert cv_folds(auto, pd.Series(["a"] * 996 + ["b"] * 4), "binary") == 3  # 4 rows of b can't fill 5 folds
+    assert cv_folds(auto, pd.Series(range(10_001), dtype=float), "regression") == 3
+    assert cv_folds(auto, pd.Series(range(10_000), dtype=float), "regression") == 5
+    fixed = parse_config({"search": {"n_trials": 2, "cv_folds": 4}})
+    assert cv_folds(fixed, small, "binary") == cv_folds(fixed, pd.Series(range(50_000), dtype=float), "regression") == 4

@@ -48,9 +48,12 @@ def test_two_runs_of_one_config_in_the_same_second_get_their_own_study(tmp_path,
     path = tmp_path / "mixed.csv"
     mixed_frame.to_csv(path, index=False)
     config = make_config(name="twice", data={"source": str(path), "target": "label"},
-                         search={"n_trials": 2, "cv_folds": 2, "families": ["linear"]})
+                         search={"n_trials": 2, "cv_folds": None, "families": ["linear"]})
     first, second = run_pipeline(config), run_pipeline(config)
     assert first.study_name != second.study_name
     assert first.study_name.startswith("twice-20261122-120000-")
     stored = optuna.get_all_study_names(make_storage(config.tracking.optuna_storage))
     assert {first.study_name, second.study_name} <= set(stored)
+    # cv_folds left empty: 150 training rows are a small table, so 5 folds, logged on the parent run
+    parent = mlflow.MlflowClient(config.tracking.tracking_uri).get_run(first.parent_run_id)
+    assert parent.data.params["cv_folds_used"] == "5"
