@@ -224,6 +224,8 @@ def log_selection(tracker: Tracker, final: FinalModel) -> None:
         sel = final.selection
         metrics = {"ensemble_oof_score": sel.score, "best_single_oof_score": sel.best_single_score,
                    "ensemble_size": len(sel.weights)}
+        if sel.log_loss is not None:  # the tie-breaker for label metrics
+            metrics.update(ensemble_oof_log_loss=sel.log_loss, best_single_oof_log_loss=sel.best_single_log_loss)
         params["ensemble_weights"] = ",".join(f"trial {n}×{w}" for n, w in sel.weights.items())
     tracker.log(params=params, metrics=metrics, tags={"final_model_reason": final.reason})
 

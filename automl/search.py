@@ -261,11 +261,17 @@ class Objective:
         return score_predictions(self.space.metric, y, predicted, self.classes)
 
     def _keep_oof(self, record: TrialRecord, oof: np.ndarray) -> None:
+        """Keep the best KEEP_OOF trials' predictions, never dropping a family's best (the blend
+        needs different models, and one family can fill the list on a small table)."""
         self.oof[record.number] = oof
         if len(self.oof) > KEEP_OOF:
-            values = {r.number: self.sign * r.value for r in self.records if r.number in self.oof}
-            values[record.number] = self.sign * record.value
-            del self.oof[min(values, key=values.get)]
+            kept = {r.number: r for r in self.records + [record] if r.number in self.oof}
+            best_of: dict[str, int] = {}
+            for n in sorted(kept, key=lambda n: -self.sign * kept[n].value):
+                best_of.setdefault(kept[n].family, n)
+            droppable = [n for n in kept if n not in best_of.values()]
+            if droppable:  # (KEEP_OOF is above the number of families; a test sets it lower)
+                del self.oof[min(droppable, key=lambda n: self.sign * kept[n].value)]
         self.deadline.reserve_s = refit_reserve(self.records + [record], self.oof, len(self.splits), self.sign)
 
     # -- the deadline -------------------------------------------------------------------------------

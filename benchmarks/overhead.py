@@ -1,12 +1,14 @@
 """Orchestration overhead: the full pipeline's search against a bare Optuna loop, same objective.
 
   bare: an in-memory Optuna study running automl.search.Objective (no tracking, no Prefect)
-  full: the Prefect flow (`automl_pipeline`): MLflow parent + one child run per trial, the Optuna
-        study in the journal file, a Prefect progress artifact and log line per trial
+  full: the Prefect flow (`automl_pipeline`): MLflow parent + one child run per trial (written by
+        the writer process), the Optuna study in the journal file, Prefect progress (artifact and
+        log line) every 5 s
 
 Both run the same seeded search (same sampler, same warm start, same trials) on a fast objective
-(linear models on breast cancer, 3 folds), interleaved in one process. Prints trials per minute of
-the search step and the ratio full ÷ bare (target ≥ 0.95), plus the flow's end-to-end time.
+(linear models on breast cancer, 3 folds), in adjacent bare/full pairs (ABBA order) in one process.
+Prints trials per minute of the search step, the median of the pairs' ratios full ÷ bare (target
+≥ 0.95) and the ratio of the medians, plus the flow's end-to-end time.
 Usage: .venv/bin/python benchmarks/overhead.py [--trials 30] [--repeats 12] [--family linear]
 """
 

@@ -32,6 +32,46 @@ def test_selection_keeps_a_single_model_when_nothing_helps():
     assert sel.weights == {3: sel.weights[3]} and sel.score == pytest.approx(1.0)
 
 
+def test_accuracy_ties_are_broken_by_log_loss():
+    """Two models right on the same rows tie on accuracy; their blend too, at a lower log-loss, so
+    the blend wins (and is called better); under ROC AUC nothing breaks the tie, so one model stays."""
+    y = pd.Series(["a", "b"] * 20)
+    truth = (y == "b").to_numpy()
+
+    def model(p_right, p_wrong):  # wrong on rows 0 and 1, right elsewhere
+        pb = np.where(truth, p_right, 1 - p_right)
+        pb[[0, 1]] = np.where(truth[[0, 1]], 1 - p_wrong, p_wrong)
+        return np.column_stack([1 - pb, pb])
+
+    sure, unsure = model(0.95, 0.99), model(0.7, 0.55)
+    classes = np.array(["a", "b"])
+    sel = select({0: unsure, 1: sure}, y, "accuracy", classes)
+    assert sel.best_single == 1  # same accuracy as trial 0, lower log-loss: ranked first
+    assert sel.score == sel.best_single_score == pytest.approx(0.95)
+    assert set(sel.weights) == {0, 1} and sel.beats_single
+    assert sel.log_loss < sel.best_single_log_loss
+    same = select({0: sure, 1: sure.copy()}, y, "accuracy", classes)
+    assert not same.beats_single and same.log_loss == pytest.approx(same.best_single_log_loss)
+    flat_auc = select({0: np.tile([0.5, 0.5], (40, 1)), 1: np.tile([0.5, 0.5], (40, 1))}, y, "roc_auc", classes)
+    assert flat_auc.log_loss is None and not flat_auc.beats_single
+
+
+def test_each_family_best_is_a_candidate():
+    """Twelve near-copies of one family fill the top of the list; the other family's best still
+    gets a say, and blending it in helps."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=300)
+    noise = rng.normal(size=300)
+    copies = {n: y + noise + rng.normal(scale=0.01, size=300) for n in range(12)}  # same errors
+    other = y - noise + rng.normal(scale=1.2, size=300)  # worse alone, errors against theirs
+    oof = {**copies, 12: other}
+    families = {**{n: "forest" for n in copies}, 12: "linear"}
+    without = select(oof, pd.Series(y), "rmse", None, max_candidates=3)
+    assert 12 not in without.weights  # ranked 13th, not a candidate
+    with_families = select(oof, pd.Series(y), "rmse", None, max_candidates=3, families=families)
+    assert 12 in with_families.weights and with_families.score < without.score
+
+
 def test_ensemble_model_averages_probabilities_with_weights():
     class Fixed:
         def __init__(self, p):
@@ -69,3 +109,22 @@ def test_final_model_on_a_real_search(wine, tmp_path):  # noqa: F811
     # No time left to refit several members: the best single pipeline, and the reason says so.
     late = final_model(result, split.X_train, split.y_train, Deadline(at=0.0))
     assert late.kind == "single"
+
+
+def test_kept_predictions_hold_every_family_best(wine, monkeypatch):  # noqa: F811
+    """Only the best KEEP_OOF trials' out-of-fold predictions are kept, but never without a
+    family's best one, even when another family's trials all score higher."""
+    import automl.search as search
+
+    monkeypatch.setattr(search, "KEEP_OOF", 2)
+    dataset, split = wine
+    space = space_for(dataset, ["linear", "hist_gradient_boosting", "random_forest"])
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="keep", storage=None,
+                        n_trials=9, timeout_s=None, pruner="none", logger=ListLogger())
+    completed = [r for r in result.records if r.state == "COMPLETE"]
+    families = {r.family for r in completed}
+    assert len(completed) >= 6 and len(families) == 3
+    assert len(result.oof) == 3  # one per family, KEEP_OOF notwithstanding
+    for family in families:
+        best = max(r.value for r in completed if r.family == family)
+        assert any(r.family == family and r.value == best for r in completed if r.number in result.oof), family
