@@ -26,6 +26,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import ThreadpoolController
 
+from automl import journal_writes
 from automl.budget import POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline
 from automl.evaluation import METRICS, score, score_predictions
 from automl.features import score_func
@@ -359,27 +360,31 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | Non
 
 class JournalMirror:
     """The study written behind into a journal file: the search runs on an in-memory study (no
-    journal replay per trial), and a writer thread appends each finished trial once, in order."""
+    journal replay per trial), and the writer process (automl.writer) appends each finished trial
+    once, in order, off the trials' GIL."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, direction: str):
-        from automl.background import Background
+    def __init__(self, path: Path, study_name: str, direction: str):
+        from automl.writer import writer_process
 
-        self.storage, self.copied = storage, set()
+        self.path, self.copied = str(path.resolve()), set()
+        storage = make_storage(self.path)
         self.study_id = storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
-        self.writer = Background("optuna-journal-writer")
+        self.writer, self.owner = writer_process(), f"optuna-journal:{self.path}:{study_name}"
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        self.writer.submit(self.storage.set_study_user_attr, self.study_id, key, value)
+        self.writer.submit(self.owner, journal_writes.set_study_user_attr, self.path, self.study_id, key, value)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
         """An Optuna callback: copy every finished trial not copied yet."""
         for frozen in study.get_trials(deepcopy=False, states=FINISHED):
             if frozen.number not in self.copied:
                 self.copied.add(frozen.number)
-                self.writer.submit(self.storage.create_new_trial, self.study_id, copy.deepcopy(frozen))
+                self.writer.submit(self.owner, journal_writes.copy_trial, self.path, self.study_id,
+                                   copy.deepcopy(frozen))
 
     def flush(self) -> None:
-        self.writer.flush()
+        """Wait until every trial is in the journal; raise the first error writing one raised."""
+        self.writer.flush(self.owner)
 
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -411,7 +416,7 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
     stored = make_storage(storage)
     mirror = None
     if isinstance(stored, optuna.storages.JournalStorage):  # written behind, see JournalMirror
-        mirror, stored = JournalMirror(stored, study_name, METRICS[space.metric].direction), None
+        mirror, stored = JournalMirror(Path(storage), study_name, METRICS[space.metric].direction), None
     study = optuna.create_study(study_name=study_name, storage=stored,
                                 direction=METRICS[space.metric].direction, sampler=sampler,
                                 pruner=make_pruner(pruner))

@@ -4,7 +4,8 @@ import pytest
 from automl.data import load_dataset, split_dataset
 from automl.features import valid_score_funcs
 from automl.models import FAMILIES, FamilyContext, ModelFamily
-from automl.search import SearchSpace, build_pipeline, default_trials, make_storage, refit_best, run_search
+from automl.search import (JournalMirror, SearchSpace, build_pipeline, default_trials, make_storage, refit_best,
+                          run_search)
 
 
 class ListLogger:
@@ -168,3 +169,23 @@ def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(tmp_path):
     scores = [r2_score(y[150:], p.fit(X[:150], y[:150]).predict(X[150:])) for p in (plain, logged)]
     assert scores[1] > scores[0] + 0.05
     assert len(result.study.trials) == 4
+
+
+def test_the_journal_is_written_by_the_writer_process_and_its_errors_reach_flush(tmp_path):
+    path = tmp_path / "mirrored.journal"
+    mirror = JournalMirror(path, "mirrored", "maximize")
+    mirror.set_user_attr("metric", "accuracy")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3, callbacks=[mirror])
+    mirror.flush()
+    reloaded = optuna.load_study(study_name="mirrored", storage=make_storage(str(path)))
+    assert [t.params["x"] for t in reloaded.trials] == [t.params["x"] for t in study.trials]
+    assert reloaded.user_attrs == {"metric": "accuracy"}
+
+    broken = tmp_path / "broken.journal"
+    mirror = JournalMirror(broken, "broken", "maximize")
+    broken.unlink()
+    broken.mkdir()  # the writer process cannot open it: the error comes back at flush, not lost
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1, callbacks=[mirror])
+    with pytest.raises(IsADirectoryError):
+        mirror.flush()
