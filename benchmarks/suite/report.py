@@ -84,7 +84,8 @@ def plot(results: pd.DataFrame, path: Path) -> None:
         ax.set_title(f"{table} ({rows.metric.iloc[0]})")
     for ax in list(axes.flat)[len(tables):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(contenders), frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
