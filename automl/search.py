@@ -136,11 +136,10 @@ def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
         preprocess, mask = build_native_preprocessor(space.numeric, space.categorical)
         if any(mask):
             model.set_params(categorical_features=mask)
-        if params.get("log_target"):
-            model = _log_target(model)
-        return Pipeline([("preprocess", preprocess), ("select", "passthrough"), ("model", model)])
     if params.get("log_target"):
         model = _log_target(model)
+    if family.native_categorical:
+        return Pipeline([("preprocess", preprocess), ("select", "passthrough"), ("model", model)])
     selector = "passthrough"
     if params.get("k") is not None:
         selector = SelectKBest(score_func(params["score_func"], space.context.seed), k=params["k"])
@@ -363,11 +362,10 @@ class JournalMirror:
     journal replay per trial), and the writer process (automl.writer) appends each finished trial
     once, in order, off the trials' GIL."""
 
-    def __init__(self, path: Path, study_name: str, direction: str):
+    def __init__(self, storage: optuna.storages.BaseStorage, path: str, study_name: str, direction: str):
         from automl.writer import writer_process
 
-        self.path, self.copied = str(path.resolve()), set()
-        storage = make_storage(self.path)
+        self.path, self.copied = str(Path(path).resolve()), set()  # the writer process may have another cwd
         self.study_id = storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
         self.writer, self.owner = writer_process(), f"optuna-journal:{self.path}:{study_name}"
 
@@ -416,7 +414,7 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
     stored = make_storage(storage)
     mirror = None
     if isinstance(stored, optuna.storages.JournalStorage):  # written behind, see JournalMirror
-        mirror, stored = JournalMirror(Path(storage), study_name, METRICS[space.metric].direction), None
+        mirror, stored = JournalMirror(stored, storage, study_name, METRICS[space.metric].direction), None
     study = optuna.create_study(study_name=study_name, storage=stored,
                                 direction=METRICS[space.metric].direction, sampler=sampler,
                                 pruner=make_pruner(pruner))

@@ -2,15 +2,15 @@
 
 An MLflow child run costs about 16 ms of CPU per trial (SQLAlchemy), appending the trial to the
 Optuna journal a few more. Made from a thread of the search's own process they still hold the GIL
-the trials need; a second process makes them on another core. `submit(owner, fn, *args)` queues a call (fn a module-level function, args picklable) and
-returns at once: a feeder thread pickles it onto the process's stdin, so a trial never waits on the
-pipe. `flush(owner)` waits until the process has run every call sent before it and raises the
-first error among that owner's calls.
+the trials need; a second process makes them on another core. `submit(owner, fn, *args)` queues a
+call (fn a module-level function, args picklable) and returns at once: a feeder thread pickles it
+onto the process's stdin, so a trial never waits on the pipe. `flush(owner)` waits until the process
+has run every call sent before it and raises the first error among that owner's calls.
 
-One process serves the whole Python process (every tracker and journal); it starts on first use, starts again
-after a fork or a crash, and exits when its stdin closes, that is when this process exits, after
-it has run what was queued. It is `python -m automl.writer`, so a user's unguarded script is never
-imported twice (as multiprocessing's spawn would do).
+One process serves the whole Python process (every tracker and journal); it starts on first use,
+starts again after a fork or a crash, and exits when its stdin closes, that is when this process
+exits, after it has run what was queued. It is `python -m automl.writer`, so a user's unguarded
+script is never imported twice (as multiprocessing's spawn would do).
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(tmp_path):
 
 def test_the_journal_is_written_by_the_writer_process_and_its_errors_reach_flush(tmp_path):
     path = tmp_path / "mirrored.journal"
-    mirror = JournalMirror(path, "mirrored", "maximize")
+    mirror = JournalMirror(make_storage(str(path)), str(path), "mirrored", "maximize")
     mirror.set_user_attr("metric", "accuracy")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3, callbacks=[mirror])
@@ -183,7 +183,7 @@ def test_the_journal_is_written_by_the_writer_process_and_its_errors_reach_flush
     assert reloaded.user_attrs == {"metric": "accuracy"}
 
     broken = tmp_path / "broken.journal"
-    mirror = JournalMirror(broken, "broken", "maximize")
+    mirror = JournalMirror(make_storage(str(broken)), str(broken), "broken", "maximize")
     broken.unlink()
     broken.mkdir()  # the writer process cannot open it: the error comes back at flush, not lost
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1, callbacks=[mirror])
