@@ -191,6 +191,14 @@ class ScheduleConfig(_Section):
     interval_s: float | None = Field(None, gt=0, title="Interval (s)", description="Seconds between runs.")
     timezone: str = Field("UTC", title="Timezone", description="IANA name, e.g. Europe/Berlin.")
     active: bool = Field(True, title="Active", description="Paused schedules keep their settings.")
+    max_running: int = Field(
+        1, ge=1, title="Runs at once",
+        description="Flow runs of this deployment that may run at the same time (a schedule never piles up).",
+    )
+    when_busy: Literal["queue", "cancel"] = Field(
+        "queue", title="When busy",
+        description="A run due while max_running are running: queue waits for a slot, cancel drops the newer run.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> ScheduleConfig:

@@ -1,6 +1,7 @@
 """Orchestration overhead: the full pipeline's search against a bare Optuna loop, same objective.
 
-  bare: an in-memory Optuna study running automl.search.Objective (no tracking, no Prefect)
+  bare: automl.search.run_search on an in-memory study, trials handed to a logger that drops them
+        (no MLflow, no journal, no Prefect)
   full: the Prefect flow (`automl_pipeline`): MLflow parent + one child run per trial (written by
         the writer process), the Optuna study in the journal file, Prefect progress (artifact and
         log line) every 5 s
@@ -20,7 +21,6 @@ import platform
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -31,7 +31,7 @@ from mlflow import MlflowClient  # noqa: E402
 from automl.config import parse_config  # noqa: E402
 from automl.features import profile_features  # noqa: E402
 from automl.pipeline import load_and_validate, search_space  # noqa: E402
-from automl.search import Objective, default_trials  # noqa: E402
+from automl.search import run_search  # noqa: E402
 
 
 class NoTracking:
@@ -40,21 +40,15 @@ class NoTracking:
 
 
 def bare(config, trials: int) -> float:
-    """Seconds for `trials` trials of the same objective in a plain in-memory study."""
+    """Seconds for `trials` trials of the same search in memory, with nothing tracked."""
     prepared = load_and_validate(config)
     s, d = prepared.split, prepared.dataset
     profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
                                prepared.score_funcs, seed=config.seed)
     space = search_space(prepared, profile)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True)
     started = time.perf_counter()  # the search step of the flow counts study creation too
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=optuna.pruners.NopPruner())
-    for params in default_trials(space):
-        study.enqueue_trial(params)
-    objective = Objective(space, s.X_train, s.y_train, config.search.cv_folds, NoTracking())
-    study.optimize(objective, n_trials=trials)
+    run_search(space, s.X_train, s.y_train, folds=config.search.cv_folds, study_name="bare", logger=NoTracking(),
+               n_trials=trials, pruner=config.search.pruner)
     return time.perf_counter() - started
 
 

@@ -1,8 +1,8 @@
 """MLP training throughput, side by side in one process on the same data and model shape.
 
   (a) the usual loop: DataLoader over a TensorDataset (shuffle), nn.Sequential, torch.optim.AdamW
-  (b) automl.training.train, one model (K = 1)
-  (c) automl.training.train, K configurations packed (different learning rates and weight decays)
+  (b) automl.nn.train, one model (K = 1)
+  (c) automl.nn.train, K configurations packed (different learning rates and weight decays)
 
 Prints samples/s, trials/s, the ratios, and achieved FLOP/s against the device's peak.
 Usage: .venv/bin/python benchmarks/torch_throughput.py [--rows 100000] [--features 50] [--epochs 2] [--pack 16]
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from automl.training import Member, Shape, resolve_device, train
+from automl.nn import Member, Shape, resolve_device, train
 
 # Dense peaks in FLOP/s (bf16 on GPUs: what the trainer uses there).
 GPU_PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -83,7 +83,7 @@ def dataloader_loop(X, y, layers, width, batch, epochs, device) -> float:
 def trainer_loop(X, y, layers, width, batch, epochs, device, k) -> float:
     """(b) with k = 1, (c) with k > 1. Returns seconds for `epochs` epochs of all k members."""
     shape = Shape(n_in=X.shape[1], n_out=1, hidden_layers=layers, hidden_width=width, loss="bce",
-                  batch_size=batch, max_epochs=epochs, patience=epochs + 1, validation_fraction=0.0)
+                  batch_size=batch, max_epochs=epochs, validation_fraction=0.0)  # no early stopping: no callback
     members = [Member(learning_rate=1e-3 * (1 + i % 4), weight_decay=1e-4 * (1 + i // 4), dropout=0.1, seed=i)
                for i in range(k)]
     Xd, yd = X.to(device), y.to(device)

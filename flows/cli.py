@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
                   f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
             return 0
-        from automl.budget import start_clock
+        from automl.search import start_clock
         from flows.pipeline import automl_pipeline
 
         start_clock()  # search.timeout_s counts from here, Prefect's start-up included

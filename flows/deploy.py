@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prefect import serve
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
@@ -30,12 +31,23 @@ def schedules_for(config: RunConfig) -> list:
     return [Interval(timedelta(seconds=s.interval_s), timezone=s.timezone, active=s.active)]
 
 
+def concurrency_limit(config: RunConfig) -> ConcurrencyLimitConfig:
+    """At most `max_running` runs of the deployment at once; a run due beyond that waits or is cancelled."""
+    s = config.schedule
+    limit, when_busy = (s.max_running, s.when_busy) if s is not None else (1, "queue")
+    strategy = ConcurrencyLimitStrategy.ENQUEUE if when_busy == "queue" else ConcurrencyLimitStrategy.CANCEL_NEW
+    return ConcurrencyLimitConfig(limit=limit, collision_strategy=strategy)
+
+
 def describe(config: RunConfig) -> str:
     s = config.schedule
+    limit = concurrency_limit(config)
+    newer = "queued" if limit.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE else "cancelled"
+    busy = f"at most {limit.limit} at once, newer ones {newer}"
     if s is None:
-        return "no schedule (runs when triggered)"
+        return f"no schedule (runs when triggered); {busy}"
     when = f"cron '{s.cron}'" if s.cron else f"every {s.interval_s:g} s"
-    return f"{when} ({s.timezone}){'' if s.active else ', paused'}"
+    return f"{when} ({s.timezone}){'' if s.active else ', paused'}; {busy}"
 
 
 def build_deployment(config: RunConfig):
@@ -44,6 +56,7 @@ def build_deployment(config: RunConfig):
         name=config.name,
         parameters={"config": config.model_dump(mode="json")},
         schedules=schedules_for(config),
+        concurrency_limit=concurrency_limit(config),
         tags=["automl", config.data.source.split(":")[0] if ":" in config.data.source else "file"],
         description=f"AutoML pipeline '{config.name}' on {config.data.source} "
                     f"({config.search.n_trials or '∞'} trials over {', '.join(config.search.families)}).",

@@ -1,9 +1,16 @@
-"""The pipeline as a Prefect flow: one task per step of automl.pipeline, typed by RunConfig."""
+"""The pipeline as a Prefect flow: one task per step of automl.pipeline, typed by RunConfig.
+
+Tasks pass plain values (the config, DataFrames, a RunRef naming the MLflow run, results), so
+the steps run the same on a task runner that moves them to another process or host. The flow
+calls them in its own thread (`direct`), where Ctrl-C stops a search at once; `on_task_runner`
+hands each to the flow's task runner instead (tests/flows run it on a ProcessPoolTaskRunner).
+"""
 
 from __future__ import annotations
 
 import time
 from contextlib import nullcontext
+from typing import Any, Callable
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
@@ -14,7 +21,8 @@ from automl import pipeline as steps
 from automl.config import RunConfig
 from automl.data import DataError
 from automl.evaluation import METRICS
-from automl.training import resolve_device
+from automl.report import report_markdown
+from automl.search import SearchResult
 
 PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (one ~30 ms API call each)
 GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
@@ -31,29 +39,6 @@ def _retry_on_io_error(task, task_run, state) -> bool:
     except Exception:
         return False
     return False
-
-
-# Steps pass DataFrames and a live tracker along, so results are neither cached nor persisted.
-step = dict(cache_policy=NO_CACHE, persist_result=False)
-load_and_validate = task(steps.load_and_validate, name="load-and-validate", retries=2,
-                         retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
-                         task_run_name="load-and-validate[{config.name}]", **step)
-start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-mlflow-run", **step)
-profile_features = task(steps.profile_step, name="feature-profile", task_run_name="feature-profile", **step)
-search = task(steps.search_step, name="model-search", task_run_name="model-search[{study_name}]", **step)
-refit_and_evaluate = task(steps.refit_and_evaluate, name="refit-and-evaluate",
-                          task_run_name="refit-and-evaluate", **step)
-register = task(steps.register_step, name="register-model", retries=2, retry_delay_seconds=[2, 10],
-                task_run_name="register-model", **step)
-
-
-def prefect_tags() -> dict[str, str]:
-    """The Prefect flow run, as MLflow tags on the parent run (id, name, and UI link when known)."""
-    tags = {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name)}
-    url = runtime.flow_run.ui_url  # "None/flow-runs/…" when no UI URL is configured
-    if url and url.startswith("http"):
-        tags["prefect.flow_run_url"] = url
-    return tags
 
 
 def artifact_key(config: RunConfig, what: str) -> str:
@@ -102,36 +87,77 @@ def trial_progress(config: RunConfig, metric: str):
     return on_trial
 
 
+# DataFrames and fitted models pass between steps: neither cached nor persisted.
+step = dict(cache_policy=NO_CACHE, persist_result=False)
+load_and_validate = task(steps.load_and_validate, name="load-and-validate", retries=2,
+                         retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
+                         task_run_name="load-and-validate[{config.name}]", **step)
+start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-mlflow-run", **step)
+profile_features = task(steps.profile_step, name="feature-profile", task_run_name="feature-profile", **step)
+refit_and_evaluate = task(steps.refit_and_evaluate, name="refit-and-evaluate",
+                          task_run_name="refit-and-evaluate", **step)
+# Registration is idempotent per run (no second version on a retry), so any failure may retry.
+register = task(steps.register_step, name="register-model", retries=2, retry_delay_seconds=[2, 10],
+                task_run_name="register-model", **step)
+
+
+@task(name="model-search", task_run_name="model-search[{run.run_name}]", **step)
+def search(prepared: steps.Prepared, profile, run) -> SearchResult:
+    """The Optuna search, with a progress artifact and log lines from inside the task."""
+    progress = trial_progress(prepared.config, prepared.dataset.metric)
+    result = steps.search_step(prepared, profile, run, progress)
+    progress.push()
+    return result
+
+
+def prefect_tags() -> dict[str, str]:
+    """The Prefect flow run, as MLflow tags on the parent run (id, name, and UI link when known)."""
+    tags = {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name)}
+    url = runtime.flow_run.ui_url  # "None/flow-runs/…" when no UI URL is configured
+    if url and url.startswith("http"):
+        tags["prefect.flow_run_url"] = url
+    return tags
+
+
+def direct(step_task, *args) -> Any:
+    """Run a task in the flow's own thread."""
+    return step_task(*args)
+
+
+def on_task_runner(step_task, *args) -> Any:
+    """Run a task on the flow's task runner (another process, or another host with Dask or Ray)."""
+    return step_task.submit(*args).result()
+
+
 @flow(name="automl-pipeline", flow_run_name="{config.name}", log_prints=True, validate_parameters=True)
 def automl_pipeline(config: RunConfig) -> dict:
     """Load + validate → feature profile → Optuna model search → refit + evaluate → register."""
-    prepared = load_and_validate(config)
-    tracker = steps.open_tracker(config)
-    start_run(prepared, tracker, prefect_tags())
-    metric = prepared.dataset.metric
-    on_cuda = "mlp" in config.search.families and resolve_device(config.device).type == "cuda"
-    with steps.tracked_run(tracker):
-        profile = profile_features(prepared, tracker)
+    return pipeline_steps(config, direct)
+
+
+def pipeline_steps(config: RunConfig, call: Callable[..., Any]) -> dict:
+    """The flow's body: each step a task, run by `call`."""
+    prepared = call(load_and_validate, config)
+    run = call(start_run, prepared, prefect_tags())
+    with steps.run_ends_failed(run):
+        profile = call(profile_features, prepared, run)
         # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).
-        with concurrency(GPU_LIMIT, occupy=1, strict=False) if on_cuda else nullcontext():
-            progress = trial_progress(config, metric)
-            result = search.with_options(timeout_seconds=search_timeout(config))(
-                prepared, profile, tracker, tracker.parent_run_name, progress)
-            progress.push()
-            model = refit_and_evaluate(prepared, result, tracker)
-        registration = register(prepared, model, tracker)
-        overhead = steps.finish_run(tracker, result)
-    create_markdown_artifact(steps.report_markdown(config, tracker, result, model, registration, metric),
+        with concurrency(GPU_LIMIT, occupy=1, strict=False) if prepared.device == "cuda" else nullcontext():
+            result = call(search.with_options(timeout_seconds=search_timeout(config)), prepared, profile, run)
+            model = call(refit_and_evaluate, prepared, result, run)
+        registration = call(register, prepared, model, run)
+        steps.finish_run(run)
+    metric = prepared.dataset.metric
+    create_markdown_artifact(report_markdown(config, run, result, model.test_metrics, registration, metric),
                              key=artifact_key(config, "report"),
                              description=f"{config.name}: MLflow run, scores, registration, top trials")
-    summary = steps.summarize(tracker, result, model, registration, overhead)
-    print(f"best family {summary.best_family}: CV {prepared.dataset.metric} {summary.cv_score:.4f}; "
+    summary = steps.summarize(run, result, model, registration)
+    print(f"best family {summary.best_family}: CV {metric} {summary.cv_score:.4f}; "
           f"test {summary.test_metrics}; {registration.reason}")
     return {
         "parent_run_id": summary.parent_run_id, "study_name": summary.study_name,
         "best_family": summary.best_family, "cv_score": summary.cv_score,
         "test_metrics": summary.test_metrics, "n_trials": summary.n_trials,
         "registered_model": registration.name, "version": registration.version,
-        "champion_moved": registration.moved_alias, "tracking_overhead_per_trial": overhead,
-        "final_model": summary.final_model,
+        "champion_moved": registration.moved_alias, "final_model": summary.final_model,
     }

@@ -1,4 +1,6 @@
-"""Shared fixtures: real stores in temp dirs (MLflow on SQLite, Optuna journal), small real data."""
+"""Shared fixtures: real stores in temp dirs (MLflow on SQLite, Optuna in memory, in a journal file
+or in SQLite), small real data, and the test families and clocks the search tests use. Test
+modules take these as fixtures; none imports another test module."""
 
 from __future__ import annotations
 
@@ -12,11 +14,18 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import numpy as np  # noqa: E402
+import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from automl.config import RunConfig, parse_config  # noqa: E402
+from automl.config import parse_config  # noqa: E402
+from automl.data import load_dataset, split_dataset  # noqa: E402
+from automl.features import valid_score_funcs  # noqa: E402
+from automl.models import FAMILIES, FamilyContext, ModelFamily  # noqa: E402
+from automl.models.mlp import MLP  # noqa: E402
+from automl.search import SearchSpace, make_storage  # noqa: E402
+from automl.tracking import JournalMirror  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,25 +37,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def store_settings(root: Path) -> dict:
-    """Tracking section pointing every store into `root`."""
-    return {
-        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-        "artifact_location": str(root / "artifacts"),
-        "optuna_storage": str(root / "optuna.journal"),
-    }
-
-
+# -- stores and configs ---------------------------------------------------------------------------
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "mlruns"
 
 
 @pytest.fixture
-def make_config(store: Path):
+def store_settings():
+    """Tracking section pointing every store into a folder."""
+
+    def settings(root: Path) -> dict:
+        return {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_location": str(root / "artifacts"),
+                "optuna_storage": str(root / "optuna.journal")}
+
+    return settings
+
+
+@pytest.fixture
+def make_config(store: Path, store_settings):
     """RunConfig factory with stores in a temp dir and a small budget; keyword sections override."""
 
-    def make(**sections) -> RunConfig:
+    def make(**sections):
         values = {
             "name": "test",
             "search": {"n_trials": 4, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
@@ -62,6 +74,35 @@ def make_config(store: Path):
     return make
 
 
+class StudyStore:
+    """Where a search test keeps its study: "memory", "journal" (written behind by the writer
+    process, as the pipeline does) or "sqlite" (an RDB URL, used directly)."""
+
+    def __init__(self, mode: str, root: Path):
+        self.mode, self.root = mode, root
+
+    def url(self) -> str | None:
+        return {"memory": None, "journal": str(self.root / "optuna.journal"),
+                "sqlite": f"sqlite:///{self.root / 'optuna.db'}"}[self.mode]
+
+    def search_args(self, study_name: str, direction: str) -> dict:
+        """run_search's storage and mirror arguments."""
+        mirror = JournalMirror(self.url(), study_name, direction) if self.mode == "journal" else None
+        return {"storage": self.url(), "mirror": mirror}
+
+    def load(self, study_name: str) -> optuna.Study | None:
+        """The stored study, read back from the store (None in memory: nothing is stored)."""
+        if self.mode == "memory":
+            return None
+        return optuna.load_study(study_name=study_name, storage=make_storage(self.url()))
+
+
+@pytest.fixture(params=["memory", "journal", "sqlite"])
+def study_store(request, tmp_path) -> StudyStore:
+    return StudyStore(request.param, tmp_path)
+
+
+# -- data -----------------------------------------------------------------------------------------
 @pytest.fixture
 def mixed_frame() -> pd.DataFrame:
     """200 rows: numeric with gaps, a categorical with gaps, an int column, a binary target."""
@@ -79,3 +120,118 @@ def mixed_frame() -> pd.DataFrame:
         "colour": colour,
         "label": np.where(signal + 0.3 * rng.normal(size=n) > 0, "yes", "no"),
     })
+
+
+def _bundled(source: str):
+    dataset = load_dataset(parse_config({"data": {"source": source}, "search": {"cv_folds": 2}}))
+    return dataset, split_dataset(dataset, 0.2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def wine():
+    """(Dataset, Split) of scikit-learn's wine table: 3 classes, 178 rows."""
+    return _bundled("sklearn:wine")
+
+
+@pytest.fixture(scope="session")
+def cancer():
+    """(Dataset, Split) of scikit-learn's breast cancer table: binary, 569 rows, 30 features."""
+    return _bundled("sklearn:breast_cancer")
+
+
+@pytest.fixture
+def space_for():
+    """SearchSpace factory for a Dataset and a list of families (selection on, all score functions)."""
+
+    def space(dataset, families, n_features=None, n_rows=71):
+        context = FamilyContext(task=dataset.task, seed=0, n_jobs=1, n_rows=n_rows)
+        return SearchSpace(families=families, context=context, metric=dataset.metric,
+                           numeric=dataset.numeric_columns, categorical=dataset.categorical_columns,
+                           n_features=n_features or dataset.X.shape[1],
+                           score_funcs=valid_score_funcs(dataset.task, None))
+
+    return space
+
+
+# -- what a search reports to ---------------------------------------------------------------------
+class TrialList:
+    """A TrialLogger that keeps the records it is handed, in order."""
+
+    def __init__(self):
+        self.records = []
+
+    def log_trial(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def trial_log() -> TrialList:
+    return TrialList()
+
+
+class StepClock:
+    """A clock that advances `step` seconds each time it is read: the search's time is then a count
+    of its own reads (one per fold, per epoch and per trial end), the same on every machine."""
+
+    def __init__(self, step: float = 1.0, start: float = 0.0):
+        self.step, self.now = step, start
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def step_clock() -> StepClock:
+    return StepClock()
+
+
+# -- families that misbehave on purpose -----------------------------------------------------------
+class Broken(ModelFamily):
+    """A family whose models always fail to fit: the study must record it and go on."""
+
+    name = "broken"
+
+    def suggest(self, s, context):
+        s.int("size", 1, 3)
+
+    def defaults(self, context):
+        return {"size": 1}
+
+    def build(self, params, context):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=-1.0)  # rejected by sklearn's parameter validation in fit
+
+
+class OutOfMemoryMLP(MLP):
+    """The MLP family, but the first `fails` packs it trains run out of GPU memory."""
+
+    name = "oom_mlp"
+
+    def __init__(self, fails: int = 1):
+        self.fails = fails
+
+    def fit(self, models, X, y, callbacks=None):
+        if self.fails > 0:
+            self.fails -= 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+        super().fit(models, X, y, callbacks)
+
+
+@pytest.fixture
+def broken_family(monkeypatch) -> str:
+    monkeypatch.setitem(FAMILIES, "broken", Broken())
+    return "broken"
+
+
+@pytest.fixture
+def out_of_memory_family(monkeypatch) -> str:
+    monkeypatch.setitem(FAMILIES, "oom_mlp", OutOfMemoryMLP())
+    return "oom_mlp"
+
+
+@pytest.fixture
+def every_family_broken(monkeypatch) -> None:
+    """`linear` fails every fit (the config still names a valid family)."""
+    monkeypatch.setitem(FAMILIES, "linear", Broken())

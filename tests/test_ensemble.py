@@ -4,11 +4,14 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
-from automl.budget import Deadline
-from automl.ensemble import EnsembleModel, final_model, select
-from automl.search import run_search
-from tests.test_search import ListLogger, space_for, wine  # noqa: F401  (the fixture)
+from automl.ensemble import blend, final_model, select
+from automl.features import valid_score_funcs
+from automl.models import FamilyContext
+from automl.search import Deadline, SearchSpace, build_pipeline, run_search
 
 
 def test_selection_blends_complementary_predictors():
@@ -72,59 +75,108 @@ def test_each_family_best_is_a_candidate():
     assert 12 in with_families.weights and with_families.score < without.score
 
 
-def test_ensemble_model_averages_probabilities_with_weights():
-    class Fixed:
-        def __init__(self, p):
-            self.p, self.classes_ = np.asarray(p, float), np.array(["x", "y"])
-
-        def predict_proba(self, X):
-            return np.tile(self.p, (len(X), 1))
-
-    model = EnsembleModel([Fixed([0.9, 0.1]), Fixed([0.0, 1.0])], [1.0, 3.0], classification=True)
-    proba = model.predict_proba(pd.DataFrame({"f": [1, 2]}))
-    assert proba[0] == pytest.approx([0.225, 0.775])
-    assert list(model.predict(pd.DataFrame({"f": [1]}))) == ["y"]
-    assert list(model.classes_) == ["x", "y"]
+def test_the_blend_is_a_weighted_soft_vote():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    y = np.where(X["a"] + 0.5 * rng.normal(size=80) > 0, "yes", "no")
+    members = {3: LogisticRegression(), 7: DecisionTreeClassifier(max_depth=2, random_state=0)}
+    model = blend(members, [1.0, 3.0], classification=True).fit(X, y)
+    assert isinstance(model, VotingClassifier) and model.weights == [1.0, 3.0]  # its arguments stay as given
+    fitted = model.named_estimators_
+    expected = (fitted["trial_3"].predict_proba(X) + 3 * fitted["trial_7"].predict_proba(X)) / 4
+    np.testing.assert_allclose(model.predict_proba(X), expected)
+    assert list(model.classes_) == ["no", "yes"] and set(model.predict(X)) <= {"no", "yes"}
 
 
-def test_final_model_on_a_real_search(wine, tmp_path):  # noqa: F811
-    dataset, split = wine
-    space = space_for(dataset, ["linear", "hist_gradient_boosting", "random_forest"])
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="ens", storage=None,
-                        n_trials=6, timeout_s=None, logger=ListLogger())
+def search(data, n_rows):
+    """A seeded 6-trial search over three families (module-scoped below: the tests read it, never change it)."""
+    dataset, split = data
+    space = SearchSpace(["linear", "hist_gradient_boosting", "random_forest"],
+                        FamilyContext(task=dataset.task, seed=0, n_jobs=1, n_rows=n_rows), dataset.metric,
+                        dataset.numeric_columns, dataset.categorical_columns, dataset.X.shape[1],
+                        valid_score_funcs(dataset.task, None))
+
+    class Quiet:
+        def log_trial(self, record):
+            pass
+
+    return run_search(space, split.X_train, split.y_train, folds=2, study_name="ens", n_trials=6, logger=Quiet())
+
+
+@pytest.fixture(scope="module")
+def cancer_search(cancer):
+    return search(cancer, 227)
+
+
+@pytest.fixture(scope="module")
+def wine_search(wine):
+    return search(wine, 71)
+
+
+def test_a_blend_that_beats_the_best_trial_is_the_final_model(cancer, cancer_search):
+    """On breast cancer, three families' trials blend to a better out-of-fold ROC AUC than the best
+    trial alone (seeded: this is the branch this search takes)."""
+    _, split = cancer
+    result = cancer_search
     completed = [r.number for r in result.records if r.state == "COMPLETE"]
-    assert set(result.oof) == set(completed) and list(result.classes) == sorted(dataset.y.unique())
-    assert all(result.oof[n].shape == (len(split.y_train), 3) for n in completed)
+    assert set(result.oof) == set(completed) and list(result.classes) == ["benign", "malignant"]
+    assert all(result.oof[n].shape == (len(split.y_train), 2) for n in completed)
     final = final_model(result, split.X_train, split.y_train)
-    assert final.kind in ("ensemble", "single") and final.selection is not None
-    if final.kind == "ensemble":
-        assert final.selection.score > final.selection.best_single_score
-        assert len(final.model.members) == len(final.selection.weights) >= 2
+    assert final.kind == "ensemble" and final.selection.beats_single and final.selection.is_ensemble
+    assert final.selection.best_single == result.best.number
+    assert final.selection.score > final.selection.best_single_score == pytest.approx(result.best_value, abs=0.01)
+    assert isinstance(final.model, VotingClassifier) and final.model.voting == "soft"
+    assert [name for name, _ in final.model.estimators] == [f"trial_{n}" for n in final.selection.weights]
+    assert final.model.weights == [float(w) for w in final.selection.weights.values()]
     proba = final.model.predict_proba(split.X_test)
-    assert proba.shape == (len(split.X_test), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert proba.shape == (len(split.X_test), 2) and np.allclose(proba.sum(axis=1), 1.0)
     reloaded = cloudpickle.loads(cloudpickle.dumps(final.model))  # what MLflow stores
     assert (reloaded.predict(split.X_test) == final.model.predict(split.X_test)).all()
-    off = final_model(result, split.X_train, split.y_train, ensemble=False)
-    assert off.kind == "single" and "off" in off.reason
-    # No time left to refit several members: the best single pipeline, and the reason says so.
-    late = final_model(result, split.X_train, split.y_train, Deadline(at=0.0))
-    assert late.kind == "single"
 
 
-def test_kept_predictions_hold_every_family_best(wine, monkeypatch):  # noqa: F811
-    """Only the best KEEP_OOF trials' out-of-fold predictions are kept, but never without a
+def test_no_blend_when_none_beats_the_best_trial(wine, wine_search):
+    """On wine, the best trial (a linear model) is chosen again every round: no blend, its pipeline."""
+    _, split = wine
+    final = final_model(wine_search, split.X_train, split.y_train)
+    best = wine_search.best.number
+    assert final.kind == "single" and final.reason == f"no blend beat trial {best} out of fold"
+    assert final.selection.weights == {best: final.selection.weights[best]} and not final.selection.beats_single
+    built = build_pipeline(wine_search.best_params, wine_search.space).named_steps["model"]
+    assert repr(final.model.named_steps["model"]) == repr(built)  # the best trial's own pipeline
+
+
+def test_a_blend_is_compared_with_the_best_trial_even_outside_the_pool():
+    """A blend of weaker trials that beats the others but not the best trial (say the best was left
+    out of the pool) does not count as better."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    weak = {1: y + rng.normal(scale=1.0, size=400), 2: y + rng.normal(scale=1.0, size=400)}
+    best = y + rng.normal(scale=0.3, size=400)
+    sel = select(weak, pd.Series(y), "rmse", None, reference=(0, best))
+    assert sel.is_ensemble and sel.best_single == 0 and not sel.beats_single
+    assert sel.best_single_score < sel.score  # RMSE: the best trial alone is better than the blend
+
+
+def test_no_blend_when_off_or_out_of_time(cancer, cancer_search):
+    _, split = cancer
+    off = final_model(cancer_search, split.X_train, split.y_train, ensemble=False)
+    assert off.kind == "single" and off.selection is None and "off" in off.reason
+    late = final_model(cancer_search, split.X_train, split.y_train, Deadline(at=0.0, clock=lambda: 1.0))
+    assert late.kind == "single" and late.reason.endswith("out of fold within the time left")
+    assert not late.selection.is_ensemble
+
+
+def test_kept_predictions_hold_every_family_best(wine, space_for, trial_log):
+    """Only the best keep_oof trials' out-of-fold predictions are kept, but never without a
     family's best one, even when another family's trials all score higher."""
-    import automl.search as search
-
-    monkeypatch.setattr(search, "KEEP_OOF", 2)
     dataset, split = wine
     space = space_for(dataset, ["linear", "hist_gradient_boosting", "random_forest"])
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="keep", storage=None,
-                        n_trials=9, timeout_s=None, pruner="none", logger=ListLogger())
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="keep", n_trials=9,
+                        pruner="none", logger=trial_log, keep_oof=2)
     completed = [r for r in result.records if r.state == "COMPLETE"]
     families = {r.family for r in completed}
     assert len(completed) >= 6 and len(families) == 3
-    assert len(result.oof) == 3  # one per family, KEEP_OOF notwithstanding
+    assert len(result.oof) == 3  # one per family, keep_oof notwithstanding
     for family in families:
         best = max(r.value for r in completed if r.family == family)
         assert any(r.family == family and r.value == best for r in completed if r.number in result.oof), family

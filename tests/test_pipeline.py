@@ -1,11 +1,17 @@
 """The pipeline without Prefect (`run_pipeline`), on a CSV with categoricals and gaps, through the registry."""
 
+import datetime as dt
+
 import mlflow
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 
-from automl.pipeline import run_pipeline
+import automl.pipeline as pipeline
+from automl.config import ConfigError
+from automl.pipeline import load_and_validate, run_pipeline
+from automl.search import make_storage
 
 
 def test_csv_with_categoricals_and_gaps_serves_raw_rows(tmp_path, make_config, mixed_frame):
@@ -15,7 +21,11 @@ def test_csv_with_categoricals_and_gaps_serves_raw_rows(tmp_path, make_config, m
                          search={"n_trials": 4, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]})
     result = run_pipeline(config)
     assert result.n_trials == 4 and result.test_metrics["test_roc_auc"] > 0.8
-    assert result.registration.moved_alias and result.tracking_overhead > 0
+    assert result.registration.moved_alias and result.registration.version == "1"
+    client = mlflow.MlflowClient(config.tracking.tracking_uri)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["device"] == "cpu"
+    assert parent.data.metrics["n_trials"] == 4 and parent.data.params["cv_folds_used"] == "2"
 
     mlflow.set_tracking_uri(config.tracking.tracking_uri)
     model = mlflow.pyfunc.load_model("models:/mixed@champion")
@@ -27,17 +37,10 @@ def test_csv_with_categoricals_and_gaps_serves_raw_rows(tmp_path, make_config, m
     assert set(model.predict(raw)) <= {"yes", "no"}
 
 
-
-
-
 def test_two_runs_of_one_config_in_the_same_second_get_their_own_study(tmp_path, make_config, mixed_frame,
                                                                         monkeypatch):
     """A schedule tick and a UI trigger can start one config in the same second: the run name (also
     the Optuna study's name) must still differ, or the second run fails with DuplicatedStudyError."""
-    import datetime as dt
-
-    import automl.pipeline as pipeline
-    from automl.search import make_storage
 
     class Frozen(dt.datetime):
         @classmethod
@@ -57,3 +60,16 @@ def test_two_runs_of_one_config_in_the_same_second_get_their_own_study(tmp_path,
     # cv_folds left empty: 150 training rows are a small table, so 5 folds, logged on the parent run
     parent = mlflow.MlflowClient(config.tracking.tracking_uri).get_run(first.parent_run_id)
     assert parent.data.params["cv_folds_used"] == "5"
+    assert second.registration.version == "2"
+
+
+def test_the_device_is_decided_once_and_checked_before_anything_is_written(make_config, store):
+    prepared = load_and_validate(make_config(search={"families": ["linear", "mlp"]}))
+    import torch
+
+    assert prepared.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert load_and_validate(make_config(device="cuda", search={"families": ["linear"]})).device == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available on this machine"):
+            load_and_validate(make_config(device="cuda", search={"families": ["mlp"]}))
+    assert not store.exists()

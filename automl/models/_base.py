@@ -16,7 +16,7 @@ class FamilyContext:
 
     task: str  # binary, multiclass or regression
     seed: int
-    device: str = "auto"
+    device: str = "cpu"  # where PyTorch models train: resolved once per run ("cpu" or "cuda"), never "auto"
     n_rows: int = 1000
     n_jobs: int = max(1, os.cpu_count() or 1)  # threads a model may use (trees)
 
@@ -52,6 +52,10 @@ class ModelFamily(ABC):
     # True: the model takes raw numbers with gaps and integer-coded categories (`categorical_features`),
     # so it gets no one-hot encoding, scaling or imputation, and no SelectKBest in front of it.
     native_categorical: ClassVar[bool] = False
+    # The parameters in which trials trained together (a pack) may differ; empty: never packed.
+    member_params: ClassVar[tuple[str, ...]] = ()
+    # True: its models train with PyTorch on the run's device (FamilyContext.device).
+    uses_device: ClassVar[bool] = False
 
     @abstractmethod
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
@@ -64,3 +68,11 @@ class ModelFamily(ABC):
     @abstractmethod
     def build(self, params: dict[str, Any], context: FamilyContext):
         """An unfitted estimator with the sklearn contract."""
+
+    def fit(self, models: list, X, y, callbacks: list | None = None) -> None:
+        """Fit K models of this family on one (X, y): K = 1 unless the family packs (member_params).
+        `callbacks` (automl.nn.Callback) see each epoch of a family that trains by epochs; a model
+        fitted in one go has no epochs to show them."""
+        if len(models) != 1:
+            raise ValueError(f"family '{self.name}' fits one model at a time, got {len(models)}")
+        models[0].fit(X, y)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from automl.models._base import FamilyContext, ModelFamily, Suggest
-from automl.torch_models import TorchMLPClassifier, TorchMLPRegressor
+from automl.nn import TorchMLPClassifier, TorchMLPRegressor, fit_packed
 
 
 class MLP(ModelFamily):
@@ -14,6 +14,7 @@ class MLP(ModelFamily):
     name = "mlp"
     # What packed trials may differ in; every other parameter is the pack's shared shape.
     member_params = ("learning_rate", "weight_decay", "dropout")
+    uses_device = True
 
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         s.int("hidden_layers", 1, 4)
@@ -43,3 +44,6 @@ class MLP(ModelFamily):
     def build(self, params: dict, context: FamilyContext):
         estimator = TorchMLPClassifier if context.is_classification else TorchMLPRegressor
         return estimator(**params, patience=10, device=context.device, random_state=context.seed)
+
+    def fit(self, models: list, X, y, callbacks: list | None = None) -> None:
+        fit_packed(models, X, y, callbacks)

@@ -25,7 +25,7 @@ def automl(train: Path, test: Path, target: str, task: str, budget: float, work:
     """This project, through its Prefect flow, as `automl run` calls it, on a generated config."""
     import mlflow
 
-    from automl.budget import start_clock
+    from automl.search import start_clock
     from automl.config import parse_config
     from flows.pipeline import automl_pipeline
 

@@ -1,3 +1,6 @@
+"""Prefect for the flow tests: one test server for the session (each start costs seconds), a real
+`prefect server start` for the operations and UI tests, and helpers to wait on HTTP."""
+
 import os
 import socket
 import subprocess
@@ -17,13 +20,13 @@ def prefect_server():
         yield
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_for_http(url: str, tries: int = 120) -> bool:
+def _wait_for_http(url: str, tries: int = 120) -> bool:
     """Poll `url` until it answers 200 (every 0.5 s, `tries` times)."""
     for _ in range(tries):
         try:
@@ -36,10 +39,20 @@ def wait_for_http(url: str, tries: int = 120) -> bool:
 
 
 @pytest.fixture(scope="session")
+def free_port():
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def wait_for_http():
+    return _wait_for_http
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """A real `prefect server start` (scheduler ticking every second, UI on), in its own home."""
     home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
+    port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {"PREFECT_UI_API_URL": url,  # the UI otherwise calls port 4200 whatever --port says
            **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -48,7 +61,7 @@ def server(tmp_path_factory):
     log = open(home / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    if not wait_for_http(f"{url}/health"):
+    if not _wait_for_http(f"{url}/health"):
         process.terminate()
         pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
     with temporary_settings({PREFECT_API_URL: url}):

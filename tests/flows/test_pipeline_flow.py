@@ -14,14 +14,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
 
+from prefect import flow
+from prefect.task_runners import ProcessPoolTaskRunner
+
 from automl.data import DataError
-from automl.models import FAMILIES
 from automl.search import make_storage
 from flows.cli import main
-from flows.pipeline import automl_pipeline
-
-from ..conftest import store_settings
-from ..test_search import Broken
+from flows.pipeline import automl_pipeline, on_task_runner, pipeline_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +38,7 @@ def read_flow_run(flow_run_id):
 
 
 def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
-    caplog.set_level(logging.INFO, logger="prefect.flow_runs")
+    caplog.set_level(logging.INFO, logger="prefect.task_runs")  # progress lines come from the search task
     config = make_config(name="e2e", search={"n_trials": 6, "cv_folds": 2,
                                              "families": ["linear", "random_forest", "mlp"]})
     summary = automl_pipeline(config)
@@ -58,8 +57,9 @@ def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
     assert len(children) == 6
     assert {c.data.params["family"] for c in children} == {"linear", "random_forest", "mlp"}
     assert all("duration_s" in c.data.metrics for c in children)
-    assert 0 < parent.data.metrics["tracking_overhead_per_trial"] < 1
     assert parent.data.metrics["n_trials"] == 6 and "best_cv_score" in parent.data.metrics
+    overhead_figures = {"tracking_seconds_per_trial", "tracking_seconds_waited", "trial_seconds"}
+    assert overhead_figures <= set(parent.data.metrics)  # logged, for the benchmark; their values vary
 
     artifacts = {f.path for folder in ("features", "search", "evaluation", "config", "")
                  for f in client.list_artifacts(parent.info.run_id, folder or None)}
@@ -103,7 +103,7 @@ def test_bad_data_fails_before_any_run_is_written(make_config, store):
     assert not store.exists()  # no MLflow database, no artifacts, no study
 
 
-def test_bad_config_is_refused_by_the_cli_before_anything_runs(tmp_path, store, capsys):
+def test_bad_config_is_refused_by_the_cli_before_anything_runs(tmp_path, store, store_settings, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"name": "bad", "serch": {"n_trials": 2}, "tracking": store_settings(store)}))
     assert main(["run", str(path)]) == 2
@@ -111,8 +111,8 @@ def test_bad_config_is_refused_by_the_cli_before_anything_runs(tmp_path, store, 
     assert not store.exists()
 
 
-def test_a_failing_step_leaves_the_parent_run_failed(make_config, monkeypatch):
-    monkeypatch.setitem(FAMILIES, "linear", Broken())  # every trial fails, so the search step fails
+def test_a_failing_step_leaves_the_parent_run_failed(make_config, every_family_broken):
+    # every trial fails, so the search step fails
     config = make_config(name="doomed", search={"n_trials": 2, "families": ["linear"]})
     with pytest.raises(RuntimeError, match="no trial of study 'doomed-.*' completed"):
         automl_pipeline(config)
@@ -122,7 +122,7 @@ def test_a_failing_step_leaves_the_parent_run_failed(make_config, monkeypatch):
     assert parent.info.status == "FAILED"
 
 
-def test_cli_runs_a_regression_config_with_packed_mlp_trials(store, capsys):
+def test_cli_runs_a_regression_config_with_packed_mlp_trials(store, store_settings, capsys):
     config = Path(__file__).resolve().parents[2] / "config" / "diabetes.yaml"
     overrides = [f"tracking.{k}={v}" for k, v in store_settings(store).items()]
     code = main(["run", str(config), "--set", "search.n_trials=6", "--set", "search.families=[linear,mlp]",
@@ -146,3 +146,48 @@ def test_cli_validate_writes_nothing(store, capsys):
     config = Path(__file__).resolve().parents[2] / "config" / "wine.yaml"
     assert main(["validate", str(config), "--set", f"tracking.tracking_uri=sqlite:///{store}/x.db"]) == 0
     assert "178 rows, 13 columns" in capsys.readouterr().out and not store.exists()
+
+
+def test_a_retried_register_task_makes_one_model_version(make_config, monkeypatch):
+    """The registry is unreachable once, after the model was logged: Prefect retries the task,
+    and the retry finds the logged model instead of making a second one."""
+    real, calls = mlflow.register_model, []
+
+    def unreachable_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("registry unreachable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", unreachable_once)
+    config = make_config(name="retried", search={"n_trials": 2, "families": ["linear"]})
+    summary = automl_pipeline(config)
+    client = MlflowClient(config.tracking.tracking_uri)
+    versions = client.search_model_versions("name = 'retried'")
+    assert [str(v.version) for v in versions] == ["1"] and summary["version"] == "1" and len(calls) == 2
+    parent = client.get_run(summary["parent_run_id"])
+    assert len(mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")) == 1
+    _, task_runs = read_flow_run(parent.data.tags["prefect.flow_run_id"])
+    [register] = [t for t in task_runs if t.name == "register-model"]
+    assert register.run_count == 2 and register.state.is_completed()
+
+
+@flow(name="automl-pipeline-on-processes", task_runner=ProcessPoolTaskRunner(max_workers=1))
+def pipeline_on_processes(config):
+    return pipeline_steps(config, on_task_runner)
+
+
+def test_the_steps_run_on_a_task_runner_that_moves_them_to_another_process(make_config):
+    """Every step runs in a worker process of a ProcessPoolTaskRunner: the values passed between
+    steps are plain (no live tracker, client or process), as a Dask or Ray runner needs them too."""
+    config = make_config(name="moved", search={"n_trials": 3, "families": ["linear", "mlp"]})
+    summary = pipeline_on_processes(config)
+    assert summary["n_trials"] == 3 and summary["version"] == "1"
+    client = MlflowClient(config.tracking.tracking_uri)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 3
+    _, task_runs = read_flow_run(parent.data.tags["prefect.flow_run_id"])
+    assert {t.name.split("[")[0] for t in task_runs} >= {"load-and-validate", "model-search", "register-model"}
+    assert all(t.state.is_completed() for t in task_runs)

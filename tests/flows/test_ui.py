@@ -15,9 +15,6 @@ from automl.config import parse_config
 from automl.pipeline import run_pipeline
 from flows.deploy import build_deployment
 
-from ..conftest import store_settings
-from .conftest import free_port, wait_for_http
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts"
@@ -36,7 +33,7 @@ def browse(url: str, name: str, tmp_path: Path) -> str:
     return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
 
 
-def test_prefect_ui_renders_the_run_form(server, tmp_path, store):
+def test_prefect_ui_renders_the_run_form(server, tmp_path, store, store_settings):
     config = parse_config({"name": "form_demo", "search": {"n_trials": 5, "families": ["linear", "mlp"]},
                            "tracking": store_settings(store)})
     deployment_id = build_deployment(config).apply()
@@ -46,7 +43,7 @@ def test_prefect_ui_renders_the_run_form(server, tmp_path, store):
         assert title in dom, f"'{title}' is not on the run form"
 
 
-def test_mlflow_ui_compares_a_runs_trials(tmp_path, store):
+def test_mlflow_ui_compares_a_runs_trials(tmp_path, store, store_settings, free_port, wait_for_http):
     config = parse_config({"name": "compare_demo", "search": {"n_trials": 4, "cv_folds": 2,
                                                               "families": ["linear", "extra_trees"]},
                            "tracking": store_settings(store)})

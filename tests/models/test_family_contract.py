@@ -35,7 +35,8 @@ def test_family_fits_and_predicts(name, task):
     if name == "mlp":
         params["max_epochs"] = 3  # the contract, not the quality: keep it short
     X, y = tiny(task)
-    model = family.build(params, context).fit(X, y)
+    model = family.build(params, context)
+    family.fit([model], X, y)  # how the search fits it (K = 1)
     pred = model.predict(X)
     assert pred.shape == (60,)
     if task == "regression":
@@ -53,6 +54,22 @@ def test_defaults_lie_inside_the_search_space(name, task):
     context = FamilyContext(task=task, seed=0)
     defaults = family.defaults(context)
     assert draw(family, context, fixed=defaults) == defaults
+
+
+@pytest.mark.parametrize("name, task", [(n, t) for n, t in CASES if FAMILIES[n].member_params])
+def test_a_packing_family_fits_members_that_differ_only_in_member_params(name, task):
+    family = get_family(name)
+    context = FamilyContext(task=task, seed=0, device="cpu", n_rows=60, n_jobs=1)
+    base = draw(family, context) | {"max_epochs": 3}
+    second = base | {key: base[key] * 0.5 for key in family.member_params}  # (numeric, as packing needs)
+    assert second != base
+    models = [family.build(base, context), family.build(second, context)]
+    X, y = tiny(task)
+    family.fit(models, X, y)
+    assert models[0].predict(X).shape == models[1].predict(X).shape == (60,)
+    different = base | {"hidden_width": base["hidden_width"] + 1}  # a shared parameter may not differ
+    with pytest.raises(ValueError, match="packed estimators must share"):
+        family.fit([family.build(base, context), family.build(different, context)], X, y)
 
 
 def test_unknown_family_lists_the_registered_ones():

@@ -1,0 +1,159 @@
+"""Validate a raw table into a Dataset: the target, the task, the metric and the column kinds.
+
+Every check runs before anything is written; each failure names the value and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from automl.config import LARGE_FOLDS, RunConfig
+from automl.evaluation import default_metric, metrics_for_task
+
+# A numeric target with at most this many distinct integer values is read as classes.
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+
+
+class DataError(ValueError):
+    """A table that cannot be trained on: the message names the value and the fix."""
+
+
+@dataclass
+class Dataset:
+    """A validated table: features, target, and what was inferred about them."""
+
+    name: str
+    X: pd.DataFrame
+    y: pd.Series
+    task: str
+    metric: str
+    numeric_columns: list[str]
+    categorical_columns: list[str]
+    notes: list[str] = field(default_factory=list)
+    test_rows: np.ndarray | None = None  # True for the rows of data.test_source, when one is given
+
+    @property
+    def n_classes(self) -> int:
+        return 0 if self.task == "regression" else int(self.y.nunique())
+
+
+def infer_task(y: pd.Series) -> str:
+    """binary for two values; multiclass for labels or few integer codes; else regression."""
+    n_unique = y.nunique()
+    if n_unique == 2:
+        return "binary"
+    if y.dtype.kind in "fc":
+        is_integral = np.all(np.mod(y.to_numpy(dtype=float), 1) == 0)
+        if not is_integral or n_unique > MAX_CLASSES_FOR_INTEGER_TARGET:
+            return "regression"
+    if y.dtype.kind in "iu" and n_unique > MAX_CLASSES_FOR_INTEGER_TARGET:
+        return "regression"
+    return "multiclass"
+
+
+def column_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Numeric columns (ints and floats, not bools) and categorical ones (everything else)."""
+    numeric = [c for c in X.columns if X[c].dtype.kind in "iuf"]
+    categorical = [c for c in X.columns if c not in numeric]
+    return numeric, categorical
+
+
+def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> Dataset:
+    """Check a raw table and turn it into a Dataset, or raise DataError naming the fix."""
+    if table.shape[0] == 0 or table.shape[1] == 0:
+        raise DataError(f"the table '{name}' is empty ({table.shape[0]} rows, {table.shape[1]} columns); "
+                        "point data.source at a file with rows")
+    table.columns = [str(c) for c in table.columns]
+    _check_columns(table, target, config, name)
+    X, y, notes = _features_and_target(table, target, config, name)
+    task, metric = _task_and_metric(y, target, config)
+    numeric, categorical = _feature_kinds(X)
+    _check_enough_rows(y, task, config)
+    return Dataset(name, X, y, task, metric, numeric, categorical, notes)
+
+
+def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:
+    if target not in table.columns:
+        hint = difflib.get_close_matches(target, list(table.columns), n=1)
+        did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
+        raise DataError(f"target column '{target}' is not in the table '{name}'.{did_you_mean} "
+                        f"Columns: {', '.join(list(table.columns)[:20])}")
+    missing_drops = [c for c in config.data.drop_columns if c not in table.columns]
+    if missing_drops:
+        raise DataError(f"data.drop_columns names columns that are not in the table: {missing_drops}")
+    if target in config.data.drop_columns:
+        raise DataError(f"data.drop_columns drops the target '{target}'; remove it from drop_columns")
+
+
+def _features_and_target(table: pd.DataFrame, target: str, config: RunConfig,
+                         name: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """X and y, without the rows whose target is missing (said in the notes)."""
+    notes: list[str] = []
+    missing_target = table[target].isna()
+    if missing_target.all():
+        raise DataError(f"target column '{target}' has no values; choose a target column that is filled in")
+    if missing_target.any():
+        notes.append(f"dropped {int(missing_target.sum())} rows whose target '{target}' is missing")
+        table = table.loc[~missing_target]
+    y = table[target].reset_index(drop=True)
+    X = table.drop(columns=[target, *config.data.drop_columns]).reset_index(drop=True)
+    if X.shape[1] == 0:
+        raise DataError(f"the table '{name}' has no feature columns besides the target '{target}'")
+    return X, y, notes
+
+
+def _task_and_metric(y: pd.Series, target: str, config: RunConfig) -> tuple[str, str]:
+    if y.nunique() < 2:
+        raise DataError(f"target column '{target}' has a single value ({y.iloc[0]!r}); "
+                        "a model needs at least two classes or varying values")
+    task = infer_task(y) if config.task == "auto" else config.task
+    if task != "regression" and y.dtype.kind in "fc" and not np.all(np.mod(y.to_numpy(float), 1) == 0):
+        raise DataError(f"task '{task}' needs class labels, but target '{target}' holds fractional "
+                        f"numbers such as {y.iloc[0]!r}; set task: regression")
+    if task == "regression" and y.dtype.kind not in "iuf":
+        raise DataError(f"task 'regression' needs a numeric target, but '{target}' holds "
+                        f"{y.dtype} values such as {y.iloc[0]!r}; set task: binary or multiclass")
+    if task == "binary" and y.nunique() != 2:
+        raise DataError(f"task 'binary' needs two classes, but '{target}' has {y.nunique()}; "
+                        "set task: multiclass or leave task empty to infer it")
+    metric = default_metric(task) if config.metric == "auto" else config.metric
+    if metric not in metrics_for_task(task):
+        raise DataError(f"metric '{metric}' does not fit task '{task}'; use one of {metrics_for_task(task)}")
+    return task, metric
+
+
+def _feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Numeric and categorical columns; refuses empty and infinite ones. Integer columns become
+    floats in place, so a served model accepts missing values in them."""
+    empty = [c for c in X.columns if X[c].isna().all()]
+    if empty:
+        raise DataError(f"columns with no values at all: {empty}; add them to data.drop_columns")
+    numeric, categorical = column_kinds(X)
+    infinite = [c for c in numeric if np.isinf(X[c].to_numpy(dtype=float)).any()]
+    if infinite:
+        raise DataError(f"columns hold infinite values: {infinite}; replace them (e.g. with empty cells) "
+                        "or add the columns to data.drop_columns")
+    for column in numeric:
+        if X[column].dtype.kind in "iu":
+            X[column] = X[column].astype("float64")
+    return numeric, categorical
+
+
+def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
+    folds = config.search.cv_folds or LARGE_FOLDS  # the automatic choice never goes below this
+    n_train = int(len(y) * (1 - config.data.test_size))
+    if n_train < 2 * folds or len(y) - n_train < 2:
+        raise DataError(f"{len(y)} rows are too few for a {config.data.test_size:.0%} test split and "
+                        f"{folds} CV folds; supply more rows or lower search.cv_folds")
+    if task != "regression":
+        counts = y.value_counts()
+        needed = int(np.ceil(folds / (1 - config.data.test_size))) + 1
+        rare = counts[counts < needed]
+        if len(rare):
+            raise DataError(f"classes with too few rows for {folds} folds and a test split: "
+                            f"{ {str(k): int(v) for k, v in rare.items()} } (each needs at least {needed}); "
+                            "lower search.cv_folds, merge rare classes, or supply more rows")

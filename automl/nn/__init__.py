@@ -1,0 +1,21 @@
+"""PyTorch models with the scikit-learn contract, and the loop that trains them.
+
+- estimators: TorchMLPClassifier, TorchMLPRegressor; `fit_packed` trains several of one shape at once
+- the loop: Trainer / train (fit → run_epoch → train_step), K members in one [K, P] parameter
+- callbacks: Callback (one signature, `on_epoch_end(state)`), EarlyStopping
+- StackedOptimizer: Adam/AdamW/SGD with a learning rate and weight decay per member
+- resolve_device: auto → CUDA when present
+"""
+
+from automl.nn._callbacks import Callback, EarlyStopping, TrainState
+from automl.nn._device import resolve_device
+from automl.nn._estimators import TorchMLPClassifier, TorchMLPRegressor, fit_packed
+from automl.nn._loop import Trainer, TrainResult, member_losses, predict_logits, train
+from automl.nn._model import Member, Shape, StackedMLP
+from automl.nn._optim import StackedOptimizer, schedule_factor
+
+__all__ = [
+    "Callback", "EarlyStopping", "Member", "Shape", "StackedMLP", "StackedOptimizer", "TorchMLPClassifier",
+    "TorchMLPRegressor", "TrainResult", "TrainState", "Trainer", "fit_packed", "member_losses",
+    "predict_logits", "resolve_device", "schedule_factor", "train",
+]

@@ -1,0 +1,31 @@
+"""The model search: an Optuna study whose trials are pipelines (family + params + SelectKBest k),
+cross-validated on the training split only, within a trial budget and a wall-clock deadline.
+
+- space: SearchSpace, suggest_pipeline, build_pipeline, default_trials (the warm start)
+- the one cross-validation routine for K ≥ 1 trials trained together: CrossValidation
+- packing (grouping only): ask_group, shared_params
+- the study and its driver: run_search, make_storage, make_pruner
+- the budget: Deadline (injectable clock), start_clock, refit_reserve
+- what it leaves: TrialRecord, SearchResult
+
+It starts no processes and knows nothing of MLflow: trials are handed to a TrialLogger, and a
+stored copy of the study to a StudyMirror, both supplied by the caller (automl.pipeline).
+"""
+
+from automl.search._budget import (POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds,
+                                   start_clock, take_clock)
+from automl.search._cv import (EPOCH_STEP_BASE, KEEP_OOF, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime,
+                               TrialLogger, cv_splitter)
+from automl.search._packing import ask_group, shared_params
+from automl.search._records import SearchResult, TrialRecord
+from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_pipeline, default_trials, log_target_suits,
+                                  suggest_pipeline)
+from automl.search._study import FINISHED, StudyMirror, make_pruner, make_sampler, make_storage, run_search
+
+__all__ = [
+    "EPOCH_STEP_BASE", "FINISHED", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
+    "REFIT_MARGIN", "TAIL_S", "CrossValidation", "Deadline", "OutOfTime", "SearchResult", "SearchSpace",
+    "StudyMirror", "TrialLogger", "TrialRecord", "ask_group", "build_pipeline", "cv_splitter", "default_trials",
+    "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
+    "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock",
+]

@@ -1,0 +1,245 @@
+"""One cross-validation routine for K ≥ 1 trials trained together; a trial alone is K = 1.
+
+Every fold fits preprocess → SelectKBest → model on the training folds only (no leakage): the
+preprocessing and selection once for the group (its members share them), then the K models
+together (ModelFamily.fit). What every trial gets, whatever K is, is written once here:
+out-of-fold predictions, fold timing, a deadline check before each fold and after each epoch,
+pruning after each fold (step = fold) and each epoch (step = EPOCH_STEP_BASE × (fold + 1) + epoch,
+so the median pruner compares trials at the same fold or the same epoch), and one tell and one
+log call per trial, whatever its end.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from automl.evaluation import METRICS, score_predictions
+from automl.models import get_family
+from automl.nn import Callback, TrainState
+from automl.search._budget import Deadline, refit_reserve
+from automl.search._records import TrialRecord
+from automl.search._space import SearchSpace, build_pipeline
+
+EPOCH_STEP_BASE = 1000  # epoch reports live at steps >= this, apart from the per-fold ones
+KEEP_OOF = 20  # out-of-fold predictions kept for ensemble selection: the best this many trials
+MIN_EPOCHS_BEFORE_PRUNING = 10  # early epochs mostly measure the learning rate, not the end result
+STATES = {"COMPLETE": optuna.trial.TrialState.COMPLETE, "PRUNED": optuna.trial.TrialState.PRUNED,
+          "FAIL": optuna.trial.TrialState.FAIL}
+
+
+class TrialLogger(Protocol):
+    """What the search needs of tracking: one call per finished trial."""
+
+    def log_trial(self, record: TrialRecord) -> None: ...
+
+
+class OutOfTime(Exception):
+    """The deadline leaves no room for the next fold or epoch: the group ends pruned, the search stops."""
+
+
+def cv_splitter(task: str, folds: int, seed: int):
+    if task == "regression":
+        return KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def release_device_memory(error: BaseException) -> None:
+    """After a CUDA out-of-memory error, give the cached blocks back so later trials can run."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class _Member:
+    """One trial of the group being cross-validated."""
+
+    trial: optuna.Trial
+    record: TrialRecord
+    oof: np.ndarray | None = None
+
+
+class CrossValidation:
+    """Cross-validates groups of trials on (X, y), tells the study and the logger how each ended,
+    keeps the best trials' out-of-fold predictions and the reserve the deadline leaves for the refit."""
+
+    def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, folds: int, study: optuna.Study,
+                 logger: TrialLogger, deadline: Deadline | None = None, keep_oof: int = KEEP_OOF):
+        self.space, self.X, self.y, self.study, self.logger = space, X, y, study, logger
+        self.deadline = deadline or Deadline(None)
+        self.clock = self.deadline.clock  # fold times and the deadline read the same clock
+        self.splits = list(cv_splitter(space.context.task, folds, space.context.seed).split(X, y))
+        self.sign = 1.0 if METRICS[space.metric].greater_is_better else -1.0
+        self.keep_oof = keep_oof
+        self.records: list[TrialRecord] = []
+        self.oof: dict[int, np.ndarray] = {}
+        self.classes: np.ndarray | None = None  # the column order of class probabilities
+        self.stopped = False  # out of time: the search asks for no more trials
+        self._lock = threading.Lock()
+
+    def evaluate(self, trials: list[optuna.Trial], params: list[dict]) -> list[TrialRecord]:
+        """Cross-validate trials of one family that share everything but their member parameters."""
+        started = self.clock()
+        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials)))
+                 for t, p in zip(trials, params)]
+        for member in group:
+            member.trial.set_user_attr("pipeline_params", member.record.params)
+        running = list(group)
+        try:
+            for fold, (train_idx, valid_idx) in enumerate(self.splits):
+                self._check_time(running, fold)
+                running = self._fold(running, fold, train_idx, valid_idx)
+                if not running:
+                    break
+            for member in running:
+                member.record.state, member.record.value = "COMPLETE", float(np.mean(member.record.fold_scores))
+        except OutOfTime as error:
+            self.stopped = True
+            _end(running, "PRUNED", str(error))
+        except BaseException as error:  # e.g. CUDA out of memory: this group fails, the study goes on
+            _end(running, "FAIL", f"{type(error).__name__}: {error}"[:500])
+            release_device_memory(error)
+            if not isinstance(error, Exception):  # KeyboardInterrupt and the like: told, logged, raised
+                raise
+        finally:
+            self._finish(group, self.clock() - started)
+        return [member.record for member in group]
+
+    def _fold(self, running: list[_Member], fold: int, train_idx: np.ndarray, valid_idx: np.ndarray) -> list[_Member]:
+        """Fit the group on the training folds, score each member on the held-out one; return the
+        members still running."""
+        started = self.clock()
+        pipelines = [build_pipeline(member.record.params, self.space) for member in running]
+        head = Pipeline(pipelines[0].steps[:-1])  # preprocess + select: shared by the group
+        X_train = head.fit_transform(self.X.iloc[train_idx], self.y.iloc[train_idx])
+        models = [pipeline.steps[-1][1] for pipeline in pipelines]
+        epochs = EpochReports(self, running, fold)
+        get_family(running[0].record.family).fit(models, X_train, self.y.iloc[train_idx], [epochs])
+        X_valid = head.transform(self.X.iloc[valid_idx])
+        predicted = {i: self._predict(model, X_valid) for i, model in enumerate(models) if i not in epochs.pruned}
+        seconds = self.clock() - started
+        still = []
+        for i, member in enumerate(running):
+            if i in epochs.pruned:
+                _end([member], "PRUNED", epochs.pruned[i])
+            elif self._record_fold(member, fold, valid_idx, predicted[i], seconds):
+                still.append(member)
+        return still
+
+    def _predict(self, model, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (columns in self.classes order) or regression predictions."""
+        if self.space.context.task == "regression":
+            return np.asarray(model.predict(X), dtype=float)
+        if self.classes is None:
+            self.classes = np.asarray(model.classes_)
+        return np.asarray(model.predict_proba(X), dtype=float)
+
+    def _record_fold(self, member: _Member, fold: int, valid_idx: np.ndarray, predicted: np.ndarray,
+                     seconds: float) -> bool:
+        """Keep the fold's score, predictions and time; report the running mean; False once it ends."""
+        score = score_predictions(self.space.metric, self.y.iloc[valid_idx], predicted, self.classes)
+        if not np.isfinite(score):
+            _end([member], "FAIL", f"ValueError: fold {fold} scored {score}")
+            return False
+        record = member.record
+        if member.oof is None:
+            member.oof = np.zeros((len(self.y), *predicted.shape[1:]))
+        member.oof[valid_idx] = predicted
+        record.fold_scores.append(score)
+        record.fold_seconds.append(seconds)
+        member.trial.report(float(np.mean(record.fold_scores)), step=fold)
+        if member.trial.should_prune():
+            _end([member], "PRUNED", f"pruned after fold {fold}")
+            return False
+        return True
+
+    # -- the deadline -----------------------------------------------------------------------------
+    def _check_time(self, running: list[_Member], fold: int) -> None:
+        """Stop before a fold that the deadline has no room for (estimated from the group's earlier
+        folds, else from the family's earlier trials). With no completed trial there is no model
+        yet, so the first one always runs."""
+        if self.deadline.at is None or not self.completed_any():
+            return
+        record = running[0].record  # the group's members share their fold times
+        if record.fold_seconds:
+            expected = float(np.mean(record.fold_seconds))
+        else:
+            same = [np.mean(r.fold_seconds) for r in self.records if r.family == record.family and r.fold_seconds]
+            expected = float(np.median(same)) if same else 0.0
+        if not self.deadline.allows(expected):
+            raise OutOfTime(f"out of time before fold {fold}")
+
+    def out_of_time(self) -> bool:
+        """The search's time is spent (and some trial has completed, so there is a model)."""
+        return self.deadline.search_left() <= 0 and self.completed_any()
+
+    def completed_any(self) -> bool:
+        return any(r.state == "COMPLETE" for r in self.records)
+
+    # -- the end of a trial -----------------------------------------------------------------------
+    def _finish(self, group: list[_Member], seconds: float) -> None:
+        """Keep, tell and log each trial of the group once (a pruned one keeps its finished folds' mean)."""
+        for member in group:
+            record = member.record
+            record.duration_s = seconds
+            if record.value is None and record.fold_scores:
+                record.value = float(np.mean(record.fold_scores))
+            if record.fail_reason:
+                member.trial.set_user_attr("fail_reason", record.fail_reason)
+            with self._lock:
+                self.records.append(record)
+                if record.state == "COMPLETE":
+                    self._keep_oof(record, member.oof)
+            complete = record.state == "COMPLETE"
+            self.study.tell(member.trial, record.value if complete else None, state=STATES[record.state])
+            self.logger.log_trial(record)
+
+    def _keep_oof(self, record: TrialRecord, oof: np.ndarray) -> None:
+        """Keep the best `keep_oof` trials' predictions, never dropping a family's best (the blend
+        needs different models, and one family can fill the list on a small table)."""
+        self.oof[record.number] = oof
+        if len(self.oof) > self.keep_oof:
+            kept = {r.number: r for r in self.records if r.number in self.oof}
+            best_of: dict[str, int] = {}
+            for n in sorted(kept, key=lambda n: -self.sign * kept[n].value):
+                best_of.setdefault(kept[n].family, n)
+            droppable = [n for n in kept if n not in best_of.values()]
+            if droppable:  # (keep_oof is above the number of families; a test sets it lower)
+                del self.oof[min(droppable, key=lambda n: self.sign * kept[n].value)]
+        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
+
+
+def _end(members: list[_Member], state: str, reason: str) -> None:
+    for member in members:
+        if member.record.state == "RUNNING":
+            member.record.state, member.record.fail_reason = state, reason
+
+
+class EpochReports(Callback):
+    """Each epoch of each member of a group: kept for its MLflow run, checked against the deadline
+    (raising OutOfTime ends the whole group), reported to its trial as the study reads scores, and
+    pruned on its own from MIN_EPOCHS_BEFORE_PRUNING on."""
+
+    def __init__(self, cv: CrossValidation, running: list[_Member], fold: int):
+        self.cv, self.running, self.fold = cv, running, fold
+        self.pruned: dict[int, str] = {}  # member index → why
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        step = EPOCH_STEP_BASE * (self.fold + 1) + state.epoch
+        for m in state.training():
+            member, losses = self.running[m], state.history[m][-1]
+            member.record.epoch_history.append({"fold": self.fold, "epoch": state.epoch, **losses})
+            member.trial.report(-self.cv.sign * losses["val_loss"], step=step)
+            if state.epoch >= MIN_EPOCHS_BEFORE_PRUNING and member.trial.should_prune():
+                state.stop(m, "pruned")
+                self.pruned[m] = f"pruned at fold {self.fold}, epoch {state.epoch}"
+        if self.cv.out_of_time():
+            raise OutOfTime(f"out of time at fold {self.fold}, epoch {state.epoch}")

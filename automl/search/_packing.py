@@ -1,0 +1,41 @@
+"""Packing is grouping only: which trials train together. The cross-validation that trains them
+is the one every trial goes through (automl.search._cv), with K = 1 for a trial alone.
+
+A leader trial is asked as usual. If its family packs (ModelFamily.member_params), K-1 followers
+are enqueued with the leader's shared parameters fixed, so the sampler draws only what members may
+differ in. Each member stays its own trial, with its own reports, pruning, state and MLflow run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from automl.models import get_family
+from automl.search._space import SearchSpace, suggest_pipeline
+
+
+def shared_params(trial: optuna.trial.FrozenTrial | optuna.Trial, family: str) -> dict[str, Any]:
+    """The leader's parameters that every member of its pack must share."""
+    own = get_family(family).member_params
+    return {name: value for name, value in trial.params.items()
+            if not (name.startswith(f"{family}.") and name.split(".", 1)[1] in own)}
+
+
+def ask_group(study: optuna.Study, space: SearchSpace, room: int) -> tuple[list[optuna.Trial], list[dict]]:
+    """Ask one trial, and up to room-1 followers of one shape when its family packs; return the
+    trials and their drawn pipeline parameters. The caller holds the study's lock (followers are
+    enqueued, and must be asked by this caller before anyone else asks)."""
+    leader = study.ask()
+    params = [suggest_pipeline(leader, space)]
+    family = params[0]["family"]
+    if room < 2 or not get_family(family).member_params:
+        return [leader], params
+    fixed = shared_params(leader, family)
+    trials = [leader]
+    for _ in range(room - 1):
+        study.enqueue_trial(fixed, user_attrs={"packed_with": leader.number})
+        trials.append(study.ask())
+        params.append(suggest_pipeline(trials[-1], space))
+    return trials, params

@@ -1,0 +1,74 @@
+"""What a search leaves: one TrialRecord per trial, and the SearchResult (plain values only, so
+it can cross to another process or host with the step that made it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+if TYPE_CHECKING:
+    from automl.search._space import SearchSpace
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    family: str
+    params: dict[str, Any]  # {"family", "k", "score_func", "model": {...}} (and "log_target" where searched)
+    state: str  # RUNNING, then COMPLETE, PRUNED or FAIL
+    value: float | None = None  # the mean CV score (of the finished folds, for a pruned trial)
+    fold_scores: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+    fail_reason: str | None = None  # why it failed, or why it was pruned
+    epoch_history: list[dict[str, float]] = field(default_factory=list)  # {"fold", "epoch", losses}
+    fold_seconds: list[float] = field(default_factory=list)  # fit + predict, per finished fold
+    pack_size: int = 1  # trials trained together with this one (itself included)
+
+
+@dataclass
+class SearchResult:
+    study_name: str
+    direction: str  # "maximize" or "minimize"
+    records: list[TrialRecord]  # in trial-number order
+    space: SearchSpace  # what was searched: the refit builds pipelines from it
+    trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # for Optuna's plots
+    oof: dict[int, np.ndarray] = field(default_factory=dict)  # best completed trials' out-of-fold predictions
+    classes: np.ndarray | None = None  # the column order of classification OOF probabilities
+    folds: int = 0
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "maximize" else -1.0
+
+    @property
+    def best(self) -> TrialRecord:
+        """The best completed trial (the earliest among equals, as Optuna's best_trial)."""
+        completed = [r for r in self.records if r.state == "COMPLETE"]
+        return max(completed, key=lambda r: (self.sign * r.value, -r.number))
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.best.params
+
+    @property
+    def best_value(self) -> float:
+        return self.best.value
+
+    def study(self) -> optuna.Study:
+        """An in-memory copy of the study (for Optuna's plots)."""
+        study = optuna.create_study(direction=self.direction, study_name=self.study_name)
+        study.add_trials(self.trials)
+        return study
+
+    def leaderboard(self) -> pd.DataFrame:
+        rows = [{"trial": r.number, "family": r.family, "state": r.state, "cv_score": r.value,
+                 "cv_std": float(np.std(r.fold_scores)) if r.fold_scores else None,
+                 "folds_done": len(r.fold_scores), "duration_s": round(r.duration_s, 3),
+                 "k": r.params.get("k"), "score_func": r.params.get("score_func"),
+                 "params": r.params.get("model"), "fail_reason": r.fail_reason} for r in self.records]
+        board = pd.DataFrame(rows)
+        return board.sort_values("cv_score", ascending=self.sign < 0, na_position="last", ignore_index=True)

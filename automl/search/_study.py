@@ -1,0 +1,139 @@
+"""The Optuna study and the loop that fills it: storage, sampler, pruner, warm start, and the
+driver that asks groups of trials (automl.search._packing) and cross-validates each
+(automl.search._cv) until the trial budget or the deadline is spent."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from automl.evaluation import METRICS
+from automl.search._budget import Deadline
+from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger
+from automl.search._packing import ask_group
+from automl.search._records import SearchResult
+from automl.search._space import SearchSpace, default_trials
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+class StudyMirror(Protocol):
+    """A copy of the study kept in another store, written behind the search (automl.tracking.JournalMirror)."""
+
+    def set_user_attr(self, key: str, value: Any) -> None: ...
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
+    """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
+    if storage is None or "://" in storage:
+        return storage
+    path = Path(storage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def make_pruner(name: str, n_startup_trials: int = 5) -> optuna.pruners.BasePruner:
+    if name not in ("median", "none"):
+        raise ValueError(f"pruner '{name}' is not one of 'median', 'none'")
+    if name == "median":
+        # One fold's score is too noisy to prune on; from the second fold on, prune below the median.
+        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def make_sampler(seed: int, parallel: bool = False) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():  # `multivariate` and `group` are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group=True samples each family's conditional parameters jointly, apart from the others.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=parallel)
+
+
+def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
+               logger: TrialLogger, storage: str | None = None, mirror: StudyMirror | None = None,
+               n_trials: int | None = None, pruner: str = "median", n_jobs: int = 1, pack_size: int = 1,
+               deadline: Deadline | None = None, keep_oof: int = KEEP_OOF) -> SearchResult:
+    """Create the study, enqueue each family's defaults, fill it within the budget.
+
+    storage: None (in memory), a journal file or an RDB URL. With a `mirror` the study runs in
+    memory and the mirror keeps the stored copy. pack_size > 1 trains trials of a packing family
+    (ModelFamily.member_params) that many at a time; n_jobs > 1 runs groups in threads.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    direction = METRICS[space.metric].direction
+    study = optuna.create_study(study_name=study_name, storage=None if mirror else make_storage(storage),
+                                direction=direction, sampler=make_sampler(space.context.seed, n_jobs > 1),
+                                pruner=make_pruner(pruner))
+    for key, value in {"metric": space.metric, "families": space.families}.items():
+        study.set_user_attr(key, value)
+        if mirror is not None:
+            mirror.set_user_attr(key, value)
+    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof)
+    warm_start = default_trials(space)[: n_trials or None]
+    Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else []).run(n_jobs)
+    if mirror is not None:
+        mirror.flush()
+    if not cv.completed_any():
+        reasons = sorted({r.fail_reason for r in cv.records if r.fail_reason})
+        raise RuntimeError(f"no trial of study '{study_name}' completed ({len(cv.records)} tried); "
+                           f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
+    return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space,
+                        study.get_trials(deepcopy=False), cv.oof, cv.classes, folds)
+
+
+class Driver:
+    """Asks groups of trials and cross-validates them until `n_trials` are asked or the deadline
+    stops the search; with n_jobs > 1, in that many threads, each asking under one lock."""
+
+    def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
+                 warm_start: list[dict], callbacks: list):
+        self.study, self.cv, self.n_trials, self.pack_size = study, cv, n_trials, pack_size
+        self.warm_start, self.callbacks = list(warm_start), callbacks
+        self.asked = 0
+        self.lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def run(self, n_jobs: int) -> None:
+        if n_jobs == 1:
+            return self.work()
+        threads = [threading.Thread(target=self.work, name=f"automl-trials-{i}") for i in range(n_jobs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+
+    def work(self) -> None:
+        try:
+            while (group := self.next_group()) is not None:
+                self.cv.evaluate(*group)
+                with self.lock:
+                    for callback in self.callbacks:
+                        callback(self.study, None)
+        except BaseException as error:  # a thread's error is raised by run()
+            self.errors.append(error)
+            if threading.current_thread() is threading.main_thread():
+                raise
+
+    def next_group(self) -> tuple[list[optuna.Trial], list[dict]] | None:
+        with self.lock:
+            if self.cv.stopped or self.cv.out_of_time() or self.left() == 0:
+                return None
+            if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
+                self.study.enqueue_trial(self.warm_start.pop(0), user_attrs={"warm_start": True})
+            trials, params = ask_group(self.study, self.cv.space, min(self.pack_size, self.left()))
+            self.asked += len(trials)
+            return trials, params
+
+    def left(self) -> int | float:
+        return np.inf if self.n_trials is None else self.n_trials - self.asked

@@ -1,0 +1,106 @@
+"""The Model Registry: log the final model on its parent run, register it, and move the
+`champion` alias only when the new version beats the current champion on the same metric.
+
+Registration is idempotent per run: a retry (Prefect retries the register task on I/O errors)
+finds the version this run already made, or the model it already logged, and makes no second
+one. Versions carry their `metric` and `test_score` tags from creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from automl.tracking._runs import RunLog, RunRef
+
+CHAMPION = "champion"
+MODEL_NAME = "model"  # the logged model's name on the parent run
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # automl/, shipped with the model (code_paths)
+
+
+@dataclass
+class Registration:
+    name: str
+    version: str
+    moved_alias: bool
+    reason: str
+    previous_score: float | None
+
+
+def model_requirements() -> list[str]:
+    """What a served model needs, pinned to what trained it (declared, not inferred: inference
+    loads the model in a subprocess and costs seconds per run)."""
+    packages = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "torch"]
+    return [f"{name}=={installed_version(name).split('+')[0]}" for name in packages]
+
+
+def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metric: str, score: float,
+                   greater_is_better: bool) -> Registration:
+    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins."""
+    client = MlflowClient(run.tracking_uri)
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
+    if existing:  # a retry after the version was made
+        version = str(existing[0].version)
+    else:
+        model_uri = _logged_model_uri(run) or _log_model(run, model, X_example)
+        mlflow.set_tracking_uri(run.tracking_uri)
+        made = mlflow.register_model(model_uri, name, await_registration_for=60,
+                                     tags={"metric": metric, "test_score": repr(score)})
+        version = str(made.version)
+    registration = _maybe_move_champion(client, name, version, metric, score, greater_is_better)
+    RunLog(run).log(tags={"registered_model": name, "registered_version": version,
+                          "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
+                    metrics={"champion_previous_score": registration.previous_score})
+    return registration
+
+
+def _logged_model_uri(run: RunRef) -> str | None:
+    """The model this run already logged (a retry after log_model succeeded), if any."""
+    mlflow.set_tracking_uri(run.tracking_uri)
+    found = mlflow.search_logged_models(experiment_ids=[run.experiment_id], output_format="list",
+                                        filter_string=f"source_run_id = '{run.run_id}' AND name = '{MODEL_NAME}'")
+    return found[0].model_uri if found else None
+
+
+def _log_model(run: RunRef, model, X_example: pd.DataFrame) -> str:
+    example = X_example.head(5)
+    signature = infer_signature(example, model.predict(example))
+    mlflow.set_tracking_uri(run.tracking_uri)
+    with mlflow.start_run(run_id=run.run_id, nested=False):
+        info = mlflow.sklearn.log_model(model, name=MODEL_NAME, signature=signature, input_example=example,
+                                        serialization_format="cloudpickle", pip_requirements=model_requirements(),
+                                        code_paths=[str(PACKAGE_ROOT)])
+    # start_run(run_id=...) ends the run on exit; the pipeline run finishes it later.
+    MlflowClient(run.tracking_uri).update_run(run.run_id, status="RUNNING")
+    return info.model_uri
+
+
+def _maybe_move_champion(client: MlflowClient, name: str, version: str, metric: str, score: float,
+                         greater_is_better: bool) -> Registration:
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    if current is None:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return Registration(name, version, True, "first registered model", None)
+    if str(current.version) == version:  # a retry after the alias moved
+        return Registration(name, version, True, f"v{version} of this run is the champion already", None)
+    old_metric = current.tags.get("metric")
+    old_score = float(current.tags["test_score"]) if "test_score" in current.tags else None
+    if old_metric != metric or old_score is None:
+        return Registration(name, version, False, f"champion v{current.version} was scored with "
+                            f"'{old_metric}', not '{metric}'; set the alias by hand to compare", old_score)
+    wins = score > old_score if greater_is_better else score < old_score
+    if wins:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    verdict = "beats" if wins else "does not beat"
+    return Registration(name, version, wins, f"test {metric} {score:.6g} {verdict} champion "
+                        f"v{current.version}'s {old_score:.6g}", old_score)

@@ -1,0 +1,105 @@
+"""MLflow runs as plain values: a RunRef names a run (URI, experiment, id, name), so Prefect tasks
+pass it between them and each opens its own client, in whatever process or host it runs."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+MAX_PARAM_LENGTH = 6000
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One MLflow run, by value."""
+
+    tracking_uri: str  # absolute for a local SQLite store, so every process finds the same file
+    experiment_id: str
+    run_id: str
+    run_name: str
+
+
+def absolute_uri(tracking_uri: str) -> str:
+    """A relative SQLite store made absolute (other processes may start in other folders)."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path.resolve()}"
+    return tracking_uri
+
+
+def open_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
+    """The experiment's id, created (artifacts under `artifact_location`/name) when new."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_location
+    if "://" not in location:
+        location = (Path(location).resolve() / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_name: str,
+              tags: dict[str, str]) -> RunRef:
+    """A new top-level run (RUNNING) in the experiment."""
+    uri = absolute_uri(tracking_uri)
+    client = MlflowClient(uri)
+    experiment_id = open_experiment(client, experiment, artifact_location)
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    return RunRef(uri, experiment_id, run.info.run_id, run.info.run_name)
+
+
+def flatten(prefix: str, value: Any, out: dict[str, str] | None = None) -> dict[str, str]:
+    """Nested dicts as dotted keys with string values (MLflow params)."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = str(value)[:MAX_PARAM_LENGTH]
+    return out
+
+
+class RunLog:
+    """Params, metrics, tags and artifacts of one run; cheap to open anywhere from its RunRef."""
+
+    def __init__(self, ref: RunRef):
+        self.ref = ref
+        self.client = MlflowClient(ref.tracking_uri)
+
+    def log(self, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
+            tags: dict[str, Any] | None = None, step: int = 0) -> None:
+        """One batch of params (nested dicts flattened), metrics (None skipped) and tags."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.ref.run_id,
+            metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if v is not None],
+            params=[Param(k, v) for k, v in flatten("", params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
+
+    def log_figure(self, figure: plt.Figure, path: str) -> None:
+        self.client.log_figure(self.ref.run_id, figure, path)
+        plt.close(figure)
+
+    def log_table(self, table: pd.DataFrame, path: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / Path(path).name
+            table.to_csv(local, index=False)
+            self.client.log_artifact(self.ref.run_id, str(local), str(Path(path).parent or ""))
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.ref.run_id, text, path)
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.ref.run_id, status=status)
+
+    def status(self) -> str:
+        return self.client.get_run(self.ref.run_id).info.status

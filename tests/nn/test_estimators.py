@@ -1,0 +1,103 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_regression
+from sklearn.metrics import r2_score
+
+from automl.nn import Callback, TorchMLPClassifier, TorchMLPRegressor, resolve_device
+
+
+@pytest.fixture(scope="module")
+def classes():
+    X, y = make_classification(600, 10, n_informative=6, random_state=0)
+    return X.astype(np.float32), np.where(y == 1, "pos", "neg")
+
+
+def test_classifier_converges(classes):
+    X, y = classes
+    model = TorchMLPClassifier(max_epochs=60, patience=60, learning_rate=3e-3, device="cpu", random_state=0).fit(X, y)
+    losses = [h["train_loss"] for h in model.history_]
+    assert losses[-1] < 0.5 * losses[0]
+    assert (model.predict(X) == y).mean() > 0.85  # chance is 0.5; the kept weights are the best-validation epoch
+    assert list(model.classes_) == ["neg", "pos"] and model.device_ == "cpu"
+
+
+def test_regressor_converges_on_a_standardised_target():
+    X, y = make_regression(500, 8, noise=5.0, random_state=0)
+    y = y * 100 + 5000  # a target on a large scale still trains: it is standardised inside
+    model = TorchMLPRegressor(max_epochs=60, learning_rate=3e-3, device="cpu", random_state=0).fit(X, y)
+    assert r2_score(y, model.predict(X)) > 0.9
+
+
+def test_same_seed_same_model_on_cpu(classes):
+    X, y = classes
+    a = TorchMLPClassifier(max_epochs=5, random_state=3, device="cpu").fit(X, y)
+    b = clone(a).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    c = TorchMLPClassifier(max_epochs=5, random_state=4, device="cpu").fit(X, y)
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_early_stopping_stops_before_max_epochs(classes):
+    X, y = classes
+    model = TorchMLPClassifier(max_epochs=500, patience=3, learning_rate=1e-2, device="cpu", random_state=0)
+    model.fit(X, y)
+    assert model.n_epochs_ < 500
+
+
+def test_callbacks_see_each_epoch_and_can_stop_training(classes):
+    X, y = classes
+    class StopAtThree(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, state):
+            self.seen.append((state.epoch, set(state.history[0][-1])))
+            if state.epoch == 3:
+                state.stop(0, "enough")
+
+    callback = StopAtThree()
+    model = TorchMLPClassifier(max_epochs=50, device="cpu").fit(X, y, callbacks=[callback])
+    assert callback.seen == [(e, {"train_loss", "val_loss"}) for e in range(4)] and model.n_epochs_ == 4
+
+
+def test_bad_parameters_are_named(classes):
+    X, y = classes
+    with pytest.raises(ValueError, match=r"The 'optimizer' parameter of TorchMLPClassifier must be one of "
+                                         r"\('adam', 'adamw', 'sgd'\)\. Got 'rmsprop' instead\."):
+        TorchMLPClassifier(optimizer="rmsprop").fit(X, y)
+    model = TorchMLPClassifier(max_epochs=1, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but TorchMLPClassifier is expecting 10 features"):
+        model.predict(X[:, :3])
+
+
+def test_pickled_model_predicts_the_same(classes):
+    X, y = classes
+    model = TorchMLPClassifier(max_epochs=2, device="cpu", random_state=0).fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_device_selection():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not one of 'auto', 'cpu', 'cuda'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present, so asking for it is not an error")
+def test_cuda_requested_but_absent_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="CUDA is not available on this machine.*set device: auto or device: cpu"):
+        resolve_device("cuda")
+
+
+@pytest.mark.gpu
+def test_trains_on_cuda_and_loads_on_cpu(classes):
+    X, y = classes
+    model = TorchMLPClassifier(max_epochs=20, device="cuda", random_state=0).fit(X, y)
+    assert model.device_.startswith("cuda") and (model.predict(X) == y).mean() > 0.9
+    again = pickle.loads(pickle.dumps(model))
+    assert next(again.model_.parameters()).device.type == "cpu"

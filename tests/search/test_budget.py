@@ -1,0 +1,73 @@
+"""The whole-run budget: the deadline (on an injected clock), the reserve it keeps, and where a
+search stops for it."""
+
+import optuna
+import pytest
+
+from automl.search import (POST_SEARCH_S, TAIL_S, CrossValidation, Deadline, OutOfTime, TrialRecord, refit_reserve,
+                           run_search, start_clock, take_clock)
+from automl.search._cv import _Member
+
+
+def test_the_clock_started_by_the_cli_is_used_once():
+    start_clock(clock=lambda: 100.0)
+    assert take_clock(clock=lambda: 250.0) == 100.0  # the started clock
+    assert take_clock(clock=lambda: 250.0) == 250.0  # used up: the next run's clock starts afresh
+
+
+def test_deadline_keeps_its_reserve_for_after_the_search():
+    deadline = Deadline.from_budget(100.0, origin=0.0, clock=lambda: 40.0)
+    assert deadline.left() == 60.0
+    deadline.reserve_s = 50.0
+    assert deadline.search_left() == 10.0
+    assert deadline.allows(5.0) and deadline.allows(10.0) and not deadline.allows(10.5)
+    assert Deadline.from_budget(None).allows(1e9)  # no time budget: the trial budget decides
+    assert Deadline.from_budget(30.0, clock=lambda: 7.0).at == 37.0  # no origin given: from now
+
+
+def record(number, family, value, fold_seconds, state="COMPLETE"):
+    return TrialRecord(number, family, {}, state, value, [value] * len(fold_seconds), sum(fold_seconds),
+                       fold_seconds=fold_seconds)
+
+
+def test_reserve_covers_refitting_the_best_kept_trials():
+    records = [record(0, "linear", 0.9, [1.0, 1.0]), record(1, "random_forest", 0.95, [4.0, 4.0]),
+               record(2, "mlp", 0.7, [10.0, 10.0]), record(3, "hist_gradient_boosting", 0.93, [2.0, 2.0])]
+    kept = {0, 1, 2, 3}
+    # the best 3 (trials 1, 3, 0): (4 + 2 + 1) s per fold × 2 folds / 1 × margin 1.6
+    assert refit_reserve(records, kept, folds=2, members=3) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 14.0)
+    # minimising (e.g. RMSE): the lowest values are the best
+    assert refit_reserve(records, kept, folds=2, sign=-1.0, members=1) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0)
+    # only trials whose predictions were kept count
+    assert refit_reserve(records, {2}, folds=2, members=3) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0)
+
+
+def test_a_fold_that_cannot_finish_in_time_is_not_started(wine, space_for, trial_log):
+    dataset, split = wine
+    study = optuna.create_study(direction="maximize")
+    deadline = Deadline(at=1000.0, reserve_s=997.0, clock=lambda: 0.0)  # 3 s left for the search
+    cv = CrossValidation(space_for(dataset, ["linear"]), split.X_train, split.y_train, 2, study, trial_log, deadline)
+    cv.records = [record(0, "linear", 0.9, [5.0, 5.0])]  # linear folds took 5 s each before
+
+    def member(family, fold_seconds=()):
+        return _Member(None, TrialRecord(1, family, {}, "RUNNING", fold_seconds=list(fold_seconds)))
+
+    with pytest.raises(OutOfTime, match="out of time before fold 0"):
+        cv._check_time([member("linear")], 0)
+    cv._check_time([member("mlp")], 0)  # no estimate for this family: goes on
+    cv._check_time([member("linear", [1.0])], 1)  # this trial's own folds take 1 s: fits
+    deadline.at = None
+    cv._check_time([member("linear")], 0)  # no time budget: nothing to check
+
+
+def test_a_spent_budget_still_yields_one_model_then_stops(wine, space_for, trial_log, study_store, step_clock):
+    dataset, split = wine
+    spent = Deadline(at=0.0, clock=step_clock)  # the clock reads 1, 2, ...: past the deadline from the start
+    result = run_search(space_for(dataset, ["linear", "hist_gradient_boosting"]), split.X_train, split.y_train,
+                        folds=2, study_name="spent", n_trials=10, logger=trial_log, deadline=spent,
+                        **study_store.search_args("spent", "maximize"))
+    assert [r.state for r in trial_log.records] == ["COMPLETE"]  # the first trial, then the stop
+    assert len(result.trials) == 1
+    stored = study_store.load("spent")
+    if stored is not None:
+        assert len(stored.trials) == 1 and stored.user_attrs["metric"] == dataset.metric

@@ -1,0 +1,127 @@
+"""The study: budget, warm start, failures, pruning and persistence, over every storage mode
+(in memory, a journal file written behind by the writer process, an SQLite URL)."""
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from sklearn.metrics import r2_score
+
+from automl.models import FamilyContext
+from automl.search import (CrossValidation, SearchSpace, build_pipeline, default_trials, log_target_suits,
+                           make_pruner, run_search, suggest_pipeline)
+
+COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                          optuna.trial.TrialState.FAIL)
+
+
+def test_search_runs_the_budget_warm_starts_and_persists(wine, space_for, trial_log, study_store):
+    dataset, split = wine
+    space = space_for(dataset, ["linear", "hist_gradient_boosting"])
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="wine-test", n_trials=5,
+                        logger=trial_log, **study_store.search_args("wine-test", "maximize"))
+    assert len(result.records) == 5 and [r.number for r in trial_log.records] == [0, 1, 2, 3, 4]
+    # defaults first, the cheap and strong one leading; boosting takes raw columns (no SelectKBest)
+    assert [r.family for r in result.records[:2]] == ["hist_gradient_boosting", "linear"]
+    assert result.records[0].params["k"] is None
+    assert result.records[1].params["k"] == 13 and result.records[1].params["model"] == {"C": 1.0, "class_weight": "none"}
+    complete = [r for r in result.records if r.state == "COMPLETE"]
+    assert all(len(r.fold_scores) == 2 and 0.0 <= r.value <= 1.0 for r in complete)
+    assert result.best_value > 0.9 and result.best_params["family"] in {"linear", "hist_gradient_boosting"}
+    board = result.leaderboard()
+    assert board.loc[0, "cv_score"] == pytest.approx(result.best_value)
+    assert list(board["cv_score"].dropna()) == sorted(board["cv_score"].dropna(), reverse=True)
+    stored = study_store.load("wine-test")
+    if stored is not None:  # what the store holds is what ran
+        assert [t.number for t in stored.trials] == [0, 1, 2, 3, 4]
+        assert stored.best_value == pytest.approx(result.best_value)
+        assert stored.user_attrs == {"metric": "accuracy", "families": ["linear", "hist_gradient_boosting"]}
+        assert stored.trials[1].user_attrs["pipeline_params"]["k"] == 13
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, space_for, trial_log, study_store, broken_family):
+    dataset, split = wine
+    result = run_search(space_for(dataset, [broken_family, "linear"]), split.X_train, split.y_train, folds=2,
+                        study_name="with-failures", n_trials=4, pruner="none", logger=trial_log,
+                        **study_store.search_args("with-failures", "maximize"))
+    assert [r.state for r in result.records[:2]] == ["COMPLETE", "FAIL"]  # known families' defaults go first
+    failed = trial_log.records[1]
+    assert failed.family == "broken" and "InvalidParameterError" in failed.fail_reason and "'C'" in failed.fail_reason
+    assert result.best_params["family"] == "linear"
+    stored = study_store.load("with-failures")
+    if stored is not None:
+        assert stored.trials[1].state == FAIL and stored.trials[1].user_attrs["fail_reason"] == failed.fail_reason
+
+
+def test_all_trials_failing_is_an_error_naming_the_reason(wine, space_for, trial_log, broken_family):
+    dataset, split = wine
+    with pytest.raises(RuntimeError, match="no trial of study 'doomed' completed.*InvalidParameterError"):
+        run_search(space_for(dataset, [broken_family]), split.X_train, split.y_train, folds=2, study_name="doomed",
+                   n_trials=2, logger=trial_log)
+
+
+def test_mlp_trials_report_epochs_and_hopeless_ones_are_pruned(wine, space_for, trial_log, study_store):
+    """After six trials, a hopeless MLP (SGD at a tiny learning rate) is pruned within its first
+    fold's epochs, by the epoch reports, not after the fold."""
+    dataset, split = wine
+    space = space_for(dataset, ["mlp"])
+    hopeless = {"family": "mlp", "score_func": "f_classif", "k": 1, "mlp.hidden_layers": 1,
+                "mlp.hidden_width": 32, "mlp.dropout": 0.5, "mlp.optimizer": "sgd", "mlp.learning_rate": 1e-3,
+                "mlp.weight_decay": 1e-2, "mlp.batch_size": 256, "mlp.max_epochs": 120}
+
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="mlp", n_trials=6,
+                        logger=trial_log, **study_store.search_args("mlp", "maximize"))
+    assert result.records[0].epoch_history and {"fold", "epoch", "train_loss", "val_loss"} <= set(
+        result.records[0].epoch_history[0])
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
+    study.add_trials(result.trials)
+    study.enqueue_trial(hopeless)
+    cv = CrossValidation(space, split.X_train, split.y_train, 2, study, trial_log)
+    trial = study.ask()
+    [record] = cv.evaluate([trial], [suggest_pipeline(trial, space)])
+    assert record.state == "PRUNED" and record.fail_reason.startswith("pruned at fold 0, epoch ")
+    assert 10 <= len(record.epoch_history) < 120 and record.fold_scores == []
+    assert study.trials[-1].state == PRUNED
+
+
+def test_default_trials_and_passthrough_without_selection(wine, space_for):
+    dataset, _ = wine
+    space = space_for(dataset, ["linear", "random_forest"])
+    space.score_funcs = []
+    trials = default_trials(space)
+    assert trials[0] == {"family": "linear", "linear.C": 1.0, "linear.class_weight": "none"}
+    pipeline = build_pipeline({"family": "linear", "k": None, "model": {"C": 1.0, "class_weight": "none"}}, space)
+    assert pipeline.named_steps["select"] == "passthrough"
+
+
+def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(trial_log):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = pd.Series(np.exp(1.0 + X["a"] + 0.3 * rng.normal(size=300)), name="price")  # log-normal, like prices
+    assert log_target_suits(y) and not log_target_suits(y - y.min()) and not log_target_suits(np.log(y))
+    context = FamilyContext(task="regression", seed=0, n_jobs=1, n_rows=150)
+    space = SearchSpace(families=["linear", "hist_gradient_boosting"], context=context, metric="r2",
+                        numeric=["a", "b"], categorical=[], n_features=2, score_funcs=[], log_target=True)
+    trials = default_trials(space)
+    assert [(t["family"], t["log_target"]) for t in trials[:3]] == [
+        ("hist_gradient_boosting", True), ("hist_gradient_boosting", False), ("linear", True)]
+    result = run_search(space, X, y, folds=2, study_name="log", n_trials=4, logger=trial_log)
+    assert result.records[0].params["log_target"] is True and result.records[1].params["log_target"] is False
+    # A linear model of log(y) fits this target far better than one of y itself.
+    plain = build_pipeline({"family": "linear", "k": None, "model": {"alpha": 1.0}, "log_target": False}, space)
+    logged = build_pipeline({"family": "linear", "k": None, "model": {"alpha": 1.0}, "log_target": True}, space)
+    scores = [r2_score(y[150:], p.fit(X[:150], y[:150]).predict(X[150:])) for p in (plain, logged)]
+    assert scores[1] > scores[0] + 0.05
+    assert len(result.records) == 4
+
+
+def test_parallel_trials_in_threads_fill_the_budget_once(wine, space_for, trial_log, study_store):
+    dataset, split = wine
+    result = run_search(space_for(dataset, ["linear", "random_forest"]), split.X_train, split.y_train, folds=2,
+                        study_name="threads", n_trials=6, n_jobs=2, logger=trial_log,
+                        **study_store.search_args("threads", "maximize"))
+    assert sorted(r.number for r in result.records) == list(range(6))
+    assert sorted(r.number for r in trial_log.records) == list(range(6))
+    stored = study_store.load("threads")
+    if stored is not None:
+        assert sorted(t.number for t in stored.trials) == list(range(6))

@@ -1,0 +1,63 @@
+"""Parent runs by value (RunRef), nested trial runs written by the writer process, artifacts."""
+
+import pickle
+
+import pandas as pd
+import pytest
+
+from automl.search import TrialRecord
+from automl.tracking import RunLog, TrialRuns, start_run
+
+
+@pytest.fixture
+def parent(store):
+    return start_run(f"sqlite:///{store / 'mlflow.db'}", "tracking-test", str(store / "artifacts"), "pipeline-1",
+                     {"dataset": "toy"})
+
+
+def record(number, state, value=None, folds=(), reason=None, epochs=(), pack_size=1):
+    return TrialRecord(number, "mlp", {"family": "mlp", "k": 3, "score_func": "f_classif",
+                                       "model": {"dropout": 0.1, "optimizer": "adamw"}},
+                       state, value, list(folds), 0.5, reason, list(epochs), pack_size=pack_size)
+
+
+def test_a_run_is_named_by_plain_values(parent, store):
+    assert parent.tracking_uri == f"sqlite:///{(store / 'mlflow.db').resolve()}"
+    assert pickle.loads(pickle.dumps(parent)) == parent  # what Prefect tasks pass between them
+    log = RunLog(parent)
+    assert log.status() == "RUNNING"
+    log.end("FAILED")
+    assert RunLog(parent).status() == "FAILED"
+
+
+def test_parent_and_nested_trial_runs(parent):
+    runs = TrialRuns(parent)
+    epochs = [{"fold": 0, "epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 1.1 / (e + 1)} for e in range(3)]
+    runs.log_trial(record(0, "COMPLETE", 0.9, [0.88, 0.92], epochs=epochs, pack_size=4))
+    runs.log_trial(record(1, "PRUNED", 0.5, [0.5], reason="pruned after fold 0"))
+    runs.log_trial(record(2, "FAIL", reason="ValueError: boom"))
+    children = {r.data.tags["trial_number"]: r for r in runs.runs()}
+    assert set(children) == {"0", "1", "2"} and runs.count == 3
+    done = children["0"]
+    assert done.info.status == "FINISHED" and done.info.run_name == "trial-000-mlp"
+    assert done.data.params == {"family": "mlp", "k": "3", "score_func": "f_classif", "mlp.dropout": "0.1",
+                                "mlp.optimizer": "adamw"}
+    assert done.data.metrics["cv_score"] == pytest.approx(0.9)
+    assert done.data.metrics["fold_1_score"] == pytest.approx(0.92)
+    assert done.data.tags["pack_size"] == "4" and "pack_size" not in children["1"].data.tags
+    history = RunLog(parent).client.get_metric_history(done.info.run_id, "epoch_val_loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert children["1"].info.status == "KILLED" and children["1"].data.tags["trial_state"] == "PRUNED"
+    assert children["2"].info.status == "FAILED" and children["2"].data.tags["fail_reason"] == "ValueError: boom"
+
+
+def test_params_are_flattened_and_artifacts_logged(parent):
+    log = RunLog(parent)
+    log.log(params={"config": {"search": {"n_trials": 5}}}, metrics={"a": 1.0, "skipped": None}, tags={"t": 1})
+    log.log_table(pd.DataFrame({"x": [1, 2]}), "search/leaderboard.csv")
+    log.log_text("{}", "config/resolved_config.json")
+    run = log.client.get_run(parent.run_id)
+    assert run.data.params == {"config.search.n_trials": "5"} and run.data.metrics == {"a": 1.0}
+    assert run.data.tags["t"] == "1"
+    listed = {f.path for folder in ("search", "config") for f in log.client.list_artifacts(parent.run_id, folder)}
+    assert listed == {"search/leaderboard.csv", "config/resolved_config.json"}
