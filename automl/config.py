@@ -193,7 +193,8 @@ class ScheduleConfig(_Section):
     active: bool = Field(True, title="Active", description="Paused schedules keep their settings.")
     max_running: int = Field(
         1, ge=1, title="Runs at once",
-        description="Flow runs of this deployment that may run at the same time (a schedule never piles up).",
+        description="Flow runs of this deployment that may run at the same time; more never overlap. "
+        "It also holds for runs triggered by hand, and for deployments served without a schedule (1).",
     )
     when_busy: Literal["queue", "cancel"] = Field(
         "queue", title="When busy",

@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -27,7 +27,7 @@ from automl.features import FeatureProfile, profile_features, profile_figure, va
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
 from automl.search import (Deadline, SearchResult, SearchSpace, TrialRecord, log_target_suits, run_search,
-                           take_clock)
+                           take_clock, uses_journal)
 from automl.tracking import Registration, RunLog, RunRef
 
 
@@ -141,7 +141,7 @@ def pack_size(prepared: Prepared) -> int:
     return 1
 
 
-class _Trials:
+class TrialReporter:
     """The search's TrialLogger: each trial to its MLflow child run, then to `on_trial` (e.g. a
     Prefect progress artifact)."""
 
@@ -158,36 +158,35 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
                 on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
     config, storage = prepared.config, prepared.config.tracking.optuna_storage
-    space = search_space(prepared, profile)
-    folds = cv_folds(config, prepared.split.y_train, prepared.dataset.task)
+    space, packed = search_space(prepared, profile), pack_size(prepared)
     runs = tracking.TrialRuns(run)
     # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
-    mirror = None if "://" in storage else tracking.JournalMirror(
-        storage, run.run_name, evaluation.METRICS[space.metric].direction)
+    where = ({"mirror": tracking.JournalMirror(storage, run.run_name, evaluation.METRICS[space.metric].direction)}
+             if uses_journal(storage) else {"storage": storage})
     started = time.perf_counter()
-    result = run_search(space, prepared.split.X_train, prepared.split.y_train, folds=folds,
-                        study_name=run.run_name, logger=_Trials(runs, on_trial), storage=storage, mirror=mirror,
-                        n_trials=config.search.n_trials, pruner=config.search.pruner, n_jobs=config.search.n_jobs,
-                        pack_size=pack_size(prepared), deadline=prepared.deadline)
+    result = run_search(space, prepared.split.X_train, prepared.split.y_train,
+                        folds=cv_folds(config, prepared.split.y_train, prepared.dataset.task),
+                        study_name=run.run_name, logger=TrialReporter(runs, on_trial), n_trials=config.search.n_trials,
+                        pruner=config.search.pruner, n_jobs=config.search.n_jobs, pack_size=packed,
+                        deadline=replace(prepared.deadline), **where)  # (a copy: the search sets its reserve)
     runs.flush()  # every child run is in MLflow before the search step ends
-    log_search(RunLog(run), result, runs, time.perf_counter() - started, pack_size(prepared))
+    log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
     return result
 
 
-def log_search(log: RunLog, result: SearchResult, runs: tracking.TrialRuns, seconds: float, packed: int) -> None:
+def log_search(log: RunLog, result: SearchResult, runs: tracking.TrialRuns, seconds: float, pack: int) -> None:
     """The leaderboard, Optuna's plots, the best trial and the tracking overhead on the parent run."""
     board = result.leaderboard()
     log.log_table(board, "search/leaderboard.csv")
     for name, figure in report.search_figures(result):
         log.log_figure(figure, f"search/{name}.png")
-    trial_seconds = sum(r.duration_s for r in result.records)
     states = board["state"].value_counts().to_dict()
-    log.log(params={"best_params": result.best_params, "mlp_pack_size": packed, "cv_folds_used": result.folds},
+    log.log(params={"best_params": result.best_params, "pack_size": pack, "cv_folds_used": result.folds},
             metrics={"best_cv_score": result.best_value, "search_seconds": seconds, "n_trials": len(board),
                      **{f"n_trials_{k.lower()}": v for k, v in states.items()},
                      "tracking_seconds_per_trial": runs.seconds_writing / max(runs.count, 1),
-                     "tracking_seconds_waited": runs.seconds_waited, "trial_seconds": trial_seconds,
-                     "tracking_overhead_per_trial": runs.seconds_waited / trial_seconds if trial_seconds else 0.0},
+                     "tracking_seconds_waited": runs.seconds_waited,
+                     "tracking_overhead": runs.seconds_waited / seconds if seconds else 0.0},
             tags={"best_family": result.best_params["family"]})
 
 

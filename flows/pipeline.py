@@ -2,8 +2,9 @@
 
 Tasks pass plain values (the config, DataFrames, a RunRef naming the MLflow run, results), so
 the steps run the same on a task runner that moves them to another process or host. The flow
-calls them in its own thread (`direct`), where Ctrl-C stops a search at once; `on_task_runner`
-hands each to the flow's task runner instead (tests/flows run it on a ProcessPoolTaskRunner).
+calls them in its own thread (`direct`), where Ctrl-C reaches the search itself (no new trial
+starts after it); `on_task_runner` hands each step to the flow's task runner instead (tests/flows
+run every step on a ProcessPoolTaskRunner).
 """
 
 from __future__ import annotations

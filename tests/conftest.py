@@ -87,8 +87,9 @@ class StudyStore:
 
     def search_args(self, study_name: str, direction: str) -> dict:
         """run_search's storage and mirror arguments."""
-        mirror = JournalMirror(self.url(), study_name, direction) if self.mode == "journal" else None
-        return {"storage": self.url(), "mirror": mirror}
+        if self.mode == "journal":
+            return {"mirror": JournalMirror(self.url(), study_name, direction)}
+        return {"storage": self.url()}
 
     def load(self, study_name: str) -> optuna.Study | None:
         """The stored study, read back from the store (None in memory: nothing is stored)."""
@@ -235,3 +236,50 @@ def out_of_memory_family(monkeypatch) -> str:
 def every_family_broken(monkeypatch) -> None:
     """`linear` fails every fit (the config still names a valid family)."""
     monkeypatch.setitem(FAMILIES, "linear", Broken())
+
+
+class Interrupting(ModelFamily):
+    """Linear models, but the third fit is interrupted (Ctrl-C reaching a search thread)."""
+
+    name = "interrupting"
+
+    def __init__(self):
+        self.fits = 0
+
+    def suggest(self, s, context):
+        s.float("C", 0.1, 10.0, log=True)
+
+    def defaults(self, context):
+        return {"C": 1.0}
+
+    def build(self, params, context):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=params["C"], max_iter=500)
+
+    def fit(self, models, X, y, callbacks=None):
+        self.fits += 1
+        if self.fits == 3:
+            raise KeyboardInterrupt
+        super().fit(models, X, y, callbacks)
+
+
+class CannotSuggest(Broken):
+    """A family whose search space itself raises."""
+
+    name = "cannot_suggest"
+
+    def suggest(self, s, context):
+        raise ValueError("no space here")
+
+
+@pytest.fixture
+def interrupting_family(monkeypatch) -> str:
+    monkeypatch.setitem(FAMILIES, "interrupting", Interrupting())
+    return "interrupting"
+
+
+@pytest.fixture
+def cannot_suggest_family(monkeypatch) -> str:
+    monkeypatch.setitem(FAMILIES, "cannot_suggest", CannotSuggest())
+    return "cannot_suggest"

@@ -81,7 +81,7 @@ class _TorchMLP(BaseEstimator):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
         device = self.model_.flat.device
-        return predict_logits(self.model_, torch.tensor(X, device=device))[0].cpu()
+        return predict_logits(self.model_, _tensor(X, device))[0].cpu()
 
     def __getstate__(self):
         # Pickle fitted models on the CPU, so a model trained on a GPU loads anywhere.
@@ -89,6 +89,11 @@ class _TorchMLP(BaseEstimator):
         if "model_" in state:
             state["model_"] = copy.deepcopy(self.model_).to("cpu")
         return state
+
+
+def _tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
+    """X on the device, sharing its memory where it can (a read-only array, e.g. a memmap, is copied)."""
+    return torch.from_numpy(np.require(X, requirements="W")).to(device)
 
 
 def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | None = None) -> list[str]:
@@ -111,7 +116,7 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
             raise ValueError("packed estimators must share their type, device, patience and shape; only "
                              "learning_rate, weight_decay, dropout and random_state may differ")
     device = resolve_device(lead.device)
-    result = train(torch.tensor(X, device=device), target.to(device), shape, [e.member() for e in estimators],
+    result = train(_tensor(X, device), target.to(device), shape, [e.member() for e in estimators],
                    device, seed=lead._seed(), callbacks=[*(callbacks or []), EarlyStopping(lead.patience)])
     for index, estimator in enumerate(estimators):
         estimator.model_ = result.model.member(index) if len(estimators) > 1 else result.model

@@ -16,16 +16,16 @@ from automl.search._budget import (POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline
                                    start_clock, take_clock)
 from automl.search._cv import (EPOCH_STEP_BASE, KEEP_OOF, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime,
                                TrialLogger, cv_splitter)
-from automl.search._packing import ask_group, shared_params
+from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
 from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_pipeline, default_trials, log_target_suits,
                                   suggest_pipeline)
-from automl.search._study import FINISHED, StudyMirror, make_pruner, make_sampler, make_storage, run_search
+from automl.search._study import StudyMirror, make_pruner, make_sampler, make_storage, run_search, uses_journal
 
 __all__ = [
-    "EPOCH_STEP_BASE", "FINISHED", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
+    "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
     "REFIT_MARGIN", "TAIL_S", "CrossValidation", "Deadline", "OutOfTime", "SearchResult", "SearchSpace",
-    "StudyMirror", "TrialLogger", "TrialRecord", "ask_group", "build_pipeline", "cv_splitter", "default_trials",
+    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
-    "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock",
+    "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",
 ]

@@ -4,13 +4,15 @@ Every fold fits preprocess → SelectKBest → model on the training folds only 
 preprocessing and selection once for the group (its members share them), then the K models
 together (ModelFamily.fit). What every trial gets, whatever K is, is written once here:
 out-of-fold predictions, fold timing, a deadline check before each fold and after each epoch,
-pruning after each fold (step = fold) and each epoch (step = EPOCH_STEP_BASE × (fold + 1) + epoch,
-so the median pruner compares trials at the same fold or the same epoch), and one tell and one
-log call per trial, whatever its end.
+reports after each fold (step = fold) and each epoch (step = EPOCH_STEP_BASE × (fold + 1) + epoch),
+pruning on them (the median pruner compares a trial's latest step with the others' at that step:
+the fold for models fitted in one go, the epoch for models trained by epochs), and one tell and
+one log call per trial, whatever its end.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +34,7 @@ from automl.search._space import SearchSpace, build_pipeline
 EPOCH_STEP_BASE = 1000  # epoch reports live at steps >= this, apart from the per-fold ones
 KEEP_OOF = 20  # out-of-fold predictions kept for ensemble selection: the best this many trials
 MIN_EPOCHS_BEFORE_PRUNING = 10  # early epochs mostly measure the learning rate, not the end result
+_log = logging.getLogger(__name__)
 STATES = {"COMPLETE": optuna.trial.TrialState.COMPLETE, "PRUNED": optuna.trial.TrialState.PRUNED,
           "FAIL": optuna.trial.TrialState.FAIL}
 
@@ -92,6 +95,8 @@ class CrossValidation:
                  for t, p in zip(trials, params)]
         for member in group:
             member.trial.set_user_attr("pipeline_params", member.record.params)
+            if len(group) > 1:
+                member.trial.set_user_attr("pack_size", len(group))
         running = list(group)
         try:
             for fold, (train_idx, valid_idx) in enumerate(self.splits):
@@ -122,17 +127,37 @@ class CrossValidation:
         X_train = head.fit_transform(self.X.iloc[train_idx], self.y.iloc[train_idx])
         models = [pipeline.steps[-1][1] for pipeline in pipelines]
         epochs = EpochReports(self, running, fold)
-        get_family(running[0].record.family).fit(models, X_train, self.y.iloc[train_idx], [epochs])
-        X_valid = head.transform(self.X.iloc[valid_idx])
-        predicted = {i: self._predict(model, X_valid) for i, model in enumerate(models) if i not in epochs.pruned}
-        seconds = self.clock() - started
+        get_family(running[0].record.family).fit(models, X_train, self.y.iloc[train_idx],
+                                                 [epochs, StopWhenOutOfTime(self, fold)])
+        X_valid, y_valid = head.transform(self.X.iloc[valid_idx]), self.y.iloc[valid_idx]
+        scored = {i: self._score(model, X_valid, y_valid, fold) for i, model in enumerate(models)
+                  if i not in epochs.pruned}
+        alone = (self.clock() - started) / self._pack_factor(len(running))
         still = []
         for i, member in enumerate(running):
             if i in epochs.pruned:
                 _end([member], "PRUNED", epochs.pruned[i])
-            elif self._record_fold(member, fold, valid_idx, predicted[i], seconds):
+            elif isinstance(scored[i], str):  # this member's predictions failed; the others go on
+                _end([member], "FAIL", scored[i])
+            elif self._record_fold(member, fold, valid_idx, *scored[i], alone):
                 still.append(member)
         return still
+
+    def _pack_factor(self, k: int) -> float:
+        """How much longer a fold of k members takes than one member's: k times the work on a CPU;
+        on a GPU, which one small model fills no less than k do, about the same time."""
+        return 1.0 if self.space.context.device == "cuda" else float(k)
+
+    def _score(self, model, X: np.ndarray, y: pd.Series, fold: int) -> tuple[np.ndarray, float] | str:
+        """(predictions, score) of one member on the held-out fold, or why that failed."""
+        try:
+            predicted = self._predict(model, X)
+            score = score_predictions(self.space.metric, y, predicted, self.classes)
+            if not np.isfinite(score):
+                raise ValueError(f"fold {fold} scored {score}")
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"[:500]
+        return predicted, score
 
     def _predict(self, model, X: np.ndarray) -> np.ndarray:
         """Class probabilities (columns in self.classes order) or regression predictions."""
@@ -143,12 +168,8 @@ class CrossValidation:
         return np.asarray(model.predict_proba(X), dtype=float)
 
     def _record_fold(self, member: _Member, fold: int, valid_idx: np.ndarray, predicted: np.ndarray,
-                     seconds: float) -> bool:
-        """Keep the fold's score, predictions and time; report the running mean; False once it ends."""
-        score = score_predictions(self.space.metric, self.y.iloc[valid_idx], predicted, self.classes)
-        if not np.isfinite(score):
-            _end([member], "FAIL", f"ValueError: fold {fold} scored {score}")
-            return False
+                     score: float, seconds: float) -> bool:
+        """Keep the fold's score, predictions and time; report the running mean; False once pruned."""
         record = member.record
         if member.oof is None:
             member.oof = np.zeros((len(self.y), *predicted.shape[1:]))
@@ -170,11 +191,11 @@ class CrossValidation:
             return
         record = running[0].record  # the group's members share their fold times
         if record.fold_seconds:
-            expected = float(np.mean(record.fold_seconds))
+            alone = float(np.mean(record.fold_seconds))
         else:
             same = [np.mean(r.fold_seconds) for r in self.records if r.family == record.family and r.fold_seconds]
-            expected = float(np.median(same)) if same else 0.0
-        if not self.deadline.allows(expected):
+            alone = float(np.median(same)) if same else 0.0
+        if not self.deadline.allows(alone * self._pack_factor(len(running))):
             raise OutOfTime(f"out of time before fold {fold}")
 
     def out_of_time(self) -> bool:
@@ -186,21 +207,36 @@ class CrossValidation:
 
     # -- the end of a trial -----------------------------------------------------------------------
     def _finish(self, group: list[_Member], seconds: float) -> None:
-        """Keep, tell and log each trial of the group once (a pruned one keeps its finished folds' mean)."""
+        """Keep, tell and log each trial of the group once (a pruned one keeps its finished folds'
+        mean). A logger that fails costs a warning, not the search; a tell that fails is raised
+        once every member has been handled."""
+        failed_tell: BaseException | None = None
         for member in group:
             record = member.record
-            record.duration_s = seconds
+            record.duration_s = seconds  # the wall time it ran, beside its pack if it had one
             if record.value is None and record.fold_scores:
                 record.value = float(np.mean(record.fold_scores))
-            if record.fail_reason:
-                member.trial.set_user_attr("fail_reason", record.fail_reason)
             with self._lock:
                 self.records.append(record)
                 if record.state == "COMPLETE":
                     self._keep_oof(record, member.oof)
-            complete = record.state == "COMPLETE"
-            self.study.tell(member.trial, record.value if complete else None, state=STATES[record.state])
-            self.logger.log_trial(record)
+            try:
+                self._tell(member)
+            except Exception as error:
+                failed_tell = failed_tell or error
+            try:
+                self.logger.log_trial(record)
+            except Exception as error:
+                _log.warning("trial %d ended %s but could not be logged: %s", record.number, record.state, error)
+        if failed_tell is not None:
+            raise failed_tell
+
+    def _tell(self, member: _Member) -> None:
+        record = member.record
+        if record.reason:
+            member.trial.set_user_attr("fail_reason" if record.state == "FAIL" else "prune_reason", record.reason)
+        complete = record.state == "COMPLETE"
+        self.study.tell(member.trial, record.value if complete else None, state=STATES[record.state])
 
     def _keep_oof(self, record: TrialRecord, oof: np.ndarray) -> None:
         """Keep the best `keep_oof` trials' predictions, never dropping a family's best (the blend
@@ -209,7 +245,7 @@ class CrossValidation:
         if len(self.oof) > self.keep_oof:
             kept = {r.number: r for r in self.records if r.number in self.oof}
             best_of: dict[str, int] = {}
-            for n in sorted(kept, key=lambda n: -self.sign * kept[n].value):
+            for n in sorted(kept, key=lambda n: (-self.sign * kept[n].value, n)):  # ties: the earlier trial
                 best_of.setdefault(kept[n].family, n)
             droppable = [n for n in kept if n not in best_of.values()]
             if droppable:  # (keep_oof is above the number of families; a test sets it lower)
@@ -220,13 +256,12 @@ class CrossValidation:
 def _end(members: list[_Member], state: str, reason: str) -> None:
     for member in members:
         if member.record.state == "RUNNING":
-            member.record.state, member.record.fail_reason = state, reason
+            member.record.state, member.record.reason = state, reason
 
 
 class EpochReports(Callback):
-    """Each epoch of each member of a group: kept for its MLflow run, checked against the deadline
-    (raising OutOfTime ends the whole group), reported to its trial as the study reads scores, and
-    pruned on its own from MIN_EPOCHS_BEFORE_PRUNING on."""
+    """Each epoch of each member of a group: kept for its MLflow run, reported to its trial as the
+    study reads scores, and pruned on its own from MIN_EPOCHS_BEFORE_PRUNING on."""
 
     def __init__(self, cv: CrossValidation, running: list[_Member], fold: int):
         self.cv, self.running, self.fold = cv, running, fold
@@ -241,5 +276,14 @@ class EpochReports(Callback):
             if state.epoch >= MIN_EPOCHS_BEFORE_PRUNING and member.trial.should_prune():
                 state.stop(m, "pruned")
                 self.pruned[m] = f"pruned at fold {self.fold}, epoch {state.epoch}"
+
+
+class StopWhenOutOfTime(Callback):
+    """Ends the whole group (raising OutOfTime) once the search's time is spent."""
+
+    def __init__(self, cv: CrossValidation, fold: int):
+        self.cv, self.fold = cv, fold
+
+    def on_epoch_end(self, state: TrainState) -> None:
         if self.cv.out_of_time():
             raise OutOfTime(f"out of time at fold {self.fold}, epoch {state.epoch}")

@@ -23,19 +23,34 @@ def shared_params(trial: optuna.trial.FrozenTrial | optuna.Trial, family: str) -
             if not (name.startswith(f"{family}.") and name.split(".", 1)[1] in own)}
 
 
+class SuggestFailed(Exception):
+    """A family's `suggest` raised: the trials asked for the group were told FAIL."""
+
+    def __init__(self, asked: int, reason: str):
+        super().__init__(reason)
+        self.asked = asked
+
+
 def ask_group(study: optuna.Study, space: SearchSpace, room: int) -> tuple[list[optuna.Trial], list[dict]]:
     """Ask one trial, and up to room-1 followers of one shape when its family packs; return the
-    trials and their drawn pipeline parameters. The caller holds the study's lock (followers are
-    enqueued, and must be asked by this caller before anyone else asks)."""
-    leader = study.ask()
-    params = [suggest_pipeline(leader, space)]
-    family = params[0]["family"]
-    if room < 2 or not get_family(family).member_params:
-        return [leader], params
-    fixed = shared_params(leader, family)
-    trials = [leader]
-    for _ in range(room - 1):
-        study.enqueue_trial(fixed, user_attrs={"packed_with": leader.number})
+    trials and their drawn pipeline parameters. The caller holds the search driver's lock
+    (followers are enqueued, and must be asked by this caller before anyone else asks)."""
+    trials: list[optuna.Trial] = []
+    params: list[dict] = []
+    try:
         trials.append(study.ask())
-        params.append(suggest_pipeline(trials[-1], space))
+        params.append(suggest_pipeline(trials[0], space))
+        family = params[0]["family"]
+        if room > 1 and get_family(family).member_params:
+            fixed = shared_params(trials[0], family)
+            for _ in range(room - 1):
+                study.enqueue_trial(fixed, user_attrs={"packed_with": trials[0].number})
+                trials.append(study.ask())
+                params.append(suggest_pipeline(trials[-1], space))
+    except Exception as error:  # a family's search space raised: its trials fail, the study goes on
+        reason = f"{type(error).__name__} while suggesting: {error}"[:500]
+        for trial in trials:
+            trial.set_user_attr("fail_reason", reason)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise SuggestFailed(len(trials), reason) from error
     return trials, params

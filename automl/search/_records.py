@@ -23,7 +23,7 @@ class TrialRecord:
     value: float | None = None  # the mean CV score (of the finished folds, for a pruned trial)
     fold_scores: list[float] = field(default_factory=list)
     duration_s: float = 0.0
-    fail_reason: str | None = None  # why it failed, or why it was pruned
+    reason: str | None = None  # why it failed, or why it was pruned
     epoch_history: list[dict[str, float]] = field(default_factory=list)  # {"fold", "epoch", losses}
     fold_seconds: list[float] = field(default_factory=list)  # fit + predict, per finished fold
     pack_size: int = 1  # trials trained together with this one (itself included)
@@ -35,10 +35,10 @@ class SearchResult:
     direction: str  # "maximize" or "minimize"
     records: list[TrialRecord]  # in trial-number order
     space: SearchSpace  # what was searched: the refit builds pipelines from it
+    folds: int  # the CV folds each trial ran (the refit estimates scale by them)
     trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # for Optuna's plots
     oof: dict[int, np.ndarray] = field(default_factory=dict)  # best completed trials' out-of-fold predictions
     classes: np.ndarray | None = None  # the column order of classification OOF probabilities
-    folds: int = 0
 
     @property
     def sign(self) -> float:
@@ -69,6 +69,6 @@ class SearchResult:
                  "cv_std": float(np.std(r.fold_scores)) if r.fold_scores else None,
                  "folds_done": len(r.fold_scores), "duration_s": round(r.duration_s, 3),
                  "k": r.params.get("k"), "score_func": r.params.get("score_func"),
-                 "params": r.params.get("model"), "fail_reason": r.fail_reason} for r in self.records]
+                 "params": r.params.get("model"), "reason": r.reason} for r in self.records]
         board = pd.DataFrame(rows)
         return board.sort_values("cv_score", ascending=self.sign < 0, na_position="last", ignore_index=True)

@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import threading
 import warnings
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import optuna
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
 from automl.search._budget import Deadline
 from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger
-from automl.search._packing import ask_group
+from automl.search._packing import SuggestFailed, ask_group
 from automl.search._records import SearchResult
 from automl.search._space import SearchSpace, default_trials
-
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-
 
 class StudyMirror(Protocol):
     """A copy of the study kept in another store, written behind the search (automl.tracking.JournalMirror)."""
@@ -33,9 +32,14 @@ class StudyMirror(Protocol):
     def flush(self) -> None: ...
 
 
+def uses_journal(storage: str | None) -> bool:
+    """A path, not an RDB URL (sqlite://, postgresql://, mysql://) and not None (in memory)."""
+    return storage is not None and "://" not in storage
+
+
 def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
     """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
-    if storage is None or "://" in storage:
+    if not uses_journal(storage):
         return storage
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,13 +68,15 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
                deadline: Deadline | None = None, keep_oof: int = KEEP_OOF) -> SearchResult:
     """Create the study, enqueue each family's defaults, fill it within the budget.
 
-    storage: None (in memory), a journal file or an RDB URL. With a `mirror` the study runs in
-    memory and the mirror keeps the stored copy. pack_size > 1 trains trials of a packing family
+    storage: None (in memory), a journal file or an RDB URL; or else a `mirror`: the study runs in
+    memory and the mirror keeps its stored copy. pack_size > 1 trains trials of a packing family
     (ModelFamily.member_params) that many at a time; n_jobs > 1 runs groups in threads.
     """
+    if storage is not None and mirror is not None:
+        raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
-    study = optuna.create_study(study_name=study_name, storage=None if mirror else make_storage(storage),
+    study = optuna.create_study(study_name=study_name, storage=make_storage(storage),
                                 direction=direction, sampler=make_sampler(space.context.seed, n_jobs > 1),
                                 pruner=make_pruner(pruner))
     for key, value in {"metric": space.metric, "families": space.families}.items():
@@ -83,16 +89,17 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
     if mirror is not None:
         mirror.flush()
     if not cv.completed_any():
-        reasons = sorted({r.fail_reason for r in cv.records if r.fail_reason})
+        reasons = sorted({r.reason for r in cv.records if r.state == "FAIL"})
         raise RuntimeError(f"no trial of study '{study_name}' completed ({len(cv.records)} tried); "
                            f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
-    return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space,
-                        study.get_trials(deepcopy=False), cv.oof, cv.classes, folds)
+    return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space, folds,
+                        trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes)
 
 
 class Driver:
     """Asks groups of trials and cross-validates them until `n_trials` are asked or the deadline
-    stops the search; with n_jobs > 1, in that many threads, each asking under one lock."""
+    stops the search; with n_jobs > 1, in that many threads, each asking under one lock. An
+    error or interrupt anywhere stops every thread from asking again."""
 
     def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
                  warm_start: list[dict], callbacks: list):
@@ -100,16 +107,25 @@ class Driver:
         self.warm_start, self.callbacks = list(warm_start), callbacks
         self.asked = 0
         self.lock = threading.Lock()
+        self.halt = threading.Event()
         self.errors: list[BaseException] = []
 
     def run(self, n_jobs: int) -> None:
-        if n_jobs == 1:
-            return self.work()
-        threads = [threading.Thread(target=self.work, name=f"automl-trials-{i}") for i in range(n_jobs)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        # One BLAS thread per trial: on CV-sized fits a second one only spins (twice the CPU, no
+        # faster), taking the core the tracking writer and the Prefect server need.
+        with _blas().limit(limits=1, user_api="blas"):
+            if n_jobs == 1:
+                return self.work()
+            threads = [threading.Thread(target=self.work, name=f"automl-trials-{i}", daemon=True)
+                       for i in range(n_jobs)]
+            try:
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            except BaseException:  # Ctrl-C, a task timeout: no thread asks again; the running trials end
+                self.halt.set()
+                raise
         if self.errors:
             raise self.errors[0]
 
@@ -120,20 +136,33 @@ class Driver:
                 with self.lock:
                     for callback in self.callbacks:
                         callback(self.study, None)
-        except BaseException as error:  # a thread's error is raised by run()
+        except BaseException as error:  # stops the other threads; run() raises it
+            self.halt.set()
             self.errors.append(error)
             if threading.current_thread() is threading.main_thread():
                 raise
 
     def next_group(self) -> tuple[list[optuna.Trial], list[dict]] | None:
         with self.lock:
-            if self.cv.stopped or self.cv.out_of_time() or self.left() == 0:
-                return None
-            if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
-                self.study.enqueue_trial(self.warm_start.pop(0), user_attrs={"warm_start": True})
-            trials, params = ask_group(self.study, self.cv.space, min(self.pack_size, self.left()))
-            self.asked += len(trials)
-            return trials, params
+            while not self.halt.is_set():
+                spent = self.asked and self.cv.deadline.left() <= 0  # all failed so far, and no time left
+                if self.cv.stopped or self.cv.out_of_time() or spent or self.left() == 0:
+                    return None
+                if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
+                    self.study.enqueue_trial(self.warm_start.pop(0), user_attrs={"warm_start": True})
+                try:
+                    trials, params = ask_group(self.study, self.cv.space, min(self.pack_size, self.left()))
+                except SuggestFailed as failed:  # told FAIL already; the search goes on
+                    self.asked += failed.asked
+                    continue
+                self.asked += len(trials)
+                return trials, params
+        return None
 
     def left(self) -> int | float:
         return np.inf if self.n_trials is None else self.n_trials - self.asked
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()

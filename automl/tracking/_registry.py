@@ -15,8 +15,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 
 from automl.tracking._runs import RunLog, RunRef
 
@@ -62,14 +62,20 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metri
 
 
 def _logged_model_uri(run: RunRef) -> str | None:
-    """The model this run already logged (a retry after log_model succeeded), if any."""
+    """The newest model this run logged in full (a retry after log_model succeeded), if any; one a
+    failed log_model left behind (status FAILED) is not used. (The SQL store does not filter on
+    status, so that is done here.)"""
     mlflow.set_tracking_uri(run.tracking_uri)
     found = mlflow.search_logged_models(experiment_ids=[run.experiment_id], output_format="list",
-                                        filter_string=f"source_run_id = '{run.run_id}' AND name = '{MODEL_NAME}'")
-    return found[0].model_uri if found else None
+                                        filter_string=f"source_run_id = '{run.run_id}' AND name = '{MODEL_NAME}'",
+                                        order_by=[{"field_name": "creation_timestamp", "ascending": False}])
+    ready = [model for model in found if model.status == LoggedModelStatus.READY]
+    return ready[0].model_uri if ready else None
 
 
 def _log_model(run: RunRef, model, X_example: pd.DataFrame) -> str:
+    from mlflow.models import infer_signature  # (kept out of the writer process's imports)
+
     example = X_example.head(5)
     signature = infer_signature(example, model.predict(example))
     mlflow.set_tracking_uri(run.tracking_uri)

@@ -7,12 +7,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+
+from automl.tracking._writer import writer_process
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 MAX_PARAM_LENGTH = 6000
 
@@ -51,6 +55,7 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
               tags: dict[str, str]) -> RunRef:
     """A new top-level run (RUNNING) in the experiment."""
     uri = absolute_uri(tracking_uri)
+    writer_process()  # started now, so it has imported MLflow by the time the first trial ends
     client = MlflowClient(uri)
     experiment_id = open_experiment(client, experiment, artifact_location)
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
@@ -86,6 +91,8 @@ class RunLog:
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
 
     def log_figure(self, figure: plt.Figure, path: str) -> None:
+        import matplotlib.pyplot as plt  # (kept out of the writer process's imports)
+
         self.client.log_figure(self.ref.run_id, figure, path)
         plt.close(figure)
 

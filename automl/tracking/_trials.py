@@ -44,8 +44,8 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
             "trial_state": record.state, "family": record.family}
     if record.pack_size > 1:
         tags["pack_size"] = str(record.pack_size)
-    if record.fail_reason:
-        tags["fail_reason"] = record.fail_reason
+    if record.reason:
+        tags["fail_reason" if record.state == "FAIL" else "prune_reason"] = record.reason
     return tags, flatten("", {**shared, **own}), metrics
 
 

@@ -93,10 +93,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="the contenders' search seed (the split stays fixed); results of seed N > 0 go to "
                              "results/seed-N/, to see how much a score moves with the seed alone")
+    parser.add_argument("--out", default=None,
+                        help="write to results/OUT/ instead (e.g. to rerun a few tables after a change and "
+                             "compare with the committed rows)")
     args = parser.parse_args()
     python = bench_python()
     subprocess.run([python, str(HERE / "tables.py"), str(DATA)], check=True, capture_output=True)
-    results = RESULTS if args.seed == 0 else RESULTS / f"seed-{args.seed}"
+    results = RESULTS / args.out if args.out else RESULTS if args.seed == 0 else RESULTS / f"seed-{args.seed}"
     results.mkdir(parents=True, exist_ok=True)
     raw_path = results / "raw.csv"
     raw = pd.read_csv(raw_path) if raw_path.exists() and not args.fresh else pd.DataFrame()

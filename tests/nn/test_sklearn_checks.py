@@ -1,6 +1,6 @@
 """scikit-learn's own estimator checks (`parametrize_with_checks`) on the PyTorch estimators and
-on the blend the ensemble step registers (a soft VotingClassifier / a VotingRegressor with weights,
-here over a PyTorch estimator and a scikit-learn one).
+on the blend the ensemble step registers (`automl.ensemble.blend`: a soft VotingClassifier / a
+VotingRegressor with weights, here over a PyTorch estimator and a scikit-learn one).
 
 Checks expected to fail, and why:
 - check_methods_subset_invariance (the PyTorch estimators): predictions of a row differ by ~1e-7
@@ -12,10 +12,11 @@ Checks expected to fail, and why:
   message for that ("does not support sample weights") lacks the word the check looks for.
 """
 
-from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from automl.ensemble import blend
 from automl.nn import TorchMLPClassifier, TorchMLPRegressor
 
 # Small and quick, but trained enough for the checks that ask for a decent fit.
@@ -23,9 +24,8 @@ FAST = dict(hidden_width=32, max_epochs=30, learning_rate=1e-2, device="cpu", ra
 ESTIMATORS = [
     TorchMLPClassifier(**FAST),
     TorchMLPRegressor(**FAST),
-    VotingClassifier([("mlp", TorchMLPClassifier(**FAST)), ("linear", LogisticRegression())], voting="soft",
-                     weights=[2.0, 1.0]),
-    VotingRegressor([("mlp", TorchMLPRegressor(**FAST)), ("linear", Ridge())], weights=[1.0, 3.0]),
+    blend({3: TorchMLPClassifier(**FAST), 7: LogisticRegression()}, [2.0, 1.0], classification=True),
+    blend({3: TorchMLPRegressor(**FAST), 7: Ridge()}, [1.0, 3.0], classification=False),
 ]
 FLOAT32_BATCHES = "float32 matrix products differ by ~1e-7 between batch sizes; the check allows 1e-7"
 

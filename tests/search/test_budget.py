@@ -71,3 +71,17 @@ def test_a_spent_budget_still_yields_one_model_then_stops(wine, space_for, trial
     stored = study_store.load("spent")
     if stored is not None:
         assert len(stored.trials) == 1 and stored.user_attrs["metric"] == dataset.metric
+
+
+def test_an_epoch_past_the_deadline_ends_the_trial_and_the_search(wine, space_for, trial_log, step_clock):
+    """A linear trial completes; the MLP that follows reads the clock once an epoch, and a few
+    epochs in its time is spent: pruned "out of time" mid-fold, and no trial after it."""
+    dataset, split = wine
+    deadline = Deadline(at=25.0, clock=step_clock)
+    result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train, folds=2,
+                        study_name="epochs", n_trials=10, logger=trial_log, deadline=deadline)
+    assert [(r.family, r.state) for r in result.records] == [("linear", "COMPLETE"), ("mlp", "PRUNED")]
+    mlp = result.records[1]
+    assert mlp.reason.startswith("out of time at fold 0, epoch ") and mlp.fold_scores == []
+    assert 0 < len(mlp.epoch_history) < 20
+    assert deadline.search_left() <= 0 < deadline.left()  # stopped in its own time, the reserve untouched

@@ -20,7 +20,7 @@ def test_packed_trials_share_the_shape_and_stay_separate_trials(cancer, space_fo
     trials = result.trials
     assert len(trials) == 8 and len(trial_log.records) == 8
     assert [t.user_attrs.get("packed_with") for t in trials] == [None, 0, 0, 0, None, 4, 4, 4]
-    assert all(r.pack_size == 4 for r in result.records)
+    assert all(r.pack_size == 4 == t.user_attrs["pack_size"] for r, t in zip(result.records, trials))
     for leader in (0, 4):
         pack = [trials[i] for i in range(leader, leader + 4)]
         shared = [{k: v for k, v in t.params.items() if k.split(".")[-1] not in MLP.member_params} for t in pack]
@@ -44,17 +44,17 @@ def oof_score(final, result, y):
 
 def test_packs_under_a_tight_deadline_enter_the_ensemble_and_end_in_time(cancer, space_for, trial_log,
                                                                          step_clock):
-    """Time is counted in clock reads (one per fold, epoch and trial end): a budget of 450 reads
+    """Time is counted in clock reads (one per fold, epoch and trial end): a budget of 250 reads
     leaves room for a few packs, not for 40 trials."""
     dataset, split = cancer
-    deadline = Deadline(at=450.0, clock=step_clock)
+    deadline = Deadline(at=250.0, clock=step_clock)
     result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train, folds=2,
                         study_name="tight", n_trials=40, pack_size=4, logger=trial_log, deadline=deadline)
     records = {r.number: r for r in result.records}
     packed = [r for r in result.records if r.pack_size == 4 and r.state == "COMPLETE"]
     assert len(packed) >= 2 and {r.number for r in packed} <= set(result.oof)  # packed members are in the pool
     assert len(result.records) < 40  # the deadline, not the trial budget, ended the search
-    cut = [r for r in result.records if r.fail_reason and r.fail_reason.startswith("out of time")]
+    cut = [r for r in result.records if r.reason and r.reason.startswith("out of time")]
     assert cut and all(r.state == "PRUNED" for r in cut) and cut[-1].number == max(records)
     assert step_clock.now <= deadline.at - deadline.reserve_s + 2 * step_clock.step  # the search left its reserve
     final = final_model(result, split.X_train, split.y_train, deadline)
@@ -71,7 +71,7 @@ def test_an_out_of_memory_error_inside_a_pack_fails_only_that_packs_trials(cance
                         folds=2, study_name="oom", n_trials=10, pack_size=3, logger=trial_log)
     failed = [r for r in result.records if r.state == "FAIL"]
     assert [r.number for r in failed] == [1, 2, 3]  # the first pack: the default leader and its two followers
-    assert all("OutOfMemoryError: CUDA out of memory" in r.fail_reason for r in failed)
+    assert all("OutOfMemoryError: CUDA out of memory" in r.reason for r in failed)
     assert len(result.records) == 10 and {r.state for r in result.records if r not in failed} <= {"COMPLETE", "PRUNED"}
     later = [r for r in result.records if r.family == out_of_memory_family and r.number > 3]
     assert later and all(r.state != "FAIL" for r in later)  # packs after it train
@@ -84,3 +84,22 @@ def test_auto_packs_only_on_cuda(make_config):
     assert size(pack_trials="auto") == (8 if torch.cuda.is_available() else 1)
     assert size(pack_trials="on", pack_size=16) == 16
     assert size(pack_trials="off") == 1
+
+
+def test_a_member_whose_predictions_fail_fails_alone(cancer, space_for, trial_log, monkeypatch):
+    """One member of a pack predicts NaN (a diverged model): that trial fails, its pack mates go on."""
+    from automl.nn import TorchMLPClassifier
+
+    real = TorchMLPClassifier.predict_proba
+
+    def diverged(self, X):
+        proba = real(self, X)
+        return np.full_like(proba, np.nan) if self.learning_rate != 1e-3 else proba  # all but the default
+
+    monkeypatch.setattr(TorchMLPClassifier, "predict_proba", diverged)
+    dataset, split = cancer
+    result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train, folds=2, study_name="nan",
+                        n_trials=3, pack_size=3, pruner="none", logger=trial_log)
+    states = [r.state for r in result.records]
+    assert states == ["COMPLETE", "FAIL", "FAIL"] and all("NaN" in r.reason for r in result.records[1:])
+    assert set(result.oof) == {0}

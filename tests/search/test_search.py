@@ -46,11 +46,11 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, space_for, tria
                         **study_store.search_args("with-failures", "maximize"))
     assert [r.state for r in result.records[:2]] == ["COMPLETE", "FAIL"]  # known families' defaults go first
     failed = trial_log.records[1]
-    assert failed.family == "broken" and "InvalidParameterError" in failed.fail_reason and "'C'" in failed.fail_reason
+    assert failed.family == "broken" and "InvalidParameterError" in failed.reason and "'C'" in failed.reason
     assert result.best_params["family"] == "linear"
     stored = study_store.load("with-failures")
     if stored is not None:
-        assert stored.trials[1].state == FAIL and stored.trials[1].user_attrs["fail_reason"] == failed.fail_reason
+        assert stored.trials[1].state == FAIL and stored.trials[1].user_attrs["fail_reason"] == failed.reason
 
 
 def test_all_trials_failing_is_an_error_naming_the_reason(wine, space_for, trial_log, broken_family):
@@ -79,7 +79,7 @@ def test_mlp_trials_report_epochs_and_hopeless_ones_are_pruned(wine, space_for, 
     cv = CrossValidation(space, split.X_train, split.y_train, 2, study, trial_log)
     trial = study.ask()
     [record] = cv.evaluate([trial], [suggest_pipeline(trial, space)])
-    assert record.state == "PRUNED" and record.fail_reason.startswith("pruned at fold 0, epoch ")
+    assert record.state == "PRUNED" and record.reason.startswith("pruned at fold 0, epoch ")
     assert 10 <= len(record.epoch_history) < 120 and record.fold_scores == []
     assert study.trials[-1].state == PRUNED
 
@@ -125,3 +125,37 @@ def test_parallel_trials_in_threads_fill_the_budget_once(wine, space_for, trial_
     stored = study_store.load("threads")
     if stored is not None:
         assert sorted(t.number for t in stored.trials) == list(range(6))
+
+
+def test_an_interrupt_in_one_thread_stops_every_thread_from_asking(wine, space_for, trial_log, interrupting_family):
+    dataset, split = wine
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space_for(dataset, [interrupting_family]), split.X_train, split.y_train, folds=2,
+                   study_name="interrupted", n_trials=60, n_jobs=2, logger=trial_log)
+    # the interrupted trial is told and logged; the other thread ends the trial it is running, no more
+    assert any(r.state == "FAIL" and r.reason == "KeyboardInterrupt: " for r in trial_log.records)
+    assert len(trial_log.records) <= 4
+
+
+def test_a_logger_that_fails_costs_a_warning_not_the_search(wine, space_for, caplog):
+    class Unreachable:
+        def log_trial(self, record):
+            raise ConnectionError("tracking server unreachable")
+
+    dataset, split = wine
+    result = run_search(space_for(dataset, ["linear"]), split.X_train, split.y_train, folds=2,
+                        study_name="unlogged", n_trials=3, logger=Unreachable())
+    assert [r.state for r in result.records].count("COMPLETE") >= 1 and len(result.records) == 3
+    assert "trial 0 ended COMPLETE but could not be logged: tracking server unreachable" in caplog.text
+
+
+def test_a_family_whose_space_raises_fails_its_trials_and_the_search_goes_on(wine, space_for, trial_log,
+                                                                            cannot_suggest_family):
+    dataset, split = wine
+    space = space_for(dataset, ["linear", cannot_suggest_family])
+    space.score_funcs = []  # (the bad family's trials fail before k is drawn either way)
+    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="unsuggestable", n_trials=6,
+                        logger=trial_log)
+    failed = [t for t in result.trials if t.state == FAIL]
+    assert failed and all("ValueError while suggesting: no space here" in t.user_attrs["fail_reason"] for t in failed)
+    assert len(result.trials) == 6 and result.best_params["family"] == "linear"

@@ -48,6 +48,7 @@ def test_parent_and_nested_trial_runs(parent):
     history = RunLog(parent).client.get_metric_history(done.info.run_id, "epoch_val_loss")
     assert [m.step for m in history] == [0, 1, 2]
     assert children["1"].info.status == "KILLED" and children["1"].data.tags["trial_state"] == "PRUNED"
+    assert children["1"].data.tags["prune_reason"] == "pruned after fold 0" and "fail_reason" not in children["1"].data.tags
     assert children["2"].info.status == "FAILED" and children["2"].data.tags["fail_reason"] == "ValueError: boom"
 
 
