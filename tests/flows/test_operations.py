@@ -142,7 +142,7 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
     """`automl deploy` as a user runs it: a scheduled tick becomes a flow run, trials land in MLflow;
     a run created through the API with edited parameters (as the UI's form does) runs with them.
     Runs of the deployment never overlap (its concurrency limit is 1), however busy the machine."""
-    path = write_config(tmp_path, "ticking", {"interval_s": 20}, n_trials=3)
+    path = write_config(tmp_path, "ticking", {"interval_s": 5}, n_trials=3)
     env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     log_path = tmp_path / "deploy.log"
@@ -152,7 +152,7 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
     try:
         scheduled = watch.until(lambda r: r.state_type.value == "COMPLETED")
         assert scheduled is not None, log_path.read_text()[-3000:]
-        run(pause(watch))  # no more ticks: the API-triggered run is the next one
+        run(pause(watch))  # no more ticks, and none queued: the API-triggered run is the next one
         edited = {**load_config(path).model_dump(mode="json"), "seed": 7}
         edited["search"] = {**edited["search"], "n_trials": 2}
         triggered = run(create_run("ticking", {"config": edited}))
@@ -195,9 +195,17 @@ def mlflow_parent(tracking_uri, experiment, flow_run_id):
 
 
 async def pause(watch):
+    """Pauses the deployment and cancels its ticks queued behind the concurrency limit (on a busy machine
+    a run can outlast the interval). Pausing alone deletes future ticks but keeps those
+    `AwaitingConcurrencySlot`, which would all run before a run created now."""
+    from prefect.states import Cancelled
+
     async with get_client() as client:
         deployment = await client.read_deployment_by_name(f"automl-pipeline/{watch.name}")
         await client.pause_deployment(deployment.id)
+        for queued in await flow_runs_of(deployment.id):
+            if queued.state_type.value == "SCHEDULED":
+                await client.set_flow_run_state(queued.id, Cancelled(message="deployment paused"), force=True)
 
 
 async def create_run(name, parameters):
