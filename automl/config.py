@@ -9,12 +9,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from automl.secrets import has_password, redact, redact_values, resolve_env
 
 # One flat Literal per choice, so the Prefect form renders a single dropdown.
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
@@ -81,6 +84,27 @@ class DataConfig(_Section):
         description="A separate CSV or Parquet table (same columns) held out for the final evaluation; "
         "when set, every row of the data source trains and test_size is not used.",
     )
+    encoding: str | None = Field(
+        None, title="Text encoding",
+        description="The CSV files' encoding (e.g. latin-1, cp1252); empty: UTF-8.",
+    )
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, title="CSV delimiter",
+        description="The CSV files' column separator; empty: sniffed from the file (',' ';' tab '|').",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        import codecs
+
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"data.encoding '{value}' is not a text encoding Python knows; "
+                                 "use e.g. utf-8, latin-1 or cp1252") from None
+        return value
 
 
 class SearchConfig(_Section):
@@ -184,6 +208,50 @@ class TrackingConfig(_Section):
     )
 
 
+@dataclass(frozen=True)
+class Stores:
+    """The tracking section's URLs with every ${VAR} resolved: used, never logged or stored."""
+
+    tracking_uri: str
+    artifact_location: str
+    optuna_storage: str
+
+
+def resolve_stores(tracking: TrackingConfig) -> Stores:
+    """Stores for a tracking section; an unset ${VAR} is a ConfigError naming it."""
+    values = {}
+    for key in ("tracking_uri", "artifact_location", "optuna_storage"):
+        try:
+            values[key] = resolve_env(getattr(tracking, key), f"tracking.{key}")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return Stores(**values)
+
+
+SECRET_ENV = "AUTOML_SECRET_{key}"  # where a literal password moves for the length of one process
+
+
+def passwords_to_env(config: RunConfig) -> RunConfig:
+    """The config with each tracking URL that holds a literal password replaced by ${AUTOML_SECRET_…},
+    the URL itself put in this process's environment: what a flow run's parameters (stored in
+    Prefect's database) may hold. Resolved back by resolve_stores in the same process."""
+    import os
+
+    values = config.model_dump(mode="json")
+    for key in ("tracking_uri", "artifact_location", "optuna_storage"):
+        if has_password(values["tracking"][key]):
+            name = SECRET_ENV.format(key=key.upper())
+            os.environ[name] = values["tracking"][key]
+            values["tracking"][key] = "${" + name + "}"
+    return RunConfig.model_validate(values)
+
+
+def literal_passwords(config: RunConfig) -> list[str]:
+    """The tracking keys whose value holds a password in the clear (not through ${VAR})."""
+    return [f"tracking.{key}" for key in ("tracking_uri", "artifact_location", "optuna_storage")
+            if has_password(getattr(config.tracking, key))]
+
+
 class ScheduleConfig(_Section):
     """When a deployment of this config runs by itself: a cron expression or an interval."""
 
@@ -248,6 +316,10 @@ class RunConfig(_Section):
     def registered_model_name(self) -> str:
         return self.tracking.registered_model or self.name
 
+    def public_values(self) -> dict[str, Any]:
+        """The config as plain values with every URL's password masked: what logs, params and artifacts get."""
+        return redact_values(self.model_dump(mode="json"))
+
     def config_hash(self) -> str:
         """A short stable hash of the resolved config, to find runs of the same config."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -255,14 +327,18 @@ class RunConfig(_Section):
 
 
 def _format_errors(error: ValidationError, origin: str) -> str:
-    lines = [f"invalid run config {origin}:"]
+    """One line for one problem ("invalid run config 'x.yaml': search.n_trials: …"), else a list."""
+    problems = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = "" if isinstance(got, dict) or item["type"] == "value_error" else f" (got {got!r})"
-        lines.append(f"  - {where}: {message}{shown}")
-    return "\n".join(lines)
+        problems.append(redact(f"{where}: {message}{shown}"))
+    head = f"invalid run config {origin}".replace("  ", " ").rstrip()
+    if len(problems) == 1:
+        return f"{head}: {problems[0]}"
+    return "\n".join([f"{head}:", *(f"  - {problem}" for problem in problems)])
 
 
 def parse_config(values: dict[str, Any], origin: str = "") -> RunConfig:

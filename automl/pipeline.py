@@ -20,12 +20,15 @@ from typing import Any, Callable
 import pandas as pd
 
 from automl import evaluation, report, tracking
-from automl.config import ConfigError, RunConfig
-from automl.data import Dataset, Split, cv_folds, load_dataset, split_dataset
+from automl.config import ConfigError, RunConfig, Stores, resolve_stores
+from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import FinalModel, final_model
-from automl.features import FeatureProfile, profile_features, profile_figure, valid_score_funcs
+from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
+from automl.secrets import redact
+from automl.served import ServedModel, input_schema
+from automl.stores import check_stores
 from automl.search import (Deadline, SearchResult, SearchSpace, TrialRecord, log_target_suits, run_search,
                            take_clock, uses_journal)
 from automl.tracking import Registration, RunLog, RunRef
@@ -41,6 +44,7 @@ class Prepared:
     score_funcs: list[str]
     device: str  # where PyTorch models train ("cpu" or "cuda"): decided here, once for the run
     deadline: Deadline  # search.timeout_s, counted from the call (automl.search.start_clock) or the load
+    stores: Stores  # the tracking URLs with ${VAR}s resolved: used, never logged
 
 
 @dataclass
@@ -64,8 +68,11 @@ class PipelineResult:
 
 
 def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> Prepared:
-    """Read, validate and split; checks the families and the device too. Writes nothing."""
+    """Every check before anything is written: the stores answer and can be written, the table reads
+    and validates, the families, device and feature settings fit it. Then the split."""
     deadline = Deadline.from_budget(config.search.timeout_s, take_clock())
+    stores = resolve_stores(config.tracking)
+    check_stores(stores)
     dataset = load_dataset(config, frame)
     families = [get_family(name) for name in config.search.families]
     for family in families:
@@ -82,8 +89,21 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> P
         score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    _check_min_k(config, dataset)
     split = split_dataset(dataset, config.data.test_size, config.seed)
-    return Prepared(config, dataset, split, score_funcs, device, deadline)
+    dataset.warnings = leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns, config.seed)
+    return Prepared(config, dataset, split, score_funcs, device, deadline, stores)
+
+
+def _check_min_k(config: RunConfig, dataset: Dataset) -> None:
+    """features.min_k must leave a choice: at most every transformed feature (numbers, category levels)."""
+    X = dataset.X
+    most = len(dataset.numeric_columns) + sum(min(X[c].nunique() + 1, MAX_CATEGORIES)
+                                              for c in dataset.categorical_columns)
+    if config.features.enabled and config.features.min_k > most:
+        raise ConfigError(f"features.min_k is {config.features.min_k}, but the table gives at most {most} features "
+                          f"({len(dataset.numeric_columns)} numeric columns and the category levels); "
+                          f"set features.min_k to at most {most}")
 
 
 def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> RunRef:
@@ -94,16 +114,26 @@ def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> R
     run_name = f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     tags = {"dataset": dataset.name, "task": dataset.task, "metric": dataset.metric,
             "config_hash": config.config_hash(), "optuna_study": run_name,
-            "optuna_storage": config.tracking.optuna_storage, "device": prepared.device, **(extra_tags or {})}
-    run = tracking.start_run(config.tracking.tracking_uri, config.experiment_name,
-                             config.tracking.artifact_location, run_name, tags)
+            "optuna_storage": redact(config.tracking.optuna_storage), "device": prepared.device,
+            **(extra_tags or {})}
+    stores = prepared.stores
+    run = tracking.start_run(stores.tracking_uri, config.experiment_name, stores.artifact_location, run_name, tags)
     log = RunLog(run)
-    log.log_text(json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True), "config/resolved_config.json")
-    log.log(params={"config": config.model_dump(mode="json")},
+    public = config.public_values()  # passwords masked; ${VAR}s as written
+    log.log_text(json.dumps(public, indent=2, sort_keys=True), "config/resolved_config.json")
+    said = {"notes": "; ".join(dataset.notes), "warnings": "; ".join(dataset.warnings)}
+    log.log(params={"config": public},
             metrics={"n_rows": len(dataset.y), "n_columns": dataset.X.shape[1],
                      "n_train": len(prepared.split.y_train), "n_test": len(prepared.split.y_test)},
-            tags={"notes": "; ".join(dataset.notes)} if dataset.notes else None)
+            tags={key: text for key, text in said.items() if text} or None)
+    if dataset.column_report:
+        log.log_table(column_report(dataset), "data/column_report.csv")
     return run
+
+
+def column_report(dataset: Dataset) -> pd.DataFrame:
+    """What was decided about each raw column (read as, kept/parsed/expanded/dropped, why)."""
+    return pd.DataFrame([vars(d) for d in dataset.column_report], columns=["column", "read_as", "action", "detail"])
 
 
 def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
@@ -157,7 +187,7 @@ class TrialReporter:
 def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
                 on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
-    config, storage = prepared.config, prepared.config.tracking.optuna_storage
+    config, storage = prepared.config, prepared.stores.optuna_storage
     space, packed = search_space(prepared, profile), pack_size(prepared)
     runs = tracking.TrialRuns(run)
     # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
@@ -221,9 +251,11 @@ def log_selection(log: RunLog, final: FinalModel) -> None:
 
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
     """Log and register the final model; `champion` moves only if it wins (a retry makes no second version)."""
-    config, metric = prepared.config, prepared.dataset.metric
-    return tracking.register_model(run, model.pipeline, prepared.split.X_train, config.registered_model_name,
-                                   metric, model.test_score, evaluation.METRICS[metric].greater_is_better)
+    config, d = prepared.config, prepared.dataset
+    served = ServedModel(d.cleaner, model.pipeline)  # takes raw rows, as read from the training table
+    return tracking.register_model(run, served, d.raw_example, config.registered_model_name, d.metric,
+                                   model.test_score, evaluation.METRICS[d.metric].greater_is_better,
+                                   input_schema(d.cleaner, d.raw_example))
 
 
 def finish_run(run: RunRef, status: str = "FINISHED") -> None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import optuna
 
+from automl.secrets import redact
+
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
@@ -57,7 +59,7 @@ def report_markdown(config: RunConfig, run: RunRef, result: SearchResult, test_m
 - MLflow parent run: [{run.run_name}]({run_url(config, run)}) (`{run.run_id}`)
 - Test split: {tests}
 - Registered `{registration.name}` v{registration.version}; champion {champion}: {registration.reason}
-- Optuna study `{result.study_name}` in `{config.tracking.optuna_storage}`; {len(result.records)} trials
+- Optuna study `{result.study_name}` in `{redact(config.tracking.optuna_storage)}`; {len(result.records)} trials
 
 | trial | family | state | CV {metric} | k | seconds |
 | ---: | --- | --- | ---: | ---: | ---: |

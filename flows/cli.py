@@ -9,8 +9,9 @@ import sys
 # No network here: Prefect's local server must not try to send analytics.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from automl.config import ConfigError, load_config  # noqa: E402
+from automl.config import ConfigError, load_config, passwords_to_env  # noqa: E402
 from automl.data import DataError  # noqa: E402
+from automl.secrets import redact  # noqa: E402
 
 USER_ERRORS = (ConfigError, DataError)
 
@@ -24,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("config", help="a YAML run config, e.g. config/breast_cancer.yaml")
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config value, e.g. --set search.n_trials=10 (repeatable)")
+        sub.add_argument("--debug", action="store_true", help="show the traceback of a config or data error")
     text = "serve one Prefect deployment per config, on the schedule in each config, until stopped"
     sub = commands.add_parser("deploy", help=text, description=text)
     sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
@@ -33,41 +35,61 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "deploy":
-        from flows.deploy import deploy
-
-        try:
-            deploy(args.configs, args.gpu_slots)
-        except USER_ERRORS as error:
-            print(f"automl: error: {error}", file=sys.stderr)
-            return 2
-        return 0
     try:
+        if args.command == "deploy":
+            from flows.deploy import deploy
+
+            deploy(args.configs, args.gpu_slots)
+            return 0
         config = load_config(args.config, args.overrides)
         if args.command == "validate":
-            from automl.pipeline import load_and_validate
-
-            prepared = load_and_validate(config)
-            d = prepared.dataset
-            print(f"ok: '{config.name}' — {d.name}: {len(d.y)} rows, {d.X.shape[1]} columns "
-                  f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
-                  f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
-            return 0
-        from automl.search import start_clock
-        from flows.pipeline import automl_pipeline
-
-        start_clock()  # search.timeout_s counts from here, Prefect's start-up included
-        summary = automl_pipeline(config)
+            return validate(config)
+        return run(config)
     except USER_ERRORS as error:
+        if getattr(args, "debug", False):
+            raise
         print(f"automl: error: {error}", file=sys.stderr)
         return 2
+
+
+def validate(config) -> int:
+    """Every check a run makes before writing, and what was decided about each column."""
+    from automl.pipeline import load_and_validate
+
+    d = load_and_validate(config).dataset
+    print(f"ok: '{config.name}' — {d.name}: {len(d.y)} rows, {d.X.shape[1]} columns "
+          f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
+          f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
+    changed = [decision for decision in d.column_report if decision.changed]
+    if changed:
+        print(f"columns ({len(changed)} of {len(d.column_report)} read with a decision):")
+        print("\n".join(f"  {decision.line()}" for decision in changed))
+    for note in d.notes:
+        print(f"note: {note}")
+    for warning in d.warnings:
+        print(f"automl: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def run(config) -> int:
+    """Checks first (the same as validate: a bad input is one line, with nothing written and no
+    Prefect started), then the flow."""
+    from automl.pipeline import load_and_validate
+    from automl.search import start_clock
+
+    start_clock()  # search.timeout_s counts from here, Prefect's start-up included
+    for warning in load_and_validate(config).dataset.warnings:
+        print(f"automl: warning: {warning}", file=sys.stderr)
+    from flows.pipeline import automl_pipeline
+
+    summary = automl_pipeline(passwords_to_env(config))  # the flow run's parameters hold no password
     print("\n".join([
         "",
         f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "
         f"{summary['best_family']}, CV {summary['cv_score']:.4f}; final model: {summary['final_model']})",
         f"registered {summary['registered_model']} v{summary['version']}; "
         f"champion {'moved' if summary['champion_moved'] else 'kept'}",
-        f"see it: mlflow ui --backend-store-uri {config.tracking.tracking_uri}   (then http://127.0.0.1:5000)",
+        f"see it: mlflow ui --backend-store-uri {redact(config.tracking.tracking_uri)}   (then http://127.0.0.1:5000)",
     ]))
     return 0
 

@@ -18,7 +18,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
-from automl.config import ConfigError, RunConfig, load_config
+from automl.config import ConfigError, RunConfig, literal_passwords, load_config
 from flows.pipeline import GPU_LIMIT, automl_pipeline
 
 
@@ -71,6 +71,11 @@ def load_configs(paths: list[str]) -> list[RunConfig]:
     if duplicates:
         raise ConfigError(f"configs share the name {duplicates}: each deployment needs its own name; "
                           "set a distinct `name:` in each file")
+    for config in configs:
+        if keys := literal_passwords(config):
+            raise ConfigError(f"config '{config.name}': {', '.join(keys)} holds a password, and a deployment's "
+                              "parameters are stored in Prefect's database; write the URL as ${PG_URL} (any "
+                              "variable name) and export PG_URL where the deployment is served")
     return configs
 
 

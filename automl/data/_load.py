@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from automl.config import RunConfig
+from automl.data._read import read_file
 from automl.data._validate import DataError, Dataset, validate_table
 
 BUNDLED = {
@@ -20,14 +21,21 @@ BUNDLED = {
     "california_housing": "fetch_california_housing",
 }
 
-def read_table(source: str | pd.DataFrame) -> tuple[pd.DataFrame, str, str | None]:
-    """Return (frame, dataset name, default target) for a path, a bundled name or a DataFrame."""
+
+def read_table(source: str | pd.DataFrame, key: str = "data.source", encoding: str | None = None,
+               delimiter: str | None = None) -> tuple[pd.DataFrame, str, str | None, list[str]]:
+    """(frame, dataset name, default target, notes on how it was read) for a path, a bundled name or
+    a DataFrame; `key` names the config key in messages."""
     if isinstance(source, pd.DataFrame):
-        return source.copy(), "dataframe", None
+        repeated = sorted({str(c) for c in source.columns[source.columns.duplicated()]})
+        if repeated:
+            raise DataError(f"the DataFrame repeats column names {repeated}; rename them so each column "
+                            "has its own name")
+        return source.copy(), "dataframe", None, []
     if source.startswith("sklearn:"):
-        key = source.split(":", 1)[1]
-        if key not in BUNDLED:
-            hint = difflib.get_close_matches(key, list(BUNDLED), n=1)
+        bundled = source.split(":", 1)[1]
+        if bundled not in BUNDLED:
+            hint = difflib.get_close_matches(bundled, list(BUNDLED), n=1)
             did_you_mean = f" Did you mean 'sklearn:{hint[0]}'?" if hint else ""
             raise DataError(
                 f"unknown bundled data set '{source}'.{did_you_mean} "
@@ -35,40 +43,37 @@ def read_table(source: str | pd.DataFrame) -> tuple[pd.DataFrame, str, str | Non
             )
         import sklearn.datasets
 
-        bunch = getattr(sklearn.datasets, BUNDLED[key])(as_frame=True)
+        bunch = getattr(sklearn.datasets, BUNDLED[bundled])(as_frame=True)
         frame = bunch.frame.copy()
-        if "target_names" in bunch and frame["target"].dtype.kind in "iu" and key != "digits":
+        if "target_names" in bunch and frame["target"].dtype.kind in "iu" and bundled != "digits":
             names = np.asarray(bunch.target_names)
             frame["target"] = names[frame["target"].to_numpy()]
-        return frame, key, "target"
+        return frame, bundled, "target", []
     path = Path(source)
     if not path.is_file():
-        raise DataError(
-            f"data source '{source}' is not a file; give a CSV or Parquet path, or a bundled set "
-            f"such as 'sklearn:breast_cancer'"
-        )
-    suffix = path.suffix.lower()
-    if suffix in {".csv", ".txt", ".tsv"}:
-        frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix in {".parquet", ".pq"}:
-        frame = pd.read_parquet(path)
-    else:
-        raise DataError(f"data source '{source}' has suffix '{suffix}'; use a .csv or .parquet file")
-    return frame, path.stem, None
+        what = "a folder" if path.is_dir() else "not a file"
+        raise DataError(f"{key} '{source}' is {what}; give a CSV or Parquet path, or a bundled set "
+                        f"such as 'sklearn:breast_cancer'")
+    frame, notes = read_file(path, key, encoding, delimiter)
+    return frame, path.stem, None, notes
 
 
 def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Dataset:
     """Read and validate the table named by the config (or the given DataFrame)."""
-    table, name, default_target = read_table(frame if frame is not None else config.data.source)
-    target = config.data.target or default_target
+    data = config.data
+    table, name, default_target, notes = read_table(frame if frame is not None else data.source, "data.source",
+                                                    data.encoding, data.delimiter)
+    target = data.target or default_target
     if target is None:
         raise DataError(
-            f"no target column given for '{config.data.source}'; set data.target to one of: "
+            f"no target column given for '{data.source}'; set data.target to one of: "
             f"{', '.join(map(str, table.columns[:20]))}"
         )
-    if config.data.test_source is None:
-        return validate_table(table, target, config, name)
-    test, _, _ = read_table(config.data.test_source)
+    if data.test_source is None:
+        dataset = validate_table(table, target, config, name)
+        dataset.notes[:0] = notes
+        return dataset
+    test, _, _, _ = read_table(data.test_source, "data.test_source", data.encoding, data.delimiter)
     if list(test.columns) != list(table.columns):
         missing = [c for c in table.columns if c not in test.columns]
         extra = [c for c in test.columns if c not in table.columns]
@@ -78,6 +83,7 @@ def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Datase
     is_test = np.r_[np.zeros(len(table), bool), np.ones(len(test), bool)]
     dataset = validate_table(both, target, config, name)
     dataset.test_rows = is_test[both[target].notna().to_numpy()]  # validate_table drops unlabelled rows
+    dataset.notes[:0] = notes
     if not dataset.test_rows.any() or dataset.test_rows.all():
         raise DataError(f"data.test_source '{config.data.test_source}' leaves no labelled rows on one side; "
                         "both tables need rows with a target value")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from automl.config import LARGE_FOLDS, RunConfig
+from automl.data._columns import ColumnCleaner, ColumnDecision
 from automl.evaluation import default_metric, metrics_for_task
 
 # A numeric target with at most this many distinct integer values is read as classes.
@@ -35,6 +36,13 @@ class Dataset:
     categorical_columns: list[str]
     notes: list[str] = field(default_factory=list)
     test_rows: np.ndarray | None = None  # True for the rows of data.test_source, when one is given
+    cleaner: ColumnCleaner | None = None  # raw rows → X; the served model starts with it
+    raw_example: pd.DataFrame | None = None  # a few raw feature rows, as users will send them
+    warnings: list[str] = field(default_factory=list)  # said loudly: likely leaks
+
+    @property
+    def column_report(self) -> list[ColumnDecision]:
+        return list(self.cleaner.decisions_) if self.cleaner is not None else []
 
     @property
     def n_classes(self) -> int:
@@ -69,24 +77,40 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
                         "point data.source at a file with rows")
     table.columns = [str(c) for c in table.columns]
     _check_columns(table, target, config, name)
-    X, y, notes = _features_and_target(table, target, config, name)
+    raw, y, notes = _features_and_target(table, target, config, name)
     task, metric = _task_and_metric(y, target, config)
-    numeric, categorical = _feature_kinds(X)
+    X, cleaner = _clean(raw, name)
+    numeric, categorical = column_kinds(X)
     _check_enough_rows(y, task, config)
-    return Dataset(name, X, y, task, metric, numeric, categorical, notes)
+    return Dataset(name, X, y, task, metric, numeric, categorical, notes, cleaner=cleaner,
+                   raw_example=raw.head(5).copy())
 
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:
     if target not in table.columns:
-        hint = difflib.get_close_matches(target, list(table.columns), n=1)
+        same_letters = [c for c in table.columns if c.lower() == target.lower()]
+        hint = same_letters or difflib.get_close_matches(target, list(table.columns), n=1)
         did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
         raise DataError(f"target column '{target}' is not in the table '{name}'.{did_you_mean} "
-                        f"Columns: {', '.join(list(table.columns)[:20])}")
+                        f"Columns: {', '.join(list(table.columns)[:20])}{_delimiter_hint(table)}")
     missing_drops = [c for c in config.data.drop_columns if c not in table.columns]
     if missing_drops:
-        raise DataError(f"data.drop_columns names columns that are not in the table: {missing_drops}")
+        hints = {c: difflib.get_close_matches(c, list(table.columns), n=1) for c in missing_drops}
+        did_you_mean = "".join(f" Did you mean '{h[0]}' for '{c}'?" for c, h in hints.items() if h)
+        raise DataError(f"data.drop_columns names columns that are not in the table: {missing_drops}.{did_you_mean} "
+                        f"Columns: {', '.join(list(table.columns)[:30])}")
     if target in config.data.drop_columns:
         raise DataError(f"data.drop_columns drops the target '{target}'; remove it from drop_columns")
+
+
+def _delimiter_hint(table: pd.DataFrame) -> str:
+    """A header read as one column that holds another separator: name it."""
+    if table.shape[1] != 1:
+        return ""
+    header = str(table.columns[0])
+    found = [sep for sep in ";\t|," if sep in header]
+    return (f". The header reads as a single column: the delimiter is probably {found[0]!r}; "
+            f"set data.delimiter: {found[0]!r}") if found else ""
 
 
 def _features_and_target(table: pd.DataFrame, target: str, config: RunConfig,
@@ -126,21 +150,18 @@ def _task_and_metric(y: pd.Series, target: str, config: RunConfig) -> tuple[str,
     return task, metric
 
 
-def _feature_kinds(X: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Numeric and categorical columns; refuses empty and infinite ones. Integer columns become
-    floats in place, so a served model accepts missing values in them."""
-    empty = [c for c in X.columns if X[c].isna().all()]
+def _clean(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, ColumnCleaner]:
+    """The columns the models see (numbers as floats, dates as parts, IDs and free text dropped)."""
+    empty = [c for c in raw.columns if raw[c].isna().all()]
     if empty:
         raise DataError(f"columns with no values at all: {empty}; add them to data.drop_columns")
-    numeric, categorical = column_kinds(X)
-    infinite = [c for c in numeric if np.isinf(X[c].to_numpy(dtype=float)).any()]
-    if infinite:
-        raise DataError(f"columns hold infinite values: {infinite}; replace them (e.g. with empty cells) "
-                        "or add the columns to data.drop_columns")
-    for column in numeric:
-        if X[column].dtype.kind in "iu":
-            X[column] = X[column].astype("float64")
-    return numeric, categorical
+    cleaner = ColumnCleaner().fit(raw)
+    X = cleaner.transform(raw)
+    if X.shape[1] == 0:
+        dropped = "; ".join(d.line() for d in cleaner.decisions_)
+        raise DataError(f"the table '{name}' has no usable feature columns ({dropped}); "
+                        "add columns that describe each row")
+    return X, cleaner
 
 
 def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 
-from automl.tracking._runs import RunLog, RunRef
+from automl.tracking._runs import RunLog, RunRef, quiet_links
 
 CHAMPION = "champion"
 MODEL_NAME = "model"  # the logged model's name on the parent run
@@ -42,14 +42,16 @@ def model_requirements() -> list[str]:
 
 
 def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metric: str, score: float,
-                   greater_is_better: bool) -> Registration:
-    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins."""
+                   greater_is_better: bool, input_schema=None) -> Registration:
+    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins.
+    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`."""
+    quiet_links(run.tracking_uri)
     client = MlflowClient(run.tracking_uri)
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
     if existing:  # a retry after the version was made
         version = str(existing[0].version)
     else:
-        model_uri = _logged_model_uri(run) or _log_model(run, model, X_example)
+        model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
         mlflow.set_tracking_uri(run.tracking_uri)
         made = mlflow.register_model(model_uri, name, await_registration_for=60,
                                      tags={"metric": metric, "test_score": repr(score)})
@@ -73,11 +75,15 @@ def _logged_model_uri(run: RunRef) -> str | None:
     return ready[0].model_uri if ready else None
 
 
-def _log_model(run: RunRef, model, X_example: pd.DataFrame) -> str:
-    from mlflow.models import infer_signature  # (kept out of the writer process's imports)
+def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -> str:
+    from mlflow.models import ModelSignature, infer_signature  # (kept out of the writer process's imports)
 
     example = X_example.head(5)
-    signature = infer_signature(example, model.predict(example))
+    if input_schema is None:
+        signature = infer_signature(example, model.predict(example))
+    else:
+        outputs = infer_signature(None, model.predict(example)).outputs
+        signature = ModelSignature(inputs=input_schema, outputs=outputs)
     mlflow.set_tracking_uri(run.tracking_uri)
     with mlflow.start_run(run_id=run.run_id, nested=False):
         info = mlflow.sklearn.log_model(model, name=MODEL_NAME, signature=signature, input_example=example,

@@ -3,6 +3,7 @@ pass it between them and each opens its own client, in whatever process or host 
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from automl.secrets import has_password
 from automl.tracking._writer import writer_process
 
 if TYPE_CHECKING:
@@ -40,6 +42,13 @@ def absolute_uri(tracking_uri: str) -> str:
     return tracking_uri
 
 
+def quiet_links(tracking_uri: str) -> None:
+    """MLflow prints "View run … at: <tracking URI>/#/…" as given; not when the URI holds a password
+    (set before the writer process starts, which inherits it)."""
+    if has_password(tracking_uri):
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+
+
 def open_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
     """The experiment's id, created (artifacts under `artifact_location`/name) when new."""
     experiment = client.get_experiment_by_name(name)
@@ -55,6 +64,7 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
               tags: dict[str, str]) -> RunRef:
     """A new top-level run (RUNNING) in the experiment."""
     uri = absolute_uri(tracking_uri)
+    quiet_links(uri)
     writer_process()  # started now, so it has imported MLflow by the time the first trial ends
     client = MlflowClient(uri)
     experiment_id = open_experiment(client, experiment, artifact_location)
@@ -78,6 +88,7 @@ class RunLog:
 
     def __init__(self, ref: RunRef):
         self.ref = ref
+        quiet_links(ref.tracking_uri)
         self.client = MlflowClient(ref.tracking_uri)
 
     def log(self, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,

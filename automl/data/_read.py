@@ -1,0 +1,116 @@
+"""Read a CSV or Parquet file, or say in one line why not and what to set.
+
+CSV: decoded as UTF-8 unless data.encoding says otherwise (a failure names the byte and the likely
+encoding); the delimiter sniffed from the first lines unless data.delimiter names it; a header
+that repeats a column name refused (pandas would rename the second 'x1' to 'x1.1').
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from automl.data._validate import DataError
+
+SNIFF_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+# tried, in order, to name the encoding of a file that is not UTF-8
+LIKELY_ENCODINGS = ("cp1252", "latin-1")
+
+
+def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The table in `path` and what was decided reading it (e.g. the sniffed delimiter)."""
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return _read_parquet(path, key), []
+    if suffix not in {".csv", ".txt", ".tsv"}:
+        raise DataError(f"{key} '{path}' has suffix '{suffix}'; use a .csv or .parquet file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{key} '{path}' is empty (0 bytes); point {key} at a file with a header and rows")
+    sample = _decoded_sample(path, key, encoding or "utf-8")
+    notes: list[str] = []
+    if delimiter is None:
+        delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(sample)
+        if delimiter != ",":
+            notes.append(f"{key}: read with delimiter {delimiter!r} (sniffed; set data.delimiter to change it)")
+    _check_header(sample, delimiter, path, key)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding or "utf-8", low_memory=False)
+    except UnicodeDecodeError as error:
+        raise DataError(_encoding_message(path, key, encoding or "utf-8", error, path.read_bytes())) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{key} '{path}' holds no columns (only blank lines); point {key} at a CSV with a header") from None
+    except pd.errors.ParserError as error:
+        first = str(error).strip().splitlines()[0]
+        raise DataError(f"{key} '{path}' is not a well-formed CSV with delimiter {delimiter!r} ({first}); "
+                        "set data.delimiter to its separator, or fix the rows named") from None
+    return frame, notes
+
+
+def _read_parquet(path: Path, key: str) -> pd.DataFrame:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PAR1":
+        looks = "text, perhaps CSV" if _is_text(path) else "not Parquet"
+        raise DataError(f"{key} '{path}' is not a Parquet file (it starts with {magic!r}: {looks}); "
+                        "if it is a CSV, rename it to .csv")
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow's errors (ArrowInvalid, OSError) share no base class
+        raise DataError(f"{key} '{path}' is a damaged Parquet file ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else ''}); write it again") from None
+
+
+def _is_text(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    return b"\0" not in head
+
+
+def _decoded_sample(path: Path, key: str, encoding: str) -> str:
+    with open(path, "rb") as handle:
+        raw = handle.read(SNIFF_BYTES)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        if error.start >= len(raw) - 4:  # a character cut at the sample's end
+            return raw[:error.start].decode(encoding, errors="ignore")
+        raise DataError(_encoding_message(path, key, encoding, error, raw)) from None
+
+
+def _encoding_message(path: Path, key: str, encoding: str, error: UnicodeDecodeError, raw: bytes) -> str:
+    line = raw[:error.start].count(b"\n") + 1 if error.start < len(raw) else "?"
+    byte = error.object[error.start:error.start + 1] if error.object else b""
+    likely = next((name for name in LIKELY_ENCODINGS if name != encoding and _decodes(raw, name)), None)
+    guess = f"it reads as {likely}: set data.encoding: {likely}" if likely else "set data.encoding to its encoding"
+    return (f"{key} '{path}' is not {encoding} text (byte {byte!r} on line {line}); {guess}")
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = "\n".join(sample.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(lines, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _check_header(sample: str, delimiter: str, path: Path, key: str) -> None:
+    try:
+        header = next(csv.reader(sample.splitlines()[:1], delimiter=delimiter))
+    except StopIteration:
+        return
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{key} '{path}' repeats column names {repeated} in its header; "
+                        "rename them so each column has its own name")

@@ -1,0 +1,116 @@
+"""Messy real columns: each is understood, and each decision is said (the column report)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.data import ColumnCleaner, DataError, leakage_warnings, load_dataset, validate_table
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """A CSV as people send them: '?' for missing, decimal commas under a ';' delimiter, a date
+    column, a row ID, free text, a plain category and an integer count."""
+    rng = np.random.default_rng(0)
+    n = 120
+    signal = rng.normal(size=n)
+    weight = [f"{abs(v) * 10:.2f}".replace(".", ",") for v in rng.normal(size=n)]
+    income = [str(int(v)) if i % 9 else "?" for i, v in enumerate(rng.integers(1000, 9000, size=n))]
+    words = ["late", "delivery", "great", "service", "broken", "box", "would", "buy", "again", "never"]
+    notes = [" ".join(rng.choice(words, size=6)) + f" order {i}" for i in range(n)]
+    frame = pd.DataFrame({
+        "row_id": np.arange(1, n + 1),
+        "signed_up": pd.date_range("2024-01-01", periods=n, freq="97h").strftime("%Y-%m-%d %H:%M"),
+        "income": income, "weight": weight, "comment": notes,
+        "plan": rng.choice(["free", "pro", "team"], size=n), "visits": rng.integers(0, 30, size=n),
+        "signal": signal, "churned": np.where(signal > 0, "yes", "no"),
+    })
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, sep=";", index=False)
+    return path
+
+
+def test_messy_csv_is_read_and_every_decision_said(messy, make_config):
+    dataset = load_dataset(make_config(data={"source": str(messy), "target": "churned"}))
+    said = {d.column: d for d in dataset.column_report}
+    assert dataset.notes[0].startswith("data.source: read with delimiter ';' (sniffed")
+    assert (said["income"].read_as, said["income"].action) == ("number", "parsed")
+    assert said["income"].detail == "14 cells like '?' or 'NA' read as missing"
+    assert dataset.X["income"].isna().sum() == 14 and dataset.X["income"].dtype == "float64"
+    assert said["weight"].detail == "decimal commas" and dataset.X["weight"].max() < 40
+    assert (said["signed_up"].read_as, said["signed_up"].detail) == ("date", "into year, month, day, weekday, hour")
+    assert {"signed_up.year", "signed_up.month", "signed_up.weekday", "signed_up.hour"} <= set(dataset.X.columns)
+    assert dataset.X["signed_up.year"].min() == 2024 and "signed_up" not in dataset.X.columns
+    assert (said["row_id"].read_as, said["row_id"].action) == ("id", "dropped")
+    assert (said["comment"].read_as, said["comment"].action) == ("text", "dropped")
+    assert not said["plan"].changed and not said["visits"].changed
+    assert "row_id" not in dataset.X.columns and "comment" not in dataset.X.columns
+    assert set(dataset.categorical_columns) == {"plan"}
+
+
+def test_the_cleaner_takes_served_rows_as_training_did(messy, make_config):
+    dataset = load_dataset(make_config(data={"source": str(messy), "target": "churned"}))
+    raw = pd.read_csv(messy, sep=";").drop(columns=["churned", "row_id", "comment"]).head(3)
+    raw["income"] = raw["income"].astype(object)
+    raw.loc[0, "income"] = 4200  # a number where training saw text
+    again = dataset.cleaner.transform(raw)
+    assert list(again.columns) == list(dataset.X.columns) and again.loc[0, "income"] == 4200.0
+    raw.loc[1, "income"] = "lots"
+    with pytest.raises(ValueError, match="column 'income' holds 'lots', which is not a number"):
+        dataset.cleaner.transform(raw)
+    with pytest.raises(ValueError, match=r"lack columns the model was trained on: \['plan'\]"):
+        dataset.cleaner.transform(raw.drop(columns="plan"))
+
+
+@pytest.mark.parametrize("values, read_as, action", [
+    (["1,234", "2,500", "12,000", "7,001"] * 6, "number", "parsed"),  # thousands separators
+    (["3.5", "NA", "n/a", "-", "2"] * 5, "number", "parsed"),
+    (["a1", "b2", "a1", "c3"] * 6, "category", "kept"),
+    ([f"K-{i:04d}" for i in range(24)], "id", "dropped"),  # a code unique per row
+    (list(range(100, 124)), "id", "dropped"),  # numbered 1 by 1
+    ([7, 3, 9, 11, 2, 5, 8, 1, 4, 6, 10, 12, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62], "number", "kept"),
+])
+def test_column_decisions(values, read_as, action):
+    [decision] = ColumnCleaner().fit(pd.DataFrame({"c": values})).decisions_
+    assert (decision.read_as, decision.action) == (read_as, action)
+
+
+def test_thousands_separators_become_numbers():
+    cleaner = ColumnCleaner().fit(pd.DataFrame({"c": ["1,234", "12,000.5"] * 12}))
+    assert cleaner.transform(pd.DataFrame({"c": ["1,234", "12,000.5"]}))["c"].tolist() == [1234.0, 12000.5]
+
+
+def test_a_copy_of_the_target_is_a_loud_warning(mixed_frame, make_config):
+    frame = mixed_frame.assign(answer=mixed_frame["label"].map({"yes": "Y", "no": "N"}),
+                               score=np.where(mixed_frame["label"] == "yes", 1.0, 0.0) + mixed_frame["signal"] * 0.01)
+    dataset = validate_table(frame, "label", make_config(), "t")
+    warnings = leakage_warnings(dataset.X, dataset.y, dataset.task, dataset.numeric_columns)
+    assert [w.split("'")[1] for w in warnings] == ["answer", "score"]
+    assert warnings[1].startswith("likely leakage: feature 'score' predicts the target 'label' perfectly")
+    assert leakage_warnings(mixed_frame[["signal", "noise"]], mixed_frame["label"], "binary", ["signal", "noise"]) == []
+
+
+def test_a_rescaled_target_leaks_in_regression(make_config):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=80)})
+    frame["y"] = frame["x"] * 3 + rng.normal(size=80)
+    frame["y_in_cents"] = frame["y"] * 100
+    dataset = validate_table(frame, "y", make_config(task="regression"), "t")
+    warnings = leakage_warnings(dataset.X, dataset.y, "regression", dataset.numeric_columns)
+    assert len(warnings) == 1 and "'y_in_cents'" in warnings[0]
+
+
+def test_repeated_column_names_are_an_error(tmp_path, make_config):
+    path = tmp_path / "twice.csv"
+    path.write_text("x1,x2,x1,y\n1,2,3,a\n4,5,6,b\n")
+    with pytest.raises(DataError, match=r"repeats column names \['x1'\] in its header"):
+        load_dataset(make_config(data={"source": str(path), "target": "y"}))
+    frame = pd.DataFrame([[1, 2, "a"]], columns=["x", "x", "y"])
+    with pytest.raises(DataError, match=r"the DataFrame repeats column names \['x'\]"):
+        load_dataset(make_config(data={"target": "y"}), frame=frame)
+
+
+def test_a_table_of_only_ids_and_text_has_nothing_to_learn(make_config):
+    frame = pd.DataFrame({"id": range(40), "y": ["a", "b"] * 20})
+    with pytest.raises(DataError, match=r"no usable feature columns \(id: id, dropped"):
+        validate_table(frame, "y", make_config(), "t")

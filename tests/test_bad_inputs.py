@@ -1,0 +1,256 @@
+"""Bad inputs, as a new user makes them: files, configs and stores. Each goes through `automl
+validate` and `automl run` and must give exit code 2, one `automl: error:` line first that names
+the value and the fix, no traceback, and nothing written (no MLflow store, no Optuna storage, no
+artifacts, no registry)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from flows.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def good_csv(folder: Path, name="table.csv", n=60, **extra) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, size=n),
+                          "y": np.where(rng.normal(size=n) > 0, "yes", "no"), **extra})
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def a_file(folder: Path) -> Path:
+    return write(folder, "plain-file", "not a folder")
+
+
+# Each case: (id, a function of the folder returning config values to merge (or a whole config
+# text under "__text__", or argv extras under "__args__"), the start of the message after
+# "automl: error: "). Stores go to folder/"mlruns" unless a case says otherwise.
+CASES = [
+    # -- data files -----------------------------------------------------------------------------
+    ("missing-file", lambda f: {"data": {"source": str(f / "nope.csv"), "target": "y"}},
+     r"data.source '.*nope.csv' is not a file; give a CSV or Parquet path"),
+    ("source-is-a-folder", lambda f: {"data": {"source": str(f), "target": "y"}}, r"data.source '.*' is a folder"),
+    ("excel-file", lambda f: {"data": {"source": str(write(f, "t.xlsx", "x")), "target": "y"}},
+     r"data.source '.*t.xlsx' has suffix '.xlsx'; use a .csv or .parquet file"),
+    ("empty-csv", lambda f: {"data": {"source": str(write(f, "e.csv", "")), "target": "y"}},
+     r"data.source '.*e.csv' is empty \(0 bytes\)"),
+    ("blank-lines-csv", lambda f: {"data": {"source": str(write(f, "b.csv", "\n\n\n")), "target": "y"}},
+     r"data.source '.*b.csv' holds no columns"),
+    ("latin-1-csv", lambda f: {"data": {"source": str(write(f, "l.csv", "name,y\nJosé,1\nRenée,0\n".encode("latin-1"))),
+                                        "target": "y"}},
+     r"data.source '.*l.csv' is not utf-8 text \(byte b'\\xe9' on line 2\); it reads as cp1252: set data.encoding: cp1252"),
+    ("csv-named-parquet", lambda f: {"data": {"source": str(write(f, "t.parquet", "a,y\n1,2\n")), "target": "y"}},
+     r"data.source '.*t.parquet' is not a Parquet file \(it starts with b'a,y\\n': text, perhaps CSV\); "
+     r"if it is a CSV, rename it to .csv"),
+    ("damaged-parquet", lambda f: {"data": {"source": str(write(f, "d.parquet", b"PAR1" + b"\0" * 40)), "target": "y"}},
+     r"data.source '.*d.parquet' is a damaged Parquet file"),
+    ("repeated-header", lambda f: {"data": {"source": str(write(f, "r.csv", "x1,x2,x1,y\n1,2,3,a\n")), "target": "y"}},
+     r"data.source '.*r.csv' repeats column names \['x1'\] in its header; rename them"),
+    ("ragged-rows", lambda f: {"data": {"source": str(write(f, "g.csv", "a,b,y\n1,2,3\n1,2,3,4,5\n")), "target": "y"}},
+     r"data.source '.*g.csv' is not a well-formed CSV with delimiter ',' \(Error tokenizing data"),
+    ("forced-wrong-delimiter", lambda f: {"data": {"source": str(good_csv(f)).replace("table", "table"), "target": "y",
+                                                   "delimiter": ";"}},
+     r"target column 'y' is not in the table 'table'\. Columns: a,b,y\. The header reads as a single column: "
+     r"the delimiter is probably ','; set data.delimiter: ','"),
+    ("unknown-bundled-set", lambda f: {"data": {"source": "sklearn:breast_cancr"}},
+     r"unknown bundled data set 'sklearn:breast_cancr'. Did you mean 'sklearn:breast_cancer'\?"),
+    ("test-source-missing", lambda f: {"data": {"source": str(good_csv(f)), "target": "y",
+                                                "test_source": str(f / "holdout.csv")}},
+     r"data.test_source '.*holdout.csv' is not a file"),
+    ("test-source-other-columns", lambda f: {"data": {"source": str(good_csv(f)), "target": "y",
+                                                      "test_source": str(good_csv(f, "t2.csv", c=1))}},
+     r"data.test_source '.*t2.csv' must have the training table's columns in the same order; missing \[\], "
+     r"extra \['c'\]"),
+    ("test-source-unlabelled", lambda f: {"data": {"source": str(good_csv(f)), "target": "y",
+                                                   "test_source": str(write(f, "u.csv", "a,b,y\n1,2,\n3,4,\n"))}},
+     r"data.test_source '.*u.csv' leaves no labelled rows on one side"),
+    ("test-source-latin-1", lambda f: {"data": {"source": str(good_csv(f)), "target": "y",
+                                                "test_source": str(write(f, "t3.csv", "a,b,y\n1,2,é\n".encode("latin-1")))}},
+     r"data.test_source '.*t3.csv' is not utf-8 text"),
+    # -- the table's content ----------------------------------------------------------------------
+    ("target-misspelt", lambda f: {"data": {"source": str(good_csv(f)), "target": "Y"}},
+     r"target column 'Y' is not in the table 'table'. Did you mean 'y'\?"),
+    ("no-target-given", lambda f: {"data": {"source": str(good_csv(f)), "target": None}},
+     r"no target column given for '.*table.csv'; set data.target to one of: a, b, y"),
+    ("target-all-missing", lambda f: {"data": {"source": str(write(f, "m.csv", "a,y\n" + "1,\n" * 30)), "target": "y"}},
+     r"target column 'y' has no values"),
+    ("target-one-value", lambda f: {"data": {"source": str(write(f, "o.csv", "a,y\n" + "".join(f"{i},k\n" for i in range(30)))),
+                                             "target": "y"}},
+     r"target column 'y' has a single value \('k'\)"),
+    ("only-the-target", lambda f: {"data": {"source": str(write(f, "t.csv", "y\n" + "a\nb\n" * 20)), "target": "y"}},
+     r"the table 't' has no feature columns besides the target 'y'"),
+    ("too-few-rows", lambda f: {"data": {"source": str(good_csv(f, n=4)), "target": "y"}},
+     r"4 rows are too few for a 20% test split and 2 CV folds"),
+    ("rare-class", lambda f: {"data": {"source": str(write(f, "rc.csv", "a,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40))
+                                                     + "99,c\n")), "target": "y"}},
+     r"classes with too few rows for 2 folds and a test split: \{'c': 1\}"),
+    ("drop-unknown-column", lambda f: {"data": {"source": str(good_csv(f)), "target": "y", "drop_columns": ["bb"]}},
+     r"data.drop_columns names columns that are not in the table: \['bb'\]. Did you mean 'b' for 'bb'\? Columns: a, b, y"),
+    ("drop-the-target", lambda f: {"data": {"source": str(good_csv(f)), "target": "y", "drop_columns": ["y"]}},
+     r"data.drop_columns drops the target 'y'; remove it from drop_columns"),
+    ("all-empty-column", lambda f: {"data": {"source": str(good_csv(f, blank=np.nan)), "target": "y"}},
+     r"columns with no values at all: \['blank'\]; add them to data.drop_columns"),
+    ("only-ids", lambda f: {"data": {"source": str(write(f, "ids.csv", "id,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40)))),
+                                     "target": "y"}},
+     r"the table 'ids' has no usable feature columns \(id: id, dropped"),
+    ("regression-on-labels", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"}, "task": "regression"},
+     r"task 'regression' needs a numeric target, but 'y' holds .* values such as 'no'; set task: binary or multiclass"),
+    ("classes-from-fractions", lambda f: {"data": {"source": str(good_csv(f)), "target": "a"}, "task": "multiclass"},
+     r"task 'multiclass' needs class labels, but target 'a' holds fractional numbers"),
+    ("binary-with-three-classes", lambda f: {"data": {"source": str(good_csv(f)), "target": "b"}, "task": "binary"},
+     r"task 'binary' needs two classes, but 'b' has 5"),
+    ("metric-for-another-task", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"}, "metric": "rmse"},
+     r"metric 'rmse' does not fit task 'binary'"),
+    ("min-k-above-the-features", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"}, "features": {"min_k": 50}},
+     r"features.min_k is 50, but the table gives at most 2 features .*; set features.min_k to at most 2"),
+    ("score-func-for-another-task", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"},
+                                               "features": {"score_funcs": ["f_regression"]}},
+     r".*f_regression"),
+    # -- the config itself --------------------------------------------------------------------------
+    ("config-missing", lambda f: {"__path__": str(f / "nope.yaml")},
+     r"config file '.*nope.yaml' does not exist; pass a YAML file such as config/breast_cancer.yaml"),
+    ("config-bad-yaml", lambda f: {"__text__": "search: [n_trials: 3\n"}, r"config file '.*' is not valid YAML"),
+    ("config-a-list", lambda f: {"__text__": "- a\n- b\n"}, r"config file '.*' must hold a mapping of keys, got list"),
+    ("config-python-tag", lambda f: {"__text__": "name: !!python/object/apply:os.system ['touch pwned']\n"},
+     r"config file '.*' is not valid YAML"),
+    ("unknown-top-key", lambda f: {"serch": {}}, r"invalid run config '.*case.yaml': \(top level\): unknown key 'serch' in RunConfig. Did you mean 'search'\?"),
+    ("unknown-section-key", lambda f: {"search": {"n_trails": 3}}, r"invalid run config '.*case.yaml': search: unknown key 'n_trails'.*Did you mean 'n_trials'\?"),
+    ("trials-not-a-number", lambda f: {"search": {"n_trials": "many"}}, r"invalid run config '.*case.yaml': search.n_trials: .*\(got 'many'\)"),
+    ("zero-trials", lambda f: {"search": {"n_trials": 0}}, r"invalid run config '.*case.yaml': search.n_trials: Input should be greater than or equal to 1"),
+    ("no-budget", lambda f: {"search": {"n_trials": None, "timeout_s": None}},
+     r"invalid run config '.*case.yaml': search: the search needs a budget: set search.n_trials"),
+    ("unknown-family", lambda f: {"search": {"families": ["xgboost"]}}, r"invalid run config '.*case.yaml': search.families.0: Input should be 'linear'"),
+    ("family-twice", lambda f: {"search": {"families": ["linear", "linear"]}}, r"invalid run config '.*case.yaml': .*search.families lists a family twice"),
+    ("one-fold", lambda f: {"search": {"cv_folds": 1}}, r"invalid run config '.*case.yaml': search.cv_folds: Input should be greater than or equal to 2"),
+    ("test-size-above-one", lambda f: {"data": {"test_size": 1.5}}, r"invalid run config '.*case.yaml': data.test_size: Input should be less than 0.9"),
+    ("unknown-metric", lambda f: {"metric": "auc"}, r"invalid run config '.*case.yaml': metric: Input should be 'auto', 'roc_auc'"),
+    ("unknown-task", lambda f: {"task": "clustering"}, r"invalid run config '.*case.yaml': task: Input should be 'auto', 'binary'"),
+    ("name-with-a-space", lambda f: {"name": "my run"}, r"invalid run config '.*case.yaml': name: String should match pattern"),
+    ("pack-of-one", lambda f: {"search": {"pack_size": 1}}, r"invalid run config '.*case.yaml': search.pack_size: Input should be greater than or equal to 2"),
+    ("unknown-device", lambda f: {"device": "tpu"}, r"invalid run config '.*case.yaml': device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ("unknown-encoding", lambda f: {"data": {"encoding": "klingon"}}, r"invalid run config '.*case.yaml': .*data.encoding 'klingon' is not a text encoding"),
+    ("long-delimiter", lambda f: {"data": {"delimiter": ";;"}}, r"invalid run config '.*case.yaml': data.delimiter: String should have at most 1 character"),
+    ("cron-four-fields", lambda f: {"schedule": {"cron": "0 3 * *"}}, r"invalid run config '.*case.yaml': .*cron '0 3 \* \*' must have 5 fields"),
+    ("bad-timezone", lambda f: {"schedule": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"}},
+     r"invalid run config '.*case.yaml': .*timezone 'Mars/Olympus' is not an IANA timezone"),
+    ("cron-and-interval", lambda f: {"schedule": {"cron": "0 3 * * *", "interval_s": 60}},
+     r"invalid run config '.*case.yaml': .*a schedule needs exactly one of cron"),
+    ("override-without-equals", lambda f: {"__args__": ["--set", "search.n_trials"]},
+     r"override 'search.n_trials' must look like key=value"),
+    ("override-into-a-value", lambda f: {"__args__": ["--set", "name.first=x"]}, r"override 'name.first=x': 'name' is not a section"),
+    # -- stores ---------------------------------------------------------------------------------------
+    ("tracking-nobody-listens", lambda f: {"tracking": {"tracking_uri": "http://127.0.0.1:9/"}},
+     r"tracking.tracking_uri 'http://127.0.0.1:9/' does not answer within 5 s .*; start the MLflow server"),
+    ("tracking-file-store", lambda f: {"tracking": {"tracking_uri": str(f / "mlruns")}},
+     r"tracking.tracking_uri '.*mlruns' is not a store this MLflow writes to"),
+    ("tracking-sqlite-no-file", lambda f: {"tracking": {"tracking_uri": "sqlite://"}},
+     r"tracking.tracking_uri 'sqlite://' names no file"),
+    ("tracking-under-a-file", lambda f: {"tracking": {"tracking_uri": f"sqlite:///{a_file(f)}/mlflow.db"}},
+     r"tracking.tracking_uri '.*plain-file/mlflow.db' lies under '.*plain-file', which is a file, not a folder"),
+    ("tracking-in-proc", lambda f: {"tracking": {"tracking_uri": "sqlite:////proc/automl/mlflow.db"}},
+     r"tracking.tracking_uri '/proc/automl/mlflow.db': cannot write in '/proc'"),
+    ("tracking-postgres-without-driver", lambda f: {"tracking": {"tracking_uri": "postgresql://me:s3cret@127.0.0.1:1/db"}},
+     r"tracking.tracking_uri 'postgresql://me:\*\*\*@127.0.0.1:1/db' needs the database driver 'psycopg2', which is not "
+     r"installed; run: pip install psycopg2-binary"),
+    ("artifacts-under-a-file", lambda f: {"tracking": {"artifact_location": str(a_file(f) / "artifacts")}},
+     r"tracking.artifact_location '.*plain-file/artifacts' lies under"),
+    ("artifacts-is-a-file", lambda f: {"tracking": {"artifact_location": str(a_file(f))}},
+     r"tracking.artifact_location '.*plain-file' is a file; it must name a folder"),
+    ("journal-under-a-file", lambda f: {"tracking": {"optuna_storage": str(a_file(f) / "optuna.journal")}},
+     r"tracking.optuna_storage '.*plain-file/optuna.journal' lies under '.*plain-file', which is a file"),
+    ("journal-in-proc", lambda f: {"tracking": {"optuna_storage": "/proc/automl/optuna.journal"}},
+     r"tracking.optuna_storage '/proc/automl/optuna.journal': cannot write in '/proc'"),
+    ("journal-is-a-folder", lambda f: {"tracking": {"optuna_storage": str(f)}},
+     r"tracking.optuna_storage '.*' is a folder; it must name a file"),
+    ("storage-postgres-without-driver", lambda f: {"tracking": {"optuna_storage": "postgresql://u:pw@db.example:5432/optuna"}},
+     r"tracking.optuna_storage 'postgresql://u:\*\*\*@db.example:5432/optuna' needs the database driver 'psycopg2'"),
+    ("storage-mysql-without-driver", lambda f: {"tracking": {"optuna_storage": "mysql+pymysql://u:pw@127.0.0.1/optuna"}},
+     r"tracking.optuna_storage 'mysql\+pymysql://u:\*\*\*@127.0.0.1/optuna' needs the database driver 'pymysql'.*"
+     r"pip install PyMySQL"),
+    ("storage-unknown-scheme", lambda f: {"tracking": {"optuna_storage": "nosuchdb://u@h/x"}},
+     r"tracking.optuna_storage 'nosuchdb://u@h/x' is not a database URL SQLAlchemy knows"),
+    ("storage-unset-variable", lambda f: {"tracking": {"optuna_storage": "${AUTOML_TEST_UNSET_URL}"}},
+     r"tracking.optuna_storage names \$\{AUTOML_TEST_UNSET_URL\}, which is not set in this environment; "
+     r"export AUTOML_TEST_UNSET_URL="),
+]
+
+
+def prepare(folder: Path, make) -> tuple[list[str], Path]:
+    """The argv tail (config path and extras) for a case, and the store folder that must stay empty."""
+    store = folder / "mlruns"
+    source = good_csv(folder, "base.csv")
+    values = make(folder)
+    if "__path__" in values:
+        return [values["__path__"]], store
+    path = folder / "case.yaml"
+    if "__text__" in values:
+        path.write_text(values["__text__"])
+        return [str(path)], store
+    extras = values.pop("__args__", [])
+    config = {"name": "case", "data": {"source": str(source), "target": "y"},
+              "search": {"n_trials": 2, "cv_folds": 2, "families": ["linear"]},
+              "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_location": str(store / "artifacts"),
+                           "optuna_storage": str(store / "optuna.journal")}}
+    for key, value in values.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and isinstance(config.get(key), dict) else value
+    path.write_text(yaml.safe_dump(config))
+    return [str(path), *extras], store
+
+
+def written(folder: Path, store: Path) -> list[str]:
+    """Anything a run would have written: the store folder, or a store file anywhere under the case folder."""
+    found = [str(p) for p in folder.rglob("*") if p.name in ("mlflow.db", "optuna.journal", "artifacts", "pwned")]
+    return found + ([str(store)] if store.exists() else [])
+
+
+def test_there_are_at_least_sixty_cases():
+    assert len(CASES) >= 60 and len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("make, message", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_is_one_clear_line_and_nothing_written(tmp_path, capsys, command, make, message):
+    args, store = prepare(tmp_path, make)
+    assert main([command, *args]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("automl: error: "), err
+    first = err.removeprefix("automl: error: ")
+    assert re.match(message, first, re.S), first
+    assert "Traceback" not in out + err and out == ""
+    assert written(tmp_path, store) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA, so device: cuda is valid here")
+def test_cuda_asked_for_on_a_machine_without_it(tmp_path, capsys):
+    args, store = prepare(tmp_path, lambda f: {"device": "cuda", "search": {"families": ["mlp"]}})
+    assert main(["run", *args]) == 2
+    assert "cuda" in capsys.readouterr().err.lower() and written(tmp_path, store) == []
+
+
+def test_the_real_command_prints_one_line_and_debug_the_traceback(tmp_path):
+    args, store = prepare(tmp_path, lambda f: {"data": {"source": str(write(f, "e.csv", "")), "target": "y"}})
+    quiet = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args], cwd=ROOT, capture_output=True, text=True)
+    assert quiet.returncode == 2 and quiet.stderr.strip().count("\n") == 0
+    assert quiet.stderr.startswith("automl: error: data.source") and "Traceback" not in quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args, "--debug"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert loud.returncode == 1 and "Traceback" in loud.stderr and "DataError: data.source" in loud.stderr
+    assert written(tmp_path, store) == []
