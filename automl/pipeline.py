@@ -91,7 +91,8 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> P
         raise ConfigError(str(error)) from None
     _check_min_k(config, dataset)
     split = split_dataset(dataset, config.data.test_size, config.seed)
-    dataset.warnings = leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns, config.seed)
+    dataset.warnings += leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns,
+                                         config.seed)
     return Prepared(config, dataset, split, score_funcs, device, deadline, stores)
 
 

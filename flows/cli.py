@@ -78,7 +78,10 @@ def run(config) -> int:
     from automl.search import start_clock
 
     start_clock()  # search.timeout_s counts from here, Prefect's start-up included
-    for warning in load_and_validate(config).dataset.warnings:
+    dataset = load_and_validate(config).dataset
+    for note in dataset.notes:
+        print(f"automl: note: {note}", file=sys.stderr)
+    for warning in dataset.warnings:
         print(f"automl: warning: {warning}", file=sys.stderr)
     from flows.pipeline import automl_pipeline
 

@@ -99,8 +99,8 @@ CASES = [
      r"the table 't' has no feature columns besides the target 'y'"),
     ("too-few-rows", lambda f: {"data": {"source": str(good_csv(f, n=4)), "target": "y"}},
      r"4 rows are too few for a 20% test split and 2 CV folds"),
-    ("rare-class", lambda f: {"data": {"source": str(write(f, "rc.csv", "a,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40))
-                                                     + "99,c\n")), "target": "y"}},
+    ("rare-class", lambda f: {"data": {"source": str(write(f, "rc.csv", "a,y\n" + "".join(f"{i % 7},{'ab'[i % 2]}\n" for i in range(40))
+                                                     + "9,c\n")), "target": "y"}},
      r"classes with too few rows for 2 folds and a test split: \{'c': 1\}"),
     ("drop-unknown-column", lambda f: {"data": {"source": str(good_csv(f)), "target": "y", "drop_columns": ["bb"]}},
      r"data.drop_columns names columns that are not in the table: \['bb'\]. Did you mean 'b' for 'bb'\? Columns: a, b, y"),
@@ -167,9 +167,9 @@ CASES = [
      r"tracking.tracking_uri '.*plain-file/mlflow.db' lies under '.*plain-file', which is a file, not a folder"),
     ("tracking-in-proc", lambda f: {"tracking": {"tracking_uri": "sqlite:////proc/automl/mlflow.db"}},
      r"tracking.tracking_uri '/proc/automl/mlflow.db': cannot write in '/proc'"),
-    ("tracking-postgres-without-driver", lambda f: {"tracking": {"tracking_uri": "postgresql://me:s3cret@127.0.0.1:1/db"}},
-     r"tracking.tracking_uri 'postgresql://me:\*\*\*@127.0.0.1:1/db' needs the database driver 'psycopg2', which is not "
-     r"installed; run: pip install psycopg2-binary"),
+    ("tracking-postgres-without-driver", lambda f: {"tracking": {"tracking_uri": "postgresql+pg8000://me:s3cret@127.0.0.1:1/db"}},
+     r"tracking.tracking_uri 'postgresql\+pg8000://me:\*\*\*@127.0.0.1:1/db' needs the database driver 'pg8000', which "
+     r"is not installed; run: pip install pg8000"),
     ("artifacts-under-a-file", lambda f: {"tracking": {"artifact_location": str(a_file(f) / "artifacts")}},
      r"tracking.artifact_location '.*plain-file/artifacts' lies under"),
     ("artifacts-is-a-file", lambda f: {"tracking": {"artifact_location": str(a_file(f))}},

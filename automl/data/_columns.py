@@ -27,7 +27,8 @@ DATE_PARTS = ("year", "month", "day", "weekday")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_ID_NAME = re.compile(r"(^|[_\s.\-])(id|key|uuid|guid|index|idx)$|^(id|uuid)[_\s.\-]|[a-z]I[dD]$|^ID$", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[_\s.\-])(id|key|uuid|guid|index|idx)$|^(id|uuid)[_\s.\-]|[a-z]I[dD]$|^ID$"
+                      r"|^(row_?names?|row_?(id|number)|unnamed: ?0)$", re.IGNORECASE)
 
 
 @dataclass
@@ -102,9 +103,9 @@ def _decide_numeric(column: str, values: pd.Series) -> tuple[tuple, ColumnDecisi
     n_inf = int(values.isin([np.inf, -np.inf]).sum())
     detail = f"{n_inf} infinite values read as missing" if n_inf else ""
     if values.dtype.kind in "iu" and len(values) >= MIN_ROWS_TO_JUDGE and values.is_unique:
-        consecutive = int(values.max()) - int(values.min()) + 1 == len(values)
-        if _ID_NAME.search(column) or consecutive:
-            why = "a distinct integer per row" + (", numbered 1 by 1" if consecutive else "")
+        in_order = values.is_monotonic_increasing or values.is_monotonic_decreasing  # row numbers
+        if _ID_NAME.search(column) or in_order:
+            why = "a distinct integer per row" + (", in row order" if in_order else "")
             return ("drop",), ColumnDecision(column, "id", "dropped", f"{why}: an ID says nothing about new rows")
     return ("number", "plain"), ColumnDecision(column, "number", "kept", detail)
 

@@ -82,8 +82,10 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     X, cleaner = _clean(raw, name)
     numeric, categorical = column_kinds(X)
     _check_enough_rows(y, task, config)
+    dropped = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" for d in cleaner.decisions_
+               if d.action == "dropped"]
     return Dataset(name, X, y, task, metric, numeric, categorical, notes, cleaner=cleaner,
-                   raw_example=raw.head(5).copy())
+                   raw_example=raw.head(5).copy(), warnings=dropped)
 
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:

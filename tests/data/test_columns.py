@@ -114,3 +114,31 @@ def test_a_table_of_only_ids_and_text_has_nothing_to_learn(make_config):
     frame = pd.DataFrame({"id": range(40), "y": ["a", "b"] * 20})
     with pytest.raises(DataError, match=r"no usable feature columns \(id: id, dropped"):
         validate_table(frame, "y", make_config(), "t")
+
+
+def test_validate_prints_the_column_report_and_the_leak(messy, tmp_path, capsys):
+    """`automl validate` as a user runs it: the decisions, the notes and the loud warning."""
+    import yaml
+
+    from flows.cli import main
+
+    frame = pd.read_csv(messy, sep=";")
+    frame["refund"] = np.where(frame["churned"] == "yes", "refunded", "kept")  # known only after the fact
+    frame.loc[:2, "churned"] = None
+    frame.to_csv(messy, sep=";", index=False)
+    config = tmp_path / "messy.yaml"
+    store = tmp_path / "mlruns"
+    config.write_text(yaml.safe_dump({"name": "messy", "data": {"source": str(messy), "target": "churned"},
+                                      "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
+                                                   "artifact_location": str(store / "artifacts"),
+                                                   "optuna_storage": str(store / "optuna.journal")}}))
+    assert main(["validate", str(config)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("ok: 'messy' — messy: 117 rows") and lines[1] == "columns (5 of 9 read with a decision):"
+    assert "  row_id: id, dropped (a distinct integer per row, in row order: an ID says nothing about new rows)" in lines
+    assert "  weight: number, parsed (decimal commas)" in lines
+    assert "note: dropped 3 rows whose target 'churned' is missing" in lines
+    leaks = [line.split("'")[1] for line in err.splitlines() if line.startswith("automl: warning: likely leakage")]
+    assert leaks == ["signal", "refund"]  # the fixture's target is signal > 0: a leak, and said so
+    assert not store.exists()

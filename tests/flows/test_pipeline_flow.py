@@ -103,6 +103,22 @@ def test_bad_data_fails_before_any_run_is_written(make_config, store):
     assert not store.exists()  # no MLflow database, no artifacts, no study
 
 
+@pytest.mark.parametrize("tracking, message", [
+    ({"tracking_uri": "http://127.0.0.1:9/"}, r"tracking.tracking_uri 'http://127.0.0.1:9/' does not answer"),
+    ({"optuna_storage": "/proc/automl/optuna.journal"}, r"tracking.optuna_storage '/proc/automl/optuna.journal': "
+                                                        r"cannot write in '/proc'"),
+])
+def test_the_flows_first_task_makes_the_store_checks(make_config, store, tracking, message):
+    """A deployment's run (the flow, no CLI in front) refuses a store as `automl validate` does, before
+    any MLflow run exists; the study store stays untouched."""
+    from automl.config import ConfigError
+
+    config = make_config(tracking=tracking)
+    with pytest.raises(ConfigError, match=message):
+        automl_pipeline(config)
+    assert not store.exists()
+
+
 def test_bad_config_is_refused_by_the_cli_before_anything_runs(tmp_path, store, store_settings, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"name": "bad", "serch": {"n_trials": 2}, "tracking": store_settings(store)}))
