@@ -73,7 +73,9 @@ def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
         preprocess = build_preprocessor(space.numeric, space.categorical)
         selector = "passthrough"
         if params.get("k") is not None:
-            selector = SelectKBest(score_func(params["score_func"], space.context.seed), k=params["k"])
+            # every feature: "all", since a fold may lack a rare category level the profile saw
+            k = "all" if params["k"] >= space.n_features else params["k"]
+            selector = SelectKBest(score_func(params["score_func"], space.context.seed), k=k)
     if params.get("log_target"):  # fitted on log1p(y), predicting expm1 of what it predicts
         model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1,
                                            check_inverse=False)
