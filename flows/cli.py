@@ -8,6 +8,9 @@ import sys
 
 # No network here: Prefect's local server must not try to send analytics.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's temporary server gets 20 s to start by default; a loaded 2-core machine needs more.
+STARTUP_TIMEOUT_S = 120
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
 from automl.config import ConfigError, load_config, passwords_to_env  # noqa: E402
 from automl.data import DataError  # noqa: E402
@@ -85,7 +88,17 @@ def run(config) -> int:
         print(f"automl: warning: {warning}", file=sys.stderr)
     from flows.pipeline import automl_pipeline
 
-    summary = automl_pipeline(passwords_to_env(config))  # the flow run's parameters hold no password
+    try:
+        summary = automl_pipeline(passwords_to_env(config))  # the flow run's parameters hold no password
+    except RuntimeError as error:
+        if "ephemeral Prefect API server" not in str(error):
+            raise
+        waited = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+        print(f"automl: error: Prefect's temporary server did not start within {waited} s (a busy machine?); "
+              "nothing was written. Start a server yourself (`prefect server start`, in another shell) and "
+              "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or allow longer with "
+              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", file=sys.stderr)
+        return 3
     print("\n".join([
         "",
         f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "

@@ -207,3 +207,30 @@ def test_the_steps_run_on_a_task_runner_that_moves_them_to_another_process(make_
     _, task_runs = read_flow_run(parent.data.tags["prefect.flow_run_id"])
     assert {t.name.split("[")[0] for t in task_runs} >= {"load-and-validate", "model-search", "register-model"}
     assert all(t.state.is_completed() for t in task_runs)
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tmp_path, store, store_settings):
+    """A loaded machine can miss the temporary server's start-up timeout (set to 0 s here to force
+    it): one line naming the way out, exit code 3, nothing written, no server left running."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "busy.yaml"
+    path.write_text(yaml.safe_dump({"name": "busy", "search": {"n_trials": 2, "families": ["linear"]},
+                                    "tracking": store_settings(store)}))
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0",
+           "PREFECT_LOGGING_LEVEL": "INFO"}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(path)], cwd=Path(__file__).parents[2],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-2000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("automl: error:")]
+    assert "temporary server did not start within 0 s" in line and "PREFECT_API_URL=http://127.0.0.1:4200/api" in line
+    assert "Traceback" not in done.stderr and not store.exists()
+    import re
+    import socket
+
+    [port] = re.findall(r"Starting temporary server on http://127.0.0.1:(\d+)", done.stdout + done.stderr)
+    with socket.socket() as probe:  # the server it started is gone: nothing listens on its port
+        assert probe.connect_ex(("127.0.0.1", int(port))) != 0
