@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock
 import numpy as np
 import optuna
 import pandas as pd
@@ -39,6 +40,9 @@ def uses_journal(storage: str | None) -> bool:
 
 def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
     """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
+    if storage is not None and storage.startswith("sqlite:///"):  # two runs may create its tables at once
+        with FileLock(storage.removeprefix("sqlite:///") + ".lock"):
+            return optuna.storages.RDBStorage(storage)
     if not uses_journal(storage):
         return storage
     path = Path(storage)

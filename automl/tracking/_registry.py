@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 
-from automl.tracking._runs import RunLog, RunRef, quiet_links
+from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
 MODEL_NAME = "model"  # the logged model's name on the parent run
@@ -56,7 +56,8 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metri
         made = mlflow.register_model(model_uri, name, await_registration_for=60,
                                      tags={"metric": metric, "test_score": repr(score)})
         version = str(made.version)
-    registration = _maybe_move_champion(client, name, version, metric, score, greater_is_better)
+    with store_lock(run.tracking_uri):  # two runs finishing together: one decides at a time
+        registration = _maybe_move_champion(client, name, version, metric, score, greater_is_better)
     RunLog(run).log(tags={"registered_model": name, "registered_version": version,
                           "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
                     metrics={"champion_previous_score": registration.previous_score})

@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 
 from automl.secrets import has_password
 from automl.tracking._writer import writer_process
@@ -49,15 +52,30 @@ def quiet_links(tracking_uri: str) -> None:
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 
 
+def store_lock(tracking_uri: str):
+    """A lock over a local SQLite store, for what two runs must not do at once (create its tables,
+    an experiment, move the champion alias); a server orders its own writes (no lock)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return FileLock(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    return nullcontext()
+
+
 def open_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
-    """The experiment's id, created (artifacts under `artifact_location`/name) when new."""
+    """The experiment's id, created (artifacts under `artifact_location`/name) when new. Run under
+    store_lock: the first call also creates a new SQLite store's tables."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     location = artifact_location
     if "://" not in location:
         location = (Path(location).resolve() / name).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:  # made by another run since (a server store, not locked)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_name: str,
@@ -67,7 +85,8 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
     quiet_links(uri)
     writer_process()  # started now, so it has imported MLflow by the time the first trial ends
     client = MlflowClient(uri)
-    experiment_id = open_experiment(client, experiment, artifact_location)
+    with store_lock(uri):
+        experiment_id = open_experiment(client, experiment, artifact_location)
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     return RunRef(uri, experiment_id, run.info.run_id, run.info.run_name)
 

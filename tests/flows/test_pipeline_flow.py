@@ -234,3 +234,38 @@ def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tm
     [port] = re.findall(r"Starting temporary server on http://127.0.0.1:(\d+)", done.stdout + done.stderr)
     with socket.socket() as probe:  # the server it started is gone: nothing listens on its port
         assert probe.connect_ex(("127.0.0.1", int(port))) != 0
+
+
+def test_two_runs_started_together_on_a_fresh_store_both_finish(tmp_path, store, store_settings):
+    """Two `automl run` at once on a fresh store (and a fresh Prefect home): the store's tables are
+    made once, each run has its own parent run and trials, two versions, and the champion alias
+    points at the better one (or the first, on a tie), as both runs' records say."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "twins.yaml"
+    path.write_text(yaml.safe_dump({"name": "twins", "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
+                                    "tracking": {**store_settings(store),
+                                                 "optuna_storage": f"sqlite:///{store / 'optuna.db'}"}}))
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "flows.cli", "run", str(path)]
+    runs = [subprocess.Popen(command + ["--set", f"seed={seed}"], cwd=Path(__file__).parents[2], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for seed in (1, 2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], "\n".join(out[-2000:] for out in outputs)
+    client = MlflowClient(store_settings(store)["tracking_uri"])
+    experiment = client.get_experiment_by_name("twins").experiment_id
+    parents = client.search_runs([experiment], "tags.`optuna_study` LIKE 'twins-%'")
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    for parent in parents:
+        children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        assert len(children) == 3
+    versions = {str(v.version): float(v.tags["test_score"]) for v in client.search_model_versions("name = 'twins'")}
+    assert sorted(versions) == ["1", "2"]
+    best = max(versions.values())
+    champion = str(client.get_model_version_by_alias("twins", "champion").version)
+    assert versions[champion] == best and (champion == "1" or versions["1"] < best)
+    moved = {p.data.tags["registered_version"]: p.data.tags["champion_moved"] for p in parents}
+    assert moved[champion] == "True"
