@@ -12,9 +12,10 @@ import json
 import os
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -26,12 +27,13 @@ from automl.ensemble import FinalModel, final_model
 from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
+from automl.processes import this_process
 from automl.secrets import redact
 from automl.served import ServedModel, input_schema
 from automl.stores import check_stores
-from automl.search import (Deadline, SearchResult, SearchSpace, TrialRecord, log_target_suits, run_search,
-                           take_clock, uses_journal)
-from automl.tracking import Registration, RunLog, RunRef
+from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, TrialRecord, log_target_suits,
+                           run_search, take_clock, uses_journal)
+from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
 
 
 @dataclass
@@ -116,7 +118,7 @@ def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> R
     tags = {"dataset": dataset.name, "task": dataset.task, "metric": dataset.metric,
             "config_hash": config.config_hash(), "optuna_study": run_name,
             "optuna_storage": redact(config.tracking.optuna_storage), "device": prepared.device,
-            **(extra_tags or {})}
+            PROCESS_TAG: this_process(), **(extra_tags or {})}
     stores = prepared.stores
     run = tracking.start_run(stores.tracking_uri, config.experiment_name, stores.artifact_location, run_name, tags)
     log = RunLog(run)
@@ -135,6 +137,63 @@ def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> R
 def column_report(dataset: Dataset) -> pd.DataFrame:
     """What was decided about each raw column (read as, kept/parsed/expanded/dropped, why)."""
     return pd.DataFrame([vars(d) for d in dataset.column_report], columns=["column", "read_as", "action", "detail"])
+
+
+def dead_runs(prepared: Prepared) -> list[ParentRun]:
+    """This config's runs left RUNNING by a process that is gone (killed, or its machine rebooted)."""
+    config, stores = prepared.config, prepared.stores
+    return [r for r in tracking.parent_runs(stores.tracking_uri, config.experiment_name, config.name) if r.dead]
+
+
+def end_dead_runs(prepared: Prepared) -> list[ParentRun]:
+    """End this config's dead runs KILLED (their children too); they can still be continued."""
+    found = dead_runs(prepared)
+    for run in found:
+        tracking.end_with_children(run.ref, "KILLED", f"its process ({run.process}) was gone")
+    return found
+
+
+def resumable_run(prepared: Prepared, which: str = "last") -> ParentRun:
+    """The run `automl run --resume [which]` continues: this config's newest run, or the one named;
+    a ConfigError if it finished, still runs, ran elsewhere, or was made from another config."""
+    config, stores = prepared.config, prepared.stores
+    runs = tracking.parent_runs(stores.tracking_uri, config.experiment_name, config.name)
+    chosen = runs[:1] if which == "last" else [r for r in runs if which in (r.ref.run_name, r.ref.run_id)]
+    if not chosen:
+        known = ", ".join(r.ref.run_name for r in runs[:5]) or "none"
+        raise ConfigError(f"no run '{which}' of config '{config.name}' in experiment '{config.experiment_name}' "
+                          f"to resume (its newest: {known}); run without --resume to start one")
+    run = chosen[0]
+    name = run.ref.run_name
+    if run.status == "FINISHED":
+        raise ConfigError(f"run '{name}' finished (registered v{run.tags.get('registered_version', '?')}); "
+                          "nothing to resume: run without --resume for a new run")
+    if run.status == "RUNNING" and run.owner_alive is not False:
+        where = run.process.rsplit(":", 1)[0] or "an unknown process"
+        raise ConfigError(f"run '{name}' is still running ({where}); wait for it or stop it, then resume")
+    if run.tags.get("config_hash") != config.config_hash():
+        raise ConfigError(f"run '{name}' was made from another config (hash {run.tags.get('config_hash')}, this one "
+                          f"{config.config_hash()}); resume it with the config it ran, unchanged")
+    return run
+
+
+def resume_run(prepared: Prepared, run: ParentRun, extra_tags: dict[str, str] | None = None) -> RunRef:
+    """Reopen `run` (from resumable_run) for this process: its child runs and study continue."""
+    tracking.reopen_run(run.ref, {PROCESS_TAG: this_process(), **(extra_tags or {})})
+    return run.ref
+
+
+def checkpoint_dir(stores: Stores, run_name: str) -> Path:
+    """Where a run keeps what a resumed search needs beside its study (out-of-fold predictions):
+    beside the journal file, or the SQLite store, or else in mlruns/."""
+    storage = stores.optuna_storage
+    if uses_journal(storage):
+        root = Path(storage).parent
+    elif storage.startswith("sqlite:///"):
+        root = Path(storage.removeprefix("sqlite:///")).parent
+    else:
+        root = Path("mlruns")
+    return root.resolve() / "checkpoints" / run_name
 
 
 def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
@@ -184,6 +243,13 @@ class TrialReporter:
         if self.on_trial is not None:
             self.on_trial(record)
 
+    def restored(self, records: list[TrialRecord]) -> None:
+        """A continued search's finished trials (their child runs exist, or are mended after): they
+        count toward the progress shown."""
+        for record in records:
+            if self.on_trial is not None and not record.interrupted:
+                self.on_trial(record)
+
 
 def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
                 on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
@@ -191,15 +257,24 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     config, storage = prepared.config, prepared.stores.optuna_storage
     space, packed = search_space(prepared, profile), pack_size(prepared)
     runs = tracking.TrialRuns(run)
+    existing = runs.existing()  # a continued run's child runs (none for a new one)
     # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
     where = ({"mirror": tracking.JournalMirror(storage, run.run_name, evaluation.METRICS[space.metric].direction)}
              if uses_journal(storage) else {"storage": storage})
     started = time.perf_counter()
-    result = run_search(space, prepared.split.X_train, prepared.split.y_train,
-                        folds=cv_folds(config, prepared.split.y_train, prepared.dataset.task),
-                        study_name=run.run_name, logger=TrialReporter(runs, on_trial), n_trials=config.search.n_trials,
-                        pruner=config.search.pruner, n_jobs=config.search.n_jobs, pack_size=packed,
-                        deadline=replace(prepared.deadline), **where)  # (a copy: the search sets its reserve)
+    try:
+        result = run_search(space, prepared.split.X_train, prepared.split.y_train,
+                            folds=cv_folds(config, prepared.split.y_train, prepared.dataset.task),
+                            study_name=run.run_name, logger=TrialReporter(runs, on_trial), n_trials=config.search.n_trials,
+                            pruner=config.search.pruner, n_jobs=config.search.n_jobs, pack_size=packed,
+                            deadline=replace(prepared.deadline),  # (a copy: the search sets its reserve)
+                            checkpoint=checkpoint_dir(prepared.stores, run.run_name),
+                            started=max(existing, default=-1) + 1, **where)
+    except BaseException:  # an interrupt: the trials told so far still reach MLflow
+        with suppress(Exception):
+            runs.flush()
+        raise
+    runs.mend(result.records[:result.resumed], existing)
     runs.flush()  # every child run is in MLflow before the search step ends
     log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
     return result
@@ -259,17 +334,24 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
                                    input_schema(d.cleaner, d.raw_example))
 
 
-def finish_run(run: RunRef, status: str = "FINISHED") -> None:
+def finish_run(run: RunRef, status: str = "FINISHED", stores: Stores | None = None) -> None:
+    """End the parent run; a finished run's checkpoint (what a resume would need) is removed."""
     RunLog(run).end(status)
+    if status == "FINISHED" and stores is not None:
+        Checkpoint(checkpoint_dir(stores, run.run_name)).remove()
 
 
 @contextmanager
 def run_ends_failed(run: RunRef):
-    """Marks the parent run FAILED when a step raises (never left RUNNING); finish_run ends it otherwise."""
+    """Marks the parent run FAILED when a step raises, KILLED when it is interrupted (Ctrl-C,
+    SIGTERM): never left RUNNING; finish_run ends it otherwise."""
     try:
         yield
-    except BaseException:
+    except Exception:
         finish_run(run, "FAILED")
+        raise
+    except BaseException:
+        finish_run(run, "KILLED")
         raise
 
 
@@ -283,7 +365,7 @@ def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
         result = search_step(prepared, profile, run)
         model = refit_and_evaluate(prepared, result, run)
         registration = register_step(prepared, model, run)
-        finish_run(run)
+        finish_run(run, stores=prepared.stores)
     return summarize(run, result, model, registration)
 
 

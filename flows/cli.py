@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 # No network here: Prefect's local server must not try to send analytics.
@@ -29,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config value, e.g. --set search.n_trials=10 (repeatable)")
         sub.add_argument("--debug", action="store_true", help="show the traceback of a config or data error")
+        if name == "run":
+            sub.add_argument("--resume", nargs="?", const="last", metavar="RUN_NAME",
+                             help="continue this config's last run (or the run named) where it stopped: "
+                                  "its finished trials are kept and count toward search.n_trials")
     text = "serve one Prefect deployment per config, on the schedule in each config, until stopped"
     sub = commands.add_parser("deploy", help=text, description=text)
     sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if args.command == "validate":
             return validate(config)
-        return run(config)
+        return run(config, args.resume)
     except USER_ERRORS as error:
         if getattr(args, "debug", False):
             raise
@@ -74,31 +79,46 @@ def validate(config) -> int:
     return 0
 
 
-def run(config) -> int:
+def run(config, resume: str | None = None) -> int:
     """Checks first (the same as validate: a bad input is one line, with nothing written and no
-    Prefect started), then the flow."""
-    from automl.pipeline import load_and_validate
+    Prefect started), then the flow. Ctrl-C or SIGTERM ends the runs it made as killed/crashed and
+    stops Prefect's temporary server; a SIGKILL cannot be caught, so the server is given a lifeline."""
+    from automl import pipeline as steps
+    from automl.processes import started_at
     from automl.search import start_clock
 
-    start_clock()  # search.timeout_s counts from here, Prefect's start-up included
-    dataset = load_and_validate(config).dataset
-    for note in dataset.notes:
+    flow_config = passwords_to_env(config)  # the flow run's parameters hold no password
+    prepared = steps.load_and_validate(flow_config)
+    for note in prepared.dataset.notes:
         print(f"automl: note: {note}", file=sys.stderr)
-    for warning in dataset.warnings:
+    for warning in prepared.dataset.warnings:
         print(f"automl: warning: {warning}", file=sys.stderr)
+    resumed = steps.resumable_run(prepared, resume).ref.run_id if resume else None  # one line if nothing to resume
+    for dead in [run for run in steps.dead_runs(prepared) if run.ref.run_id != resumed]:
+        print(f"automl: note: run {dead.ref.run_name} of this config was left running by a process that is gone; "
+              f"continue it with: automl run CONFIG --resume {dead.ref.run_name}", file=sys.stderr)
+    start_clock(at=started_at())  # search.timeout_s counts from this process's start, not from here
+    from prefect.exceptions import TerminationSignal
+
     from flows.pipeline import automl_pipeline
 
+    # Prefect turns SIGTERM into TerminationSignal inside the flow (the run ends KILLED, the flow run
+    # CRASHED), then hands the signal on to the handler it found: this one, so the process exits
+    # through Python (atexit stops the temporary server) rather than dying on the spot.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        summary = automl_pipeline(passwords_to_env(config))  # the flow run's parameters hold no password
+        lifeline = temporary_server()  # noqa: F841 (held until the flow ends: its pipe is the line)
+        summary = automl_pipeline(flow_config, resume)
+    except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
+        print(f"automl: interrupted ({type(stop).__name__}): the run ended KILLED and its flow run CRASHED; "
+              f"continue it with: automl run CONFIG --resume", file=sys.stderr)
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
     except RuntimeError as error:
         if "ephemeral Prefect API server" not in str(error):
             raise
-        waited = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
-        print(f"automl: error: Prefect's temporary server did not start within {waited} s (a busy machine?); "
-              "nothing was written. Start a server yourself (`prefect server start`, in another shell) and "
-              "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or allow longer with "
-              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", file=sys.stderr)
-        return 3
+        return server_did_not_start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print("\n".join([
         "",
         f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "
@@ -108,6 +128,44 @@ def run(config) -> int:
         f"see it: mlflow ui --backend-store-uri {redact(config.tracking.tracking_uri)}   (then http://127.0.0.1:5000)",
     ]))
     return 0
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(143)
+
+
+def temporary_server() -> list:
+    """Start Prefect's temporary server here (when no PREFECT_API_URL is set), as its client would,
+    each server process with a lifeline from the moment it is launched: a SIGKILL of this process
+    then ends the server too, instead of orphaning it. Hold the returned list until the flow ends."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    from automl.processes import lifeline
+
+    lines: list = []
+    if PREFECT_API_URL.value():
+        return lines
+    server = SubprocessASGIServer()  # the instance Prefect's client uses
+    launch = server._run_uvicorn_command  # (Prefect 3.8's; it may launch again on a port clash)
+
+    def launch_with_lifeline():
+        process = launch()
+        lines.append(lifeline([process.pid]))
+        return process
+
+    server._run_uvicorn_command = launch_with_lifeline
+    server.start()
+    return lines
+
+
+def server_did_not_start() -> int:
+    waited = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+    print(f"automl: error: Prefect's temporary server did not start within {waited} s (a busy machine?); "
+          "nothing was written. Start a server yourself (`prefect server start`, in another shell) and "
+          "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or allow longer with "
+          "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

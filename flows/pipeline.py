@@ -16,16 +16,24 @@ from typing import Any, Callable
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterName, FlowRunFilterState,
+                                            FlowRunFilterStateType)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.states import Crashed
 from prefect.concurrency.sync import concurrency
 
 from automl import pipeline as steps
 from automl.config import RunConfig
 from automl.data import DataError
 from automl.evaluation import METRICS
+from automl.processes import alive, this_process
 from automl.report import report_markdown
 from automl.search import SearchResult
 
 PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (one ~30 ms API call each)
+PROCESS_PREFIX = "automl-process:"  # a flow run's tag naming the process that runs it
 GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
 
 
@@ -94,6 +102,8 @@ load_and_validate = task(steps.load_and_validate, name="load-and-validate", retr
                          retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
                          task_run_name="load-and-validate[{config.name}]", **step)
 start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-mlflow-run", **step)
+resume_run = task(steps.resume_run, name="resume-mlflow-run", task_run_name="resume-mlflow-run[{run.ref.run_name}]",
+                  **step)
 profile_features = task(steps.profile_step, name="feature-profile", task_run_name="feature-profile", **step)
 refit_and_evaluate = task(steps.refit_and_evaluate, name="refit-and-evaluate",
                           task_run_name="refit-and-evaluate", **step)
@@ -130,16 +140,55 @@ def on_task_runner(step_task, *args) -> Any:
     return step_task.submit(*args).result()
 
 
+def crash_flow_run(flow_run_id, why: str, client) -> None:
+    """Mark a dead process's flow run CRASHED (it stays RUNNING otherwise)."""
+    state = client.read_flow_run(flow_run_id).state
+    if state is not None and not state.is_final():
+        client.set_flow_run_state(flow_run_id, Crashed(message=why), force=True)
+
+
+def own_flow_run(config: RunConfig) -> None:
+    """Tag this flow run with its process (`automl-process:host:pid:start`), and end as CRASHED
+    this config's flow runs still RUNNING whose process is gone (SIGKILLed, OOM-killed, rebooted)."""
+    this = runtime.flow_run.id
+    with get_client(sync_client=True) as client:
+        mine = client.read_flow_run(this)
+        client.update_flow_run(this, tags=[*mine.tags, PROCESS_PREFIX + this_process()])
+        stale = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[config.name]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
+            sort=FlowRunSort.START_TIME_DESC, limit=200)  # (the sync client sends no default sort)
+        for other in stale:
+            owner = next((tag.removeprefix(PROCESS_PREFIX) for tag in other.tags if tag.startswith(PROCESS_PREFIX)), "")
+            if other.id != this and owner and alive(owner) is False:
+                crash_flow_run(other.id, f"its process ({owner}) was gone", client)
+
+
+def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., Any]):
+    """The MLflow parent run: a new one (this config's dead runs ended first), or the one resumed."""
+    logger = get_run_logger()
+    own_flow_run(prepared.config)
+    if resume:
+        previous = steps.resumable_run(prepared, resume)
+        logger.info(f"resuming run {previous.ref.run_name} ({previous.status})")
+        return call(resume_run, prepared, previous, prefect_tags())
+    for dead in steps.end_dead_runs(prepared):
+        logger.warning(f"run {dead.ref.run_name} of this config was left running by a process that is gone; "
+                       f"ended KILLED. Continue it with: automl run CONFIG --resume {dead.ref.run_name}")
+    return call(start_run, prepared, prefect_tags())
+
+
 @flow(name="automl-pipeline", flow_run_name="{config.name}", log_prints=True, validate_parameters=True)
-def automl_pipeline(config: RunConfig) -> dict:
-    """Load + validate → feature profile → Optuna model search → refit + evaluate → register."""
-    return pipeline_steps(config, direct)
+def automl_pipeline(config: RunConfig, resume: str | None = None) -> dict:
+    """Load + validate → feature profile → Optuna model search → refit + evaluate → register.
+    `resume`: "last" or a run name continues that run of the config (its study and MLflow run)."""
+    return pipeline_steps(config, direct, resume)
 
 
-def pipeline_steps(config: RunConfig, call: Callable[..., Any]) -> dict:
+def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None) -> dict:
     """The flow's body: each step a task, run by `call`."""
     prepared = call(load_and_validate, config)
-    run = call(start_run, prepared, prefect_tags())
+    run = open_run(prepared, resume, call)
     with steps.run_ends_failed(run):
         profile = call(profile_features, prepared, run)
         # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).
@@ -147,7 +196,7 @@ def pipeline_steps(config: RunConfig, call: Callable[..., Any]) -> dict:
             result = call(search.with_options(timeout_seconds=search_timeout(config)), prepared, profile, run)
             model = call(refit_and_evaluate, prepared, result, run)
         registration = call(register, prepared, model, run)
-        steps.finish_run(run)
+        steps.finish_run(run, stores=prepared.stores)
     metric = prepared.dataset.metric
     create_markdown_artifact(report_markdown(config, run, result, model.test_metrics, registration, metric),
                              key=artifact_key(config, "report"),

@@ -7,6 +7,7 @@ cross-validated on the training split only, within a trial budget and a wall-clo
 - the study and its driver: run_search, make_storage, make_pruner
 - the budget: Deadline (injectable clock), start_clock, refit_reserve
 - what it leaves: TrialRecord, SearchResult
+- continuing a stored study (automl run --resume): Checkpoint (the out-of-fold predictions kept)
 
 It starts no processes and knows nothing of MLflow: trials are handed to a TrialLogger, and a
 stored copy of the study to a StudyMirror, both supplied by the caller (automl.pipeline).
@@ -18,13 +19,14 @@ from automl.search._cv import (EPOCH_STEP_BASE, KEEP_OOF, MIN_EPOCHS_BEFORE_PRUN
                                TrialLogger, cv_splitter)
 from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
+from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_pipeline, default_trials, log_target_suits,
                                   suggest_pipeline)
 from automl.search._study import StudyMirror, make_pruner, make_sampler, make_storage, run_search, uses_journal
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
-    "REFIT_MARGIN", "TAIL_S", "CrossValidation", "Deadline", "OutOfTime", "SearchResult", "SearchSpace",
+    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "SearchResult", "SearchSpace",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",

@@ -27,10 +27,11 @@ REFIT_MARGIN = 1.6
 _origin: float | None = None
 
 
-def start_clock(clock: Callable[[], float] = time.time) -> None:
-    """Start the budget's clock now (the CLI calls this before Prefect starts its server)."""
+def start_clock(clock: Callable[[], float] = time.time, at: float | None = None) -> None:
+    """Start the budget's clock now, or `at` (the CLI gives its process's start: the budget is the
+    wall clock a user sees, Python's imports and Prefect's start-up included)."""
     global _origin
-    _origin = clock()
+    _origin = clock() if at is None else at
 
 
 def take_clock(clock: Callable[[], float] = time.time) -> float:

@@ -29,6 +29,7 @@ from automl.models import get_family
 from automl.nn import Callback, TrainState
 from automl.search._budget import Deadline, refit_reserve
 from automl.search._records import TrialRecord
+from automl.search._resume import INTERRUPTED_ATTR, RECORD_ATTR, Checkpoint, record_attr
 from automl.search._space import SearchSpace, build_pipeline
 
 EPOCH_STEP_BASE = 1000  # epoch reports live at steps >= this, apart from the per-fold ones
@@ -43,6 +44,13 @@ class TrialLogger(Protocol):
     """What the search needs of tracking: one call per finished trial."""
 
     def log_trial(self, record: TrialRecord) -> None: ...
+
+
+def tell_restored(logger: TrialLogger, records: list[TrialRecord]) -> None:
+    """Hand a continued study's restored trials to the logger, if it takes them (`restored`)."""
+    restored = getattr(logger, "restored", None)
+    if restored is not None:
+        restored(records)
 
 
 class OutOfTime(Exception):
@@ -75,13 +83,15 @@ class CrossValidation:
     keeps the best trials' out-of-fold predictions and the reserve the deadline leaves for the refit."""
 
     def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, folds: int, study: optuna.Study,
-                 logger: TrialLogger, deadline: Deadline | None = None, keep_oof: int = KEEP_OOF):
+                 logger: TrialLogger, deadline: Deadline | None = None, keep_oof: int = KEEP_OOF,
+                 checkpoint: Checkpoint | None = None):
         self.space, self.X, self.y, self.study, self.logger = space, X, y, study, logger
         self.deadline = deadline or Deadline(None)
         self.clock = self.deadline.clock  # fold times and the deadline read the same clock
         self.splits = list(cv_splitter(space.context.task, folds, space.context.seed).split(X, y))
         self.sign = 1.0 if METRICS[space.metric].greater_is_better else -1.0
-        self.keep_oof = keep_oof
+        self.keep_oof, self.checkpoint = keep_oof, checkpoint
+        self._classes_saved = False
         self.records: list[TrialRecord] = []
         self.oof: dict[int, np.ndarray] = {}
         self.classes: np.ndarray | None = None  # the column order of class probabilities
@@ -112,7 +122,10 @@ class CrossValidation:
         except BaseException as error:  # e.g. CUDA out of memory: this group fails, the study goes on
             _end(running, "FAIL", f"{type(error).__name__}: {error}"[:500])
             release_device_memory(error)
-            if not isinstance(error, Exception):  # KeyboardInterrupt and the like: told, logged, raised
+            if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: told and logged as interrupted, raised
+                for member in running:
+                    member.record.interrupted = True
+                    member.record.reason = f"interrupted ({type(error).__name__})"
                 raise
         finally:
             self._finish(group, self.clock() - started)
@@ -235,6 +248,9 @@ class CrossValidation:
         record = member.record
         if record.reason:
             member.trial.set_user_attr("fail_reason" if record.state == "FAIL" else "prune_reason", record.reason)
+        if record.interrupted:
+            member.trial.set_user_attr(INTERRUPTED_ATTR, True)
+        member.trial.set_user_attr(RECORD_ATTR, record_attr(record))  # what a resumed search restores
         complete = record.state == "COMPLETE"
         self.study.tell(member.trial, record.value if complete else None, state=STATES[record.state])
 
@@ -242,6 +258,11 @@ class CrossValidation:
         """Keep the best `keep_oof` trials' predictions, never dropping a family's best (the blend
         needs different models, and one family can fill the list on a small table)."""
         self.oof[record.number] = oof
+        if self.checkpoint is not None:
+            self.checkpoint.save(record.number, oof)
+            if self.classes is not None and not self._classes_saved:
+                self.checkpoint.save_classes(self.classes)
+                self._classes_saved = True
         if len(self.oof) > self.keep_oof:
             kept = {r.number: r for r in self.records if r.number in self.oof}
             best_of: dict[str, int] = {}
@@ -249,7 +270,20 @@ class CrossValidation:
                 best_of.setdefault(kept[n].family, n)
             droppable = [n for n in kept if n not in best_of.values()]
             if droppable:  # (keep_oof is above the number of families; a test sets it lower)
-                del self.oof[min(droppable, key=lambda n: self.sign * kept[n].value)]
+                dropped = min(droppable, key=lambda n: self.sign * kept[n].value)
+                del self.oof[dropped]
+                if self.checkpoint is not None:
+                    self.checkpoint.drop(dropped)
+        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
+
+    def restore(self, records: list[TrialRecord], oof: dict[int, np.ndarray], classes: np.ndarray | None) -> None:
+        """Start from a stored study's trials (automl run --resume): their records, and the
+        out-of-fold predictions the checkpoint kept for the completed ones."""
+        complete = {r.number for r in records if r.state == "COMPLETE"}
+        self.records = list(records)
+        self.oof = {n: predictions for n, predictions in oof.items() if n in complete}
+        self.classes, self._classes_saved = classes, classes is not None
+        tell_restored(self.logger, records)
         self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
 
 

@@ -27,6 +27,7 @@ class TrialRecord:
     epoch_history: list[dict[str, float]] = field(default_factory=list)  # {"fold", "epoch", losses}
     fold_seconds: list[float] = field(default_factory=list)  # fit + predict, per finished fold
     pack_size: int = 1  # trials trained together with this one (itself included)
+    interrupted: bool = False  # ended FAIL by a signal or its process's death: run again on resume
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SearchResult:
     trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # for Optuna's plots
     oof: dict[int, np.ndarray] = field(default_factory=dict)  # best completed trials' out-of-fold predictions
     classes: np.ndarray | None = None  # the column order of classification OOF probabilities
+    resumed: int = 0  # trials 0..resumed-1 were restored from a stored study (automl run --resume)
 
     @property
     def sign(self) -> float:

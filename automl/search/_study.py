@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import threading
 import warnings
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from filelock import FileLock
 import numpy as np
 import optuna
 import pandas as pd
+from filelock import FileLock
 from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
@@ -21,6 +22,7 @@ from automl.search._budget import Deadline
 from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger
 from automl.search._packing import SuggestFailed, ask_group
 from automl.search._records import SearchResult
+from automl.search._resume import Checkpoint, fail_stale, record_of, restore, searched_seconds
 from automl.search._space import SearchSpace, default_trials
 
 class StudyMirror(Protocol):
@@ -31,6 +33,10 @@ class StudyMirror(Protocol):
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None: ...
 
     def flush(self) -> None: ...
+
+    def stored_trials(self) -> list[optuna.trial.FrozenTrial]: ...
+
+    def copied_already(self, count: int, missing: list[int]) -> None: ...
 
 
 def uses_journal(storage: str | None) -> bool:
@@ -69,27 +75,48 @@ def make_sampler(seed: int, parallel: bool = False) -> optuna.samplers.BaseSampl
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
                logger: TrialLogger, storage: str | None = None, mirror: StudyMirror | None = None,
                n_trials: int | None = None, pruner: str = "median", n_jobs: int = 1, pack_size: int = 1,
-               deadline: Deadline | None = None, keep_oof: int = KEEP_OOF) -> SearchResult:
-    """Create the study, enqueue each family's defaults, fill it within the budget.
+               deadline: Deadline | None = None, keep_oof: int = KEEP_OOF, checkpoint: str | Path | None = None,
+               started: int = 0) -> SearchResult:
+    """Create the study (or continue the stored one of that name), enqueue each family's defaults,
+    fill it within the budget.
 
     storage: None (in memory), a journal file or an RDB URL; or else a `mirror`: the study runs in
     memory and the mirror keeps its stored copy. pack_size > 1 trains trials of a packing family
     (ModelFamily.member_params) that many at a time; n_jobs > 1 runs groups in threads.
+    A study already stored under `study_name` is continued (its process must be gone): finished
+    trials count toward n_trials, interrupted ones are run again, out-of-fold predictions come
+    back from `checkpoint` (a folder); `started` is how many trials the caller knows were begun.
     """
     if storage is not None and mirror is not None:
         raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
-    study = optuna.create_study(study_name=study_name, storage=make_storage(storage),
-                                direction=direction, sampler=make_sampler(space.context.seed, n_jobs > 1),
-                                pruner=make_pruner(pruner))
+    study, filled = _open_study(study_name, storage, mirror, direction, space.context.seed, n_jobs, pruner, started)
+    previous = study.get_trials(deepcopy=False)
     for key, value in {"metric": space.metric, "families": space.families}.items():
         study.set_user_attr(key, value)
-        if mirror is not None:
+        if mirror is not None and not previous:
             mirror.set_user_attr(key, value)
-    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof)
-    warm_start = default_trials(space)[: n_trials or None]
-    Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else []).run(n_jobs)
+    saved = Checkpoint(checkpoint) if checkpoint is not None else None
+    deadline = deadline or Deadline(None)
+    if previous and deadline.at is not None:  # the time the earlier process searched is spent
+        deadline.at -= searched_seconds(previous)
+    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof, saved)
+    records = [record_of(t) for t in previous]
+    if previous:
+        cv.restore(records, *(saved.load() if saved else ({}, None)))
+    done = [t for t, r in zip(previous, records) if not r.interrupted]
+    warm_done = sum(1 for t in done if t.user_attrs.get("warm_start"))
+    warm_start = default_trials(space)[: n_trials or None][warm_done:]
+    driver = Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else [], asked=len(done))
+    try:
+        driver.run(n_jobs)
+    except BaseException:  # an interrupt: what was told still reaches the stored copy
+        if mirror is not None:
+            with suppress(Exception):
+                mirror(study, None)
+                mirror.flush()
+        raise
     if mirror is not None:
         mirror.flush()
     if not cv.completed_any():
@@ -97,7 +124,23 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
         raise RuntimeError(f"no trial of study '{study_name}' completed ({len(cv.records)} tried); "
                            f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
     return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space, folds,
-                        trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes)
+                        trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes,
+                        resumed=len(previous))
+
+
+def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, direction: str, seed: int,
+                n_jobs: int, pruner: str, started: int) -> tuple[optuna.Study, list[int]]:
+    """The study to fill: new, or the stored one of that name continued (see run_search)."""
+    sampler = make_sampler(seed, n_jobs > 1)
+    if mirror is not None:
+        study = optuna.create_study(study_name=name, direction=direction, sampler=sampler, pruner=make_pruner(pruner))
+        stored = mirror.stored_trials()
+        filled = restore(study, stored, started) if stored or started else []
+        mirror.copied_already(len(study.trials), filled)
+        return study, filled
+    study = optuna.create_study(study_name=name, storage=make_storage(storage), direction=direction,
+                                sampler=sampler, pruner=make_pruner(pruner), load_if_exists=storage is not None)
+    return study, fail_stale(study) if storage is not None else []
 
 
 class Driver:
@@ -106,10 +149,10 @@ class Driver:
     error or interrupt anywhere stops every thread from asking again."""
 
     def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
-                 warm_start: list[dict], callbacks: list):
+                 warm_start: list[dict], callbacks: list, asked: int = 0):
         self.study, self.cv, self.n_trials, self.pack_size = study, cv, n_trials, pack_size
         self.warm_start, self.callbacks = list(warm_start), callbacks
-        self.asked = 0
+        self.asked = asked  # trials toward n_trials (a continued study's finished ones count)
         self.lock = threading.Lock()
         self.halt = threading.Event()
         self.errors: list[BaseException] = []
@@ -150,7 +193,7 @@ class Driver:
         with self.lock:
             while not self.halt.is_set():
                 spent = self.asked and self.cv.deadline.left() <= 0  # all failed so far, and no time left
-                if self.cv.stopped or self.cv.out_of_time() or spent or self.left() == 0:
+                if self.cv.stopped or self.cv.out_of_time() or spent or self.left() <= 0:
                     return None
                 if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
                     self.study.enqueue_trial(self.warm_start.pop(0), user_attrs={"warm_start": True})

@@ -25,11 +25,23 @@ class JournalMirror:
         self.path = str(Path(path).resolve())  # the writer process may have another working directory
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per study or trial
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(self.path))
-        self.study_id = storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
+        self.storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(self.path))
+        try:  # a study continued (automl run --resume) is the one stored under its name
+            self.study_id, self.existed = self.storage.get_study_id_from_name(study_name), True
+        except KeyError:
+            self.study_id = self.storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
+            self.existed = False
         self.writer, self.owner = writer_process(), f"optuna-journal:{self.path}:{study_name}"
         self.copied: set[int] = set()
         self._lock = threading.Lock()
+
+    def stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """The trials already in the journal under this study's name (empty for a new study)."""
+        return self.storage.get_all_trials(self.study_id) if self.existed else []
+
+    def copied_already(self, count: int, missing: list[int]) -> None:
+        """The in-memory study's first `count` trials came from the journal, but for `missing`."""
+        self.copied = set(range(count)) - set(missing)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         self.writer.submit(self.owner, set_study_user_attr, self.path, self.study_id, key, value)

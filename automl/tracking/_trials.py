@@ -46,7 +46,14 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
         tags["pack_size"] = str(record.pack_size)
     if record.reason:
         tags["fail_reason" if record.state == "FAIL" else "prune_reason"] = record.reason
+    if record.interrupted:
+        tags["interrupted"] = "true"
     return tags, flatten("", {**shared, **own}), metrics
+
+
+def run_status(record: TrialRecord) -> str:
+    """The child run's status: FINISHED, KILLED (pruned, or interrupted) or FAILED."""
+    return "KILLED" if record.interrupted else RUN_STATUS.get(record.state, "FAILED")
 
 
 class TrialRuns:
@@ -62,7 +69,7 @@ class TrialRuns:
 
     def log_trial(self, record: TrialRecord) -> None:
         tags, params, metrics = trial_run(record, self.parent.run_id, int(time.time() * 1000))
-        status = RUN_STATUS.get(record.state, "FAILED")
+        status = run_status(record)
         self._writer.submit(self._owner, write_run, self.parent.tracking_uri, self.parent.experiment_id,
                             f"trial-{record.number:03d}-{record.family}", tags, params, metrics, status)
         self.count += 1
@@ -74,6 +81,29 @@ class TrialRuns:
             self.seconds_writing += self._writer.flush(self._owner)
         finally:
             self.seconds_waited += time.perf_counter() - started
+
+    def existing(self) -> dict[int, tuple[str, str]]:
+        """Trial number → (run id, status) of the child runs already in MLflow (a continued run's)."""
+        return {int(run.data.tags["trial_number"]): (run.info.run_id, run.info.status) for run in self.runs()
+                if "trial_number" in run.data.tags}
+
+    def mend(self, records: list[TrialRecord], existing: dict[int, tuple[str, str]]) -> None:
+        """After a continued search: one finished child run per restored trial. An interrupted
+        trial's run ends KILLED (made if its process never wrote it); a run a dead writer left
+        half-made (its status not the trial's) is written again; a missing one is written."""
+        client = MlflowClient(self.parent.tracking_uri)
+        for record in records:
+            run_id, status = existing.get(record.number, (None, None))
+            if record.interrupted and run_id is not None:
+                if status != "KILLED":
+                    client.set_tag(run_id, "interrupted", "true")
+                    client.set_terminated(run_id, status="KILLED")
+                continue
+            if run_id is not None and status != run_status(record):
+                client.delete_run(run_id)
+            if run_id is None or status != run_status(record):
+                self.log_trial(record)
+        self.flush()
 
     def runs(self) -> list:
         """The child runs written so far (after a flush)."""

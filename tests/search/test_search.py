@@ -133,7 +133,8 @@ def test_an_interrupt_in_one_thread_stops_every_thread_from_asking(wine, space_f
         run_search(space_for(dataset, [interrupting_family]), split.X_train, split.y_train, folds=2,
                    study_name="interrupted", n_trials=60, n_jobs=2, logger=trial_log)
     # the interrupted trial is told and logged; the other thread ends the trial it is running, no more
-    assert any(r.state == "FAIL" and r.reason == "KeyboardInterrupt: " for r in trial_log.records)
+    assert any(r.state == "FAIL" and r.interrupted and r.reason == "interrupted (KeyboardInterrupt)"
+               for r in trial_log.records)
     assert len(trial_log.records) <= 4
 
 
@@ -159,3 +160,34 @@ def test_a_family_whose_space_raises_fails_its_trials_and_the_search_goes_on(win
     failed = [t for t in result.trials if t.state == FAIL]
     assert failed and all("ValueError while suggesting: no space here" in t.user_attrs["fail_reason"] for t in failed)
     assert len(result.trials) == 6 and result.best_params["family"] == "linear"
+
+
+def test_an_interrupted_search_continues_where_it_stopped(wine, space_for, trial_log, study_store, tmp_path,
+                                                         interrupting_family):
+    """Ctrl-C in trial 1; the same study continued: trial 0 is kept (its record and out-of-fold
+    predictions), trial 1 stays an interrupted FAIL and does not count, n_trials finish in all."""
+    if study_store.mode == "memory":
+        pytest.skip("an in-memory study is gone with its process: nothing to continue")
+    dataset, split = wine
+    space, checkpoint = space_for(dataset, [interrupting_family]), tmp_path / "checkpoint"
+    search = dict(folds=2, study_name="resumed", n_trials=5, logger=trial_log, checkpoint=checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, split.X_train, split.y_train, **search, **study_store.search_args("resumed", "maximize"))
+    first = {r.number: r for r in trial_log.records}
+    assert sorted(first) == [0, 1] and first[0].state == "COMPLETE" and first[1].interrupted
+    assert sorted(p.name for p in checkpoint.glob("*.npy")) == ["classes.npy", "trial-00000.npy"]
+    trial_log.records.clear()
+    result = run_search(space, split.X_train, split.y_train, **search,
+                        **study_store.search_args("resumed", "maximize"))
+    assert result.resumed == 2 and [r.number for r in result.records] == list(range(6))
+    assert [r.number for r in trial_log.records] == [2, 3, 4, 5]  # only new trials are logged again
+    assert [r.number for r in result.records if r.interrupted] == [1]
+    assert result.records[0].value == first[0].value and result.records[0].fold_scores == first[0].fold_scores
+    assert all(r.state == "COMPLETE" for r in result.records if not r.interrupted)
+    assert 0 in result.oof and list(result.classes) == sorted(split.y_train.unique())
+    assert np.mean(result.oof[0].argmax(axis=1) == pd.Categorical(split.y_train, result.classes).codes) == \
+        pytest.approx(first[0].value, abs=0.02)  # the restored predictions are trial 0's
+    stored = study_store.load("resumed")
+    assert [t.number for t in stored.trials] == list(range(6))
+    assert [t.state for t in stored.trials].count(FAIL) == 1 and stored.trials[1].user_attrs["interrupted"]
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in stored.trials)

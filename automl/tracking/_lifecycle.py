@@ -1,0 +1,73 @@
+"""A parent run's life beyond one process: which process owns it (the `automl.process` tag), the
+runs of a config, ending a dead run and its children, and reopening one to continue it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from automl.processes import alive
+from automl.tracking._runs import RunRef, absolute_uri
+
+PROCESS_TAG = "automl.process"  # host:pid:start of the process running it (automl.processes)
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """A top-level run of a config, as found in the store."""
+
+    ref: RunRef
+    status: str  # RUNNING, FINISHED, FAILED, KILLED
+    process: str  # PROCESS_TAG's value ('' if the run has none)
+    tags: dict[str, str]
+
+    @property
+    def owner_alive(self) -> bool | None:
+        """Whether its process still runs (None: another host's, or not known)."""
+        return alive(self.process) if self.process else None
+
+    @property
+    def dead(self) -> bool:
+        """RUNNING in the store, but its process is gone."""
+        return self.status == "RUNNING" and self.owner_alive is False
+
+
+def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[ParentRun]:
+    """The config's top-level runs in its experiment, newest first (none if it has no experiment)."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
+        return []  # no store yet: looking must not create one (nor its folder)
+    uri = absolute_uri(tracking_uri)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs = client.search_runs([found.experiment_id], f"tags.`optuna_study` LIKE '{config_name}-%'",
+                              run_view_type=ViewType.ACTIVE_ONLY, order_by=["attributes.start_time DESC"],
+                              max_results=1000)
+    return [ParentRun(RunRef(uri, found.experiment_id, r.info.run_id, r.info.run_name), r.info.status,
+                      r.data.tags.get(PROCESS_TAG, ""), dict(r.data.tags))
+            for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+
+
+def end_with_children(run: RunRef, status: str, reason: str) -> None:
+    """End a run and its children still RUNNING as `status`, saying why in a tag."""
+    client = MlflowClient(run.tracking_uri)
+    children = client.search_runs([run.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run.run_id}' "
+                                  "and attributes.status = 'RUNNING'", max_results=50000)
+    for found in [*children, client.get_run(run.run_id)]:
+        if found.info.status == "RUNNING":
+            client.set_tag(found.info.run_id, "automl.ended_reason", reason)
+            client.set_terminated(found.info.run_id, status=status)
+
+
+def reopen_run(run: RunRef, tags: dict[str, str]) -> None:
+    """Make an ended (or dead) run RUNNING again for the process continuing it."""
+    client = MlflowClient(run.tracking_uri)
+    resumed = int(client.get_run(run.run_id).data.tags.get("automl.resumed", "0")) + 1
+    client.update_run(run.run_id, status="RUNNING")
+    for key, value in {**tags, "automl.resumed": str(resumed)}.items():
+        client.set_tag(run.run_id, key, value)
