@@ -11,7 +11,7 @@ from mlflow.entities import ViewType
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from automl.processes import alive
-from automl.tracking._runs import RunRef, absolute_uri
+from automl.tracking._runs import RunRef, absolute_uri, store_lock
 
 PROCESS_TAG = "automl.process"  # host:pid:start of the process running it (automl.processes)
 
@@ -41,8 +41,9 @@ def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[Pa
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
         return []  # no store yet: looking must not create one (nor its folder)
     uri = absolute_uri(tracking_uri)
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
+    with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
     runs = client.search_runs([found.experiment_id], f"tags.`optuna_study` LIKE '{config_name}-%'",

@@ -84,8 +84,8 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
     uri = absolute_uri(tracking_uri)
     quiet_links(uri)
     writer_process()  # started now, so it has imported MLflow by the time the first trial ends
-    client = MlflowClient(uri)
-    with store_lock(uri):
+    with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
+        client = MlflowClient(uri)
         experiment_id = open_experiment(client, experiment, artifact_location)
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     return RunRef(uri, experiment_id, run.info.run_id, run.info.run_name)
