@@ -171,6 +171,9 @@ def resumable_run(prepared: Prepared, which: str = "last") -> ParentRun:
     if run.status == "RUNNING" and run.owner_alive is not False:
         where = run.process.rsplit(":", 1)[0] or "an unknown process"
         raise ConfigError(f"run '{name}' is still running ({where}); wait for it or stop it, then resume")
+    if PROCESS_TAG not in run.tags:
+        raise ConfigError(f"run '{name}' was made by a version of automl that could not resume; "
+                          "run without --resume for a new run")
     if run.tags.get("config_hash") != config.config_hash():
         raise ConfigError(f"run '{name}' was made from another config (hash {run.tags.get('config_hash')}, this one "
                           f"{config.config_hash()}); resume it with the config it ran, unchanged")

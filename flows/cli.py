@@ -132,6 +132,9 @@ def run(config, resume: str | None = None) -> int:
     return 0
 
 
+_LIFELINES: list = []  # the lifelines' handles, held for the process's life: each pipe is a line
+
+
 def _exit_on_sigterm(signum, frame):
     raise SystemExit(143)
 
@@ -145,7 +148,7 @@ def temporary_server() -> list:
 
     from automl.processes import lifeline
 
-    lines: list = []
+    lines = _LIFELINES
     if PREFECT_API_URL.value():
         return lines
     server = SubprocessASGIServer()  # the instance Prefect's client uses

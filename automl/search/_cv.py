@@ -259,10 +259,10 @@ class CrossValidation:
         needs different models, and one family can fill the list on a small table)."""
         self.oof[record.number] = oof
         if self.checkpoint is not None:
-            self.checkpoint.save(record.number, oof)
-            if self.classes is not None and not self._classes_saved:
+            if self.classes is not None and not self._classes_saved:  # (first: a trial's file needs it)
                 self.checkpoint.save_classes(self.classes)
                 self._classes_saved = True
+            self.checkpoint.save(record.number, oof)
         if len(self.oof) > self.keep_oof:
             kept = {r.number: r for r in self.records if r.number in self.oof}
             best_of: dict[str, int] = {}

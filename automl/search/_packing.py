@@ -13,6 +13,8 @@ from typing import Any
 import optuna
 
 from automl.models import get_family
+from automl.search._records import TrialRecord
+from automl.search._resume import RECORD_ATTR, UNKNOWN, record_attr
 from automl.search._space import SearchSpace, suggest_pipeline
 
 
@@ -51,6 +53,8 @@ def ask_group(study: optuna.Study, space: SearchSpace, room: int) -> tuple[list[
         reason = f"{type(error).__name__} while suggesting: {error}"[:500]
         for trial in trials:
             trial.set_user_attr("fail_reason", reason)
+            record = TrialRecord(trial.number, params[0]["family"] if params else UNKNOWN, {}, "FAIL", reason=reason)
+            trial.set_user_attr(RECORD_ATTR, record_attr(record))  # what a resumed search restores
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise SuggestFailed(len(trials), reason) from error
     return trials, params

@@ -78,7 +78,8 @@ def fail_stale(study: optuna.Study) -> list[int]:
     """A shared storage's trials left RUNNING (or WAITING from an old enqueue) by a dead process
     become interrupted FAIL trials. Returns their numbers."""
     storage, numbers = study._storage, []
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    states = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    for trial in study.get_trials(deepcopy=False, states=states):
         storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
         storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
@@ -86,12 +87,10 @@ def fail_stale(study: optuna.Study) -> list[int]:
     return numbers
 
 
-def searched_seconds(trials: list[optuna.trial.FrozenTrial]) -> float:
-    """How long the earlier process searched: its first trial's start to its last one's end."""
-    real = [t for t in trials if not t.user_attrs.get(INTERRUPTED_ATTR) and t.datetime_start and t.datetime_complete]
-    if not real:
-        return 0.0
-    return (max(t.datetime_complete for t in real) - min(t.datetime_start for t in real)).total_seconds()
+def searched_seconds(records: list[TrialRecord], n_jobs: int = 1) -> float:
+    """How long earlier processes searched: their trials' time, over the threads that ran them
+    (the hours no process ran are not counted)."""
+    return sum(r.duration_s for r in records if not r.interrupted) / max(n_jobs, 1)
 
 
 class Checkpoint:

@@ -91,7 +91,7 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
         raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
-    study, filled = _open_study(study_name, storage, mirror, direction, space.context.seed, n_jobs, pruner, started)
+    study, filled = _open_study(study_name, storage, mirror, direction, space.context, n_jobs, pruner, started)
     previous = study.get_trials(deepcopy=False)
     for key, value in {"metric": space.metric, "families": space.families}.items():
         study.set_user_attr(key, value)
@@ -99,15 +99,15 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
             mirror.set_user_attr(key, value)
     saved = Checkpoint(checkpoint) if checkpoint is not None else None
     deadline = deadline or Deadline(None)
-    if previous and deadline.at is not None:  # the time the earlier process searched is spent
-        deadline.at -= searched_seconds(previous)
-    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof, saved)
     records = [record_of(t) for t in previous]
+    if previous and deadline.at is not None:  # the time the earlier processes searched is spent
+        deadline.at -= searched_seconds(records, n_jobs)
+    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof, saved)
     if previous:
         cv.restore(records, *(saved.load() if saved else ({}, None)))
     done = [t for t, r in zip(previous, records) if not r.interrupted]
-    warm_done = sum(1 for t in done if t.user_attrs.get("warm_start"))
-    warm_start = default_trials(space)[: n_trials or None][warm_done:]
+    warm_done = {t.user_attrs.get("warm_start") for t in done}  # (the index among the defaults)
+    warm_start = [(i, p) for i, p in enumerate(default_trials(space)[: n_trials or None]) if i not in warm_done]
     driver = Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else [], asked=len(done))
     try:
         driver.run(n_jobs)
@@ -128,19 +128,26 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
                         resumed=len(previous))
 
 
-def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, direction: str, seed: int,
+def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, direction: str, context,
                 n_jobs: int, pruner: str, started: int) -> tuple[optuna.Study, list[int]]:
-    """The study to fill: new, or the stored one of that name continued (see run_search)."""
-    sampler = make_sampler(seed, n_jobs > 1)
+    """The study to fill: new, or the stored one of that name continued (see run_search); a
+    continued study's sampler is seeded apart, so it does not draw the first process's trials again."""
     if mirror is not None:
-        study = optuna.create_study(study_name=name, direction=direction, sampler=sampler, pruner=make_pruner(pruner))
         stored = mirror.stored_trials()
+        study = optuna.create_study(study_name=name, direction=direction, pruner=make_pruner(pruner),
+                                    sampler=make_sampler(context.seed + len(stored), n_jobs > 1))
         filled = restore(study, stored, started) if stored or started else []
         mirror.copied_already(len(study.trials), filled)
         return study, filled
     study = optuna.create_study(study_name=name, storage=make_storage(storage), direction=direction,
-                                sampler=sampler, pruner=make_pruner(pruner), load_if_exists=storage is not None)
-    return study, fail_stale(study) if storage is not None else []
+                                sampler=make_sampler(context.seed, n_jobs > 1), pruner=make_pruner(pruner),
+                                load_if_exists=storage is not None)
+    if storage is None:
+        return study, []
+    filled = fail_stale(study)
+    if study.trials:
+        study.sampler = make_sampler(context.seed + len(study.trials), n_jobs > 1)
+    return study, filled
 
 
 class Driver:
@@ -149,7 +156,7 @@ class Driver:
     error or interrupt anywhere stops every thread from asking again."""
 
     def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
-                 warm_start: list[dict], callbacks: list, asked: int = 0):
+                 warm_start: list[tuple[int, dict]], callbacks: list, asked: int = 0):
         self.study, self.cv, self.n_trials, self.pack_size = study, cv, n_trials, pack_size
         self.warm_start, self.callbacks = list(warm_start), callbacks
         self.asked = asked  # trials toward n_trials (a continued study's finished ones count)
@@ -196,7 +203,8 @@ class Driver:
                 if self.cv.stopped or self.cv.out_of_time() or spent or self.left() <= 0:
                     return None
                 if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
-                    self.study.enqueue_trial(self.warm_start.pop(0), user_attrs={"warm_start": True})
+                    index, params = self.warm_start.pop(0)
+                    self.study.enqueue_trial(params, user_attrs={"warm_start": index})
                 try:
                     trials, params = ask_group(self.study, self.cv.space, min(self.pack_size, self.left()))
                 except SuggestFailed as failed:  # told FAIL already; the search goes on

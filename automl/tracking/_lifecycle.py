@@ -3,6 +3,7 @@ runs of a config, ending a dead run and its children, and reopening one to conti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,10 @@ def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[Pa
     runs = client.search_runs([found.experiment_id], f"tags.`optuna_study` LIKE '{config_name}-%'",
                               run_view_type=ViewType.ACTIVE_ONLY, order_by=["attributes.start_time DESC"],
                               max_results=1000)
+    named = re.compile(re.escape(config_name) + r"-\d{8}-\d{6}-[0-9a-f]{4}")  # (LIKE: '_' is a wildcard)
     return [ParentRun(RunRef(uri, found.experiment_id, r.info.run_id, r.info.run_name), r.info.status,
                       r.data.tags.get(PROCESS_TAG, ""), dict(r.data.tags))
-            for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+            for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags and named.fullmatch(r.info.run_name or "")]
 
 
 def end_with_children(run: RunRef, status: str, reason: str) -> None:
@@ -66,9 +68,15 @@ def end_with_children(run: RunRef, status: str, reason: str) -> None:
 
 
 def reopen_run(run: RunRef, tags: dict[str, str]) -> None:
-    """Make an ended (or dead) run RUNNING again for the process continuing it."""
+    """Make an ended (or dead) run RUNNING again for the process continuing it; refused if another
+    live process has reopened it meanwhile (checked and done under the store's lock)."""
     client = MlflowClient(run.tracking_uri)
-    resumed = int(client.get_run(run.run_id).data.tags.get("automl.resumed", "0")) + 1
-    client.update_run(run.run_id, status="RUNNING")
-    for key, value in {**tags, "automl.resumed": str(resumed)}.items():
-        client.set_tag(run.run_id, key, value)
+    with store_lock(run.tracking_uri):
+        found = client.get_run(run.run_id)
+        owner = found.data.tags.get(PROCESS_TAG, "")
+        if found.info.status == "RUNNING" and owner and alive(owner) is not False:
+            raise RuntimeError(f"run '{run.run_name}' is running again ({owner}): another process resumed it")
+        resumed = int(found.data.tags.get("automl.resumed", "0")) + 1
+        client.update_run(run.run_id, status="RUNNING")
+        for key, value in {**tags, "automl.resumed": str(resumed)}.items():
+            client.set_tag(run.run_id, key, value)

@@ -114,11 +114,25 @@ class RunLog:
             tags: dict[str, Any] | None = None, step: int = 0) -> None:
         """One batch of params (nested dicts flattened), metrics (None skipped) and tags."""
         now = int(time.time() * 1000)
+        flat = flatten("", params or {})
+        tags = {k: str(v) for k, v in (tags or {}).items()}
+        try:
+            self._batch(now, step, metrics, flat, tags)
+        except MlflowException as error:
+            if "Changing param values is not allowed" not in str(error):
+                raise
+            # A resumed run whose search or refit chose differently from before: params are
+            # write-once in MLflow, so the new values are kept as tags ("resumed.<param>").
+            logged = self.client.get_run(self.ref.run_id).data.params
+            changed = {k: v for k, v in flat.items() if k in logged and logged[k] != v}
+            tags.update({f"resumed.{k}": v for k, v in changed.items()})
+            self._batch(now, step, metrics, {k: v for k, v in flat.items() if k not in changed}, tags)
+
+    def _batch(self, now: int, step: int, metrics: dict | None, params: dict[str, str], tags: dict[str, str]) -> None:
         self.client.log_batch(
             self.ref.run_id,
             metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if v is not None],
-            params=[Param(k, v) for k, v in flatten("", params or {}).items()],
-            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
+            params=[Param(k, v) for k, v in params.items()], tags=[RunTag(k, v) for k, v in tags.items()])
 
     def log_figure(self, figure: plt.Figure, path: str) -> None:
         import matplotlib.pyplot as plt  # (kept out of the writer process's imports)
