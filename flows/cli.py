@@ -109,7 +109,7 @@ def run(config, resume: str | None = None) -> int:
     # through Python (atexit stops the temporary server) rather than dying on the spot.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        lifeline = temporary_server()  # noqa: F841 (held until the flow ends: its pipe is the line)
+        temporary_server()
         summary = automl_pipeline(flow_config, resume)
     except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
         print(f"automl: interrupted ({type(stop).__name__}): the run ended KILLED and its flow run CRASHED; "
@@ -139,24 +139,23 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(143)
 
 
-def temporary_server() -> list:
+def temporary_server() -> None:
     """Start Prefect's temporary server here (when no PREFECT_API_URL is set), as its client would,
     each server process with a lifeline from the moment it is launched: a SIGKILL of this process
-    then ends the server too, instead of orphaning it. Hold the returned list until the flow ends."""
+    then ends the server too, instead of orphaning it (the lifelines live in _LIFELINES)."""
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
     from automl.processes import lifeline
 
-    lines = _LIFELINES
     if PREFECT_API_URL.value():
-        return lines
+        return
     server = SubprocessASGIServer()  # the instance Prefect's client uses
     launch = server._run_uvicorn_command  # (Prefect 3.8's; it may launch again on a port clash)
 
     def launch_with_lifeline():
         process = launch()
-        lines.append(lifeline([process.pid]))
+        _LIFELINES.append(lifeline([process.pid]))
         return process
 
     server._run_uvicorn_command = launch_with_lifeline
@@ -164,7 +163,6 @@ def temporary_server() -> list:
     # Prefect stops the server at exit and waits for it (2–4 s here, after the run is done); the
     # lifeline stops it instead, once this process has exited, so the user's prompt returns at once.
     atexit.unregister(server.stop)
-    return lines
 
 
 def server_did_not_start() -> int:
