@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 
 from automl.evaluation import METRICS, score_predictions
-from automl.search import TAIL_S, Deadline, SearchResult, build_pipeline, refit_seconds
+from automl.search import TAIL_S, Deadline, SearchResult, build_model, refit_seconds
 
 ROUNDS = 25
 MAX_CANDIDATES = 12
@@ -112,7 +112,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
     otherwise the best trial's pipeline. Fitted on all of (X, y)."""
     best = result.best.number
     single = lambda reason, selection=None: FinalModel(  # noqa: E731
-        clone(build_pipeline(result.best_params, result.space)).fit(X, y), "single", reason, selection)
+        clone(build_model(result.best_params, result.space)).fit(X, y), "single", reason, selection)
     if not ensemble or len(result.oof) < 2:
         return single("ensemble selection is off or fewer than 2 trials completed")
     left = deadline.left() - TAIL_S if deadline is not None else np.inf
@@ -131,7 +131,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
                       selection)
     if not selection.beats_single:
         return single(f"the blend did not beat the best trial ({best}) out of fold", selection)
-    members = {n: build_pipeline(records[n].params, result.space) for n in selection.weights}
+    members = {n: build_model(records[n].params, result.space) for n in selection.weights}
     model = blend(members, [float(w) for w in selection.weights.values()], result.classes is not None).fit(X, y)
     reason = f"OOF {selection.score:.4f} vs best trial {best}'s {selection.best_single_score:.4f}"
     if selection.log_loss is not None:

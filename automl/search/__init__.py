@@ -1,7 +1,8 @@
 """The model search: an Optuna study whose trials are pipelines (family + params + SelectKBest k),
 cross-validated on the training split only, within a trial budget and a wall-clock deadline.
 
-- space: SearchSpace, suggest_pipeline, build_pipeline, default_trials (the warm start)
+- space: SearchSpace, suggest_pipeline, build_pipeline, build_model (as refitted), default_trials (the warm start)
+- the time-aware first fit: RowSample (a trial trained on fewer rows, refitted the same way)
 - the one cross-validation routine for K ≥ 1 trials trained together: CrossValidation
 - packing (grouping only): ask_group, shared_params
 - the study and its driver: run_search, make_storage, make_pruner
@@ -20,14 +21,15 @@ from automl.search._cv import (EPOCH_STEP_BASE, KEEP_OOF, MIN_EPOCHS_BEFORE_PRUN
 from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
 from automl.search._resume import INTERRUPTED, Checkpoint
-from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_pipeline, default_trials, log_target_suits,
-                                  suggest_pipeline)
+from automl.search._rows import RowSample
+from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_model, build_pipeline, default_trials,
+                                  log_target_suits, suggest_pipeline)
 from automl.search._study import StudyMirror, make_pruner, make_sampler, make_storage, run_search, uses_journal
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
-    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "SearchResult", "SearchSpace",
-    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_pipeline", "cv_splitter", "default_trials",
+    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace",
+    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",
 ]

@@ -27,8 +27,9 @@ from sklearn.pipeline import Pipeline
 from automl.evaluation import METRICS, score_predictions
 from automl.models import get_family
 from automl.nn import Callback, TrainState
-from automl.search._budget import Deadline, refit_reserve
+from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_reserve
 from automl.search._records import TrialRecord
+import automl.search._rows as _rows
 from automl.search._resume import INTERRUPTED_ATTR, RECORD_ATTR, Checkpoint, record_attr
 from automl.search._space import SearchSpace, build_pipeline
 
@@ -103,12 +104,13 @@ class CrossValidation:
         started = self.clock()
         group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials)))
                  for t, p in zip(trials, params)]
-        for member in group:
-            member.trial.set_user_attr("pipeline_params", member.record.params)
-            if len(group) > 1:
-                member.trial.set_user_attr("pack_size", len(group))
         running = list(group)
         try:
+            self._fit_first_to_budget(group)
+            for member in group:
+                member.trial.set_user_attr("pipeline_params", member.record.params)
+                if len(group) > 1:
+                    member.trial.set_user_attr("pack_size", len(group))
             for fold, (train_idx, valid_idx) in enumerate(self.splits):
                 self._check_time(running, fold)
                 running = self._fold(running, fold, train_idx, valid_idx)
@@ -135,6 +137,9 @@ class CrossValidation:
         """Fit the group on the training folds, score each member on the held-out one; return the
         members still running."""
         started = self.clock()
+        fraction = running[0].record.params.get("rows_fraction")  # the group's members share it
+        if fraction is not None:
+            train_idx = train_idx[self._sample(train_idx, fraction)]
         pipelines = [build_pipeline(member.record.params, self.space) for member in running]
         head = Pipeline(pipelines[0].steps[:-1])  # preprocess + select: shared by the group
         X_train = head.fit_transform(self.X.iloc[train_idx], self.y.iloc[train_idx])
@@ -196,17 +201,52 @@ class CrossValidation:
         return True
 
     # -- the deadline -----------------------------------------------------------------------------
+    def _sample(self, rows: np.ndarray, fraction: float) -> np.ndarray:
+        """Positions (within `rows`) of a seeded, stratified `fraction` of them."""
+        context = self.space.context
+        return _rows.sample_rows(self.y.iloc[rows], fraction, context.seed, context.is_classification)
+
+    def _fit_first_to_budget(self, group: list[_Member]) -> None:
+        """The time-aware first fit (automl.search._rows): while no trial has completed, time the
+        group on two samples of the first fold's rows and, where its folds and refit would take more
+        than FIRST_SHARE of the search's time, have it train on the fraction of rows that fits."""
+        train_idx = self.splits[0][0]
+        if self.deadline.at is None or self.completed_any() or len(train_idx) < 2 * _rows.PROBE_ROWS:
+            return
+        probes = []
+        try:
+            for rows in (_rows.PROBE_ROWS // 2, _rows.PROBE_ROWS):
+                probe = train_idx[self._sample(train_idx, rows / len(train_idx))]
+                started = self.clock()
+                pipelines = [build_pipeline(member.record.params, self.space) for member in group]
+                X = Pipeline(pipelines[0].steps[:-1]).fit_transform(self.X.iloc[probe], self.y.iloc[probe])
+                get_family(group[0].record.family).fit([p.steps[-1][1] for p in pipelines], X, self.y.iloc[probe])
+                probes.append((len(probe), self.clock() - started))
+        except Exception:  # the trial's own folds will fail and say why
+            return
+        folds = len(self.splits)
+        refit = REFIT_MARGIN / self._pack_factor(len(group))  # one member's refit, in folds of the group
+        fraction = _rows.first_fit_fraction(probes, len(train_idx), folds, refit,
+                                            self.deadline.search_left() - POST_SEARCH_S)
+        if fraction < 1.0:
+            said = ", ".join(f"{rows} rows in {seconds:.1f} s" for rows, seconds in probes)
+            _log.info("trial %d trains on %.0f%% of the rows to fit the budget (probes: %s)",
+                      group[0].record.number, 100 * fraction, said)
+            for member in group:
+                member.record.params["rows_fraction"] = round(fraction, 4)
+
     def _check_time(self, running: list[_Member], fold: int) -> None:
         """Stop before a fold that the deadline has no room for (estimated from the group's earlier
-        folds, else from the family's earlier trials). With no completed trial there is no model
-        yet, so the first one always runs."""
+        folds, else from the family's earlier trials, on all rows). With no completed trial there is
+        no model yet, so the first one always runs (on the rows _fit_first_to_budget left it)."""
         if self.deadline.at is None or not self.completed_any():
             return
         record = running[0].record  # the group's members share their fold times
         if record.fold_seconds:
             alone = float(np.mean(record.fold_seconds))
         else:
-            same = [np.mean(r.fold_seconds) for r in self.records if r.family == record.family and r.fold_seconds]
+            same = [np.mean(r.fold_seconds) / r.params.get("rows_fraction", 1.0)  # (all rows: longer)
+                    for r in self.records if r.family == record.family and r.fold_seconds]
             alone = float(np.median(same)) if same else 0.0
         if not self.deadline.allows(alone * self._pack_factor(len(running))):
             raise OutOfTime(f"out of time before fold {fold}")

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.features import build_native_preprocessor, build_preprocessor, score_func
 from automl.models import FamilyContext, Suggest, get_family
+from automl.search._rows import RowSample
 
 LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees", "linear")
 LOG_TARGET_SKEW = 0.75  # skewness of y above which fitting log1p(y) is worth a try
@@ -80,6 +81,16 @@ def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
         model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1,
                                            check_inverse=False)
     return Pipeline([("preprocess", preprocess), ("select", selector), ("model", model)])
+
+
+def build_model(params: dict[str, Any], space: SearchSpace):
+    """The pipeline as it is refitted on all training rows: on the same fraction of them where
+    the trial trained on fewer (params["rows_fraction"]: the time-aware first fit)."""
+    pipeline = build_pipeline(params, space)
+    fraction = params.get("rows_fraction")
+    if fraction is None or fraction >= 1.0:
+        return pipeline
+    return RowSample(pipeline, fraction, space.context.seed, space.context.is_classification)
 
 
 def default_trials(space: SearchSpace) -> list[dict[str, Any]]:

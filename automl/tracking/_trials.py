@@ -38,8 +38,9 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
                     ("epoch_val_loss", float(row["val_loss"]), now_ms, step)]
     own = {f"{record.family}.{k}": v for k, v in record.params["model"].items()}
     shared = {"family": record.family, "k": record.params.get("k"), "score_func": record.params.get("score_func")}
-    if "log_target" in record.params:
-        shared["log_target"] = record.params["log_target"]
+    for key in ("log_target", "rows_fraction"):  # (where searched; where the first fit had fewer rows)
+        if key in record.params:
+            shared[key] = record.params[key]
     tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, "trial_number": str(record.number),
             "trial_state": record.state, "family": record.family}
     if record.pack_size > 1:

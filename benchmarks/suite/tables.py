@@ -54,12 +54,28 @@ TABLES = {
 }
 
 
+def _letter_shape() -> pd.DataFrame:
+    """Synthetic, in the shape of UCI's letter table (20,000 rows, 16 numeric features, 26 classes),
+    where one default boosting fit (a tree per class per round) costs most of a 60-s budget."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(20_000, 16, n_informative=14, n_redundant=2, n_classes=26, n_clusters_per_class=2,
+                               class_sep=1.5, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(16)])
+    frame["letter"] = [chr(ord("A") + v) for v in y]
+    return frame
+
+
+# Outside the suite: tables that stress one thing (wall_clock.py --tables letter_shape)
+STRESS = {"letter_shape": (_letter_shape, "letter", "multiclass")}
+
+
 def prepare(name: str, root: Path) -> Path:
     """Write <root>/<name>/{train,test}.parquet and meta.json once; return the folder."""
     folder = root / name
     if (folder / "meta.json").is_file():
         return folder
-    loader, target, task = TABLES[name]
+    loader, target, task = {**TABLES, **STRESS}[name]
     frame = loader()
     if task != "regression":  # class labels as strings: every contender sees the same labels
         frame[target] = frame[target].astype(str)

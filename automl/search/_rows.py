@@ -1,0 +1,79 @@
+"""Fewer rows for a first trial the budget could not otherwise hold: the time-aware first fit.
+
+With no completed trial there is no model yet, so the first trial runs to its end whatever the
+deadline says. On a large table that end can lie past the budget (a 26-class table of 15,000
+rows: one default boosting trial took 37 s of a 60-s budget, and its refit 20 s more). So, as
+AutoGluon fits its first model to the time it has, the first trial is timed on two small samples of
+rows first (the probes); when its folds and its refit, projected from them, would take more
+than FIRST_SHARE of the time the search has, it trains on the fraction of rows that fits. The
+sample is stratified and seeded, and the refit draws it the same way (RowSample). The trial still
+predicts every held-out row, so its out-of-fold predictions are whole and its score stands beside
+the others' (a little pessimistic, as fewer rows are).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+PROBE_ROWS = 1000  # the larger probe's rows (the other has half); tables under twice this are not probed
+FIRST_SHARE = 0.5  # of the time the search has, what the first trial (folds and refit) may take
+
+
+def sample_rows(y: pd.Series, fraction: float, seed: int, stratify: bool) -> np.ndarray:
+    """Sorted positions of about `fraction` of the rows of y, every class kept (stratified)."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    if not stratify:
+        return np.sort(rng.choice(n, size=max(1, round(fraction * n)), replace=False))
+    codes = pd.factorize(np.asarray(y))[0]
+    chosen = [rng.choice(where, size=max(1, round(fraction * len(where))), replace=False)
+              for where in (np.flatnonzero(codes == c) for c in range(codes.max() + 1))]
+    return np.sort(np.concatenate(chosen))
+
+
+def first_fit_fraction(probes: list[tuple[int, float]], fold_rows: int, folds: int, refit_factor: float,
+                       available_s: float) -> float:
+    """The fraction of rows on which a trial's `folds` fits and its refit take at most FIRST_SHARE
+    of `available_s`. A fit's time is modelled as fixed + per-row, from two probes ((rows, seconds),
+    the second on twice the rows of the first): boosting with many classes spends most of a small
+    fit on its fixed part, so a line through the origin would guess a fold 3× too long. The per-row
+    part is taken as at least a tenth of the larger probe's time per row (probes are noisy).
+    `refit_factor` is the refit's cost in folds (its rows are folds/(folds-1) times a fold's).
+    Never below the larger probe's own fraction: a model is needed, and that much fitted."""
+    (n1, t1), (n2, t2) = probes
+    per_row = max((t2 - t1) / (n2 - n1), 0.1 * t2 / n2)
+    fixed = max(t2 - per_row * n2, 0.0)
+    rows_cost = per_row * fold_rows * (folds + refit_factor * folds / (folds - 1))
+    fraction = (FIRST_SHARE * max(available_s, 0.0) - fixed * (folds + refit_factor)) / rows_cost
+    return float(min(1.0, max(fraction, n2 / fold_rows)))
+
+
+class RowSample(BaseEstimator):
+    """An estimator fitted on a seeded, stratified `fraction` of the rows it is given (how a trial
+    that trained on fewer rows is refitted); it predicts every row."""
+
+    def __init__(self, estimator, fraction: float = 1.0, seed: int = 0, stratify: bool = False):
+        self.estimator, self.fraction, self.seed, self.stratify = estimator, fraction, seed, stratify
+
+    def fit(self, X, y):
+        rows = sample_rows(y, self.fraction, self.seed, self.stratify)
+        self.estimator_ = clone(self.estimator).fit(_take(X, rows), _take(y, rows))
+        if hasattr(self.estimator_, "classes_"):
+            self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(X)
+
+    def __sklearn_tags__(self):
+        return self.estimator.__sklearn_tags__()
+
+
+def _take(values, rows: np.ndarray):
+    """Rows by position of a DataFrame, a Series or an array (VotingClassifier hands on y encoded)."""
+    return values.iloc[rows] if hasattr(values, "iloc") else np.asarray(values)[rows]
