@@ -137,6 +137,16 @@ class SearchConfig(_Section):
         "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
     )
     n_jobs: int = Field(1, ge=1, title="Parallel trials", description="Trials run at once in threads.")
+    workers: int = Field(
+        1, ge=1, le=64, title="Worker processes",
+        description="Processes that fill the one study at once (each running n_jobs threads), through the Optuna "
+        "storage: a journal file on one host, PostgreSQL across hosts. The ensemble and registration run once.",
+    )
+    dask_address: str | None = Field(
+        None, title="Dask scheduler",
+        description="tcp://host:8786: run the workers as Prefect tasks on this Dask cluster (workers on other "
+        "hosts; the study on PostgreSQL, MLflow behind a server); empty: local processes.",
+    )
     pack_trials: Literal["auto", "on", "off"] = Field(
         "auto", title="Pack MLP trials",
         description="Train several MLP trials of one shape at once (each still its own trial and run); "
@@ -151,6 +161,14 @@ class SearchConfig(_Section):
             return self.cv_folds
         small = n_train <= SMALL_TABLE_ROWS and (smallest_class is None or smallest_class >= SMALL_FOLDS)
         return SMALL_FOLDS if small else LARGE_FOLDS
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("tcp://", "tls://", "ucx://", "ws://", "wss://")):
+            raise ValueError(f"search.dask_address '{value}' is not a Dask scheduler address; "
+                             "write it like tcp://scheduler-host:8786")
+        return value
 
     @field_validator("pack_trials", mode="before")
     @classmethod

@@ -28,12 +28,13 @@ from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, pr
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
 from automl.processes import this_process
-from automl.secrets import redact
+from automl.secrets import env_references, has_password, redact
 from automl.served import ServedModel, input_schema
 from automl.stores import check_stores
-from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, TrialRecord, log_target_suits,
-                           run_search, take_clock, uses_journal)
+from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, TrialRecord, collect_search,
+                           log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
+from automl.workers import Launch, WorkerJob, portable, progress, run_workers
 
 
 @dataclass
@@ -92,10 +93,25 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> P
     except ValueError as error:
         raise ConfigError(str(error)) from None
     _check_min_k(config, dataset)
+    _check_remote_workers(config, stores)
     split = split_dataset(dataset, config.data.test_size, config.seed)
     dataset.warnings += leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns,
                                          config.seed)
     return Prepared(config, dataset, split, score_funcs, device, deadline, stores)
+
+
+def _check_remote_workers(config: RunConfig, stores: Stores) -> None:
+    """Workers on other hosts (search.dask_address) resolve the store URLs on their own hosts: a
+    password must come from a ${VAR} of the user's, set there, not from the config."""
+    if not config.search.dask_address:
+        return
+    for key in ("tracking_uri", "optuna_storage"):
+        written = getattr(config.tracking, key)
+        names = env_references(written)
+        if has_password(getattr(stores, key)) and (not names or any(n.startswith("AUTOML_SECRET_") for n in names)):
+            raise ConfigError(f"tracking.{key} holds a password in the config; with search.dask_address the workers "
+                              f"read it on their own hosts: write it as ${{VAR}} (e.g. ${{PG_URL}}) and set VAR "
+                              "on every host")
 
 
 def _check_min_k(config: RunConfig, dataset: Dataset) -> None:
@@ -217,7 +233,7 @@ def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
     folds = cv_folds(config, prepared.split.y_train, d.task)
     fold_rows = len(prepared.split.y_train) * (folds - 1) // folds  # what one CV fit trains on
     context = FamilyContext(task=d.task, seed=config.seed, device=prepared.device, n_rows=fold_rows,
-                            n_jobs=max(1, (os.cpu_count() or 1) // config.search.n_jobs))
+                            n_jobs=max(1, (os.cpu_count() or 1) // (config.search.n_jobs * config.search.workers)))
     return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
                        numeric=d.numeric_columns, categorical=d.categorical_columns,
                        n_features=profile.n_features, score_funcs=prepared.score_funcs,
@@ -255,10 +271,15 @@ class TrialReporter:
 
 
 def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
-                on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
+                on_trial: Callable[[TrialRecord], None] | None = None, launch: Launch | None = None) -> SearchResult:
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
     config, storage = prepared.config, prepared.stores.optuna_storage
     space, packed = search_space(prepared, profile), pack_size(prepared)
+    if config.search.workers > 1 or config.search.dask_address:
+        started = time.perf_counter()
+        result, runs = search_in_workers(prepared, space, run, packed, on_trial, launch)
+        log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
+        return result
     runs = tracking.TrialRuns(run)
     existing = runs.existing()  # a continued run's child runs (none for a new one)
     # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
@@ -281,6 +302,37 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     runs.flush()  # every child run is in MLflow before the search step ends
     log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
     return result
+
+
+def search_in_workers(prepared: Prepared, space: SearchSpace, run: RunRef, packed: int,
+                      on_trial: Callable[[TrialRecord], None] | None,
+                      launch: Launch | None = None) -> tuple[SearchResult, tracking.TrialRuns]:
+    """search.workers workers fill the run's study; their trials read back as one result. `launch`
+    runs them (default: local processes, automl.workers.run_workers; flows/workers.py: a Dask
+    cluster) and returns what they kept where the checkpoint folder is not shared."""
+    config, storage, split = prepared.config, prepared.stores.optuna_storage, prepared.split
+    folds = cv_folds(config, split.y_train, prepared.dataset.task)
+    open_shared_study(run.run_name, storage, evaluation.METRICS[space.metric].direction)
+    checkpoint, env = checkpoint_dir(prepared.stores, run.run_name), {}
+    written = config.tracking
+    ref = replace(run, tracking_uri=portable(run.tracking_uri, written.tracking_uri, "tracking", env))
+    job = WorkerJob(space, split.X_train, split.y_train, folds, run.run_name, config.search.n_trials,
+                    config.search.pruner, config.search.n_jobs, packed, prepared.deadline.at, str(checkpoint), ref,
+                    portable(storage, written.optuna_storage, "storage", env))
+    with progress(run.run_name, storage, on_trial):
+        kept = (launch or run_workers)(job, config.search.workers, env)
+    saved = Checkpoint(checkpoint)
+    for oof, classes in kept or []:  # (workers elsewhere: what they kept comes back with them)
+        if classes is not None:
+            saved.save_classes(classes)
+        for number, predictions in oof.items():
+            saved.save(number, predictions)
+    runs = tracking.TrialRuns(run)
+    result = collect_search(space, folds=folds, study_name=run.run_name, storage=storage, checkpoint=checkpoint,
+                            logger=TrialReporter(runs, None))
+    runs.mend(result.records, runs.existing())  # a worker that died: its trials' child runs made whole
+    runs.flush()
+    return result, runs
 
 
 def log_search(log: RunLog, result: SearchResult, runs: tracking.TrialRuns, seconds: float, pack: int) -> None:
@@ -338,10 +390,11 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
 
 
 def finish_run(run: RunRef, status: str = "FINISHED", stores: Stores | None = None) -> None:
-    """End the parent run; a finished run's checkpoint (what a resume would need) is removed."""
-    RunLog(run).end(status)
+    """End the parent run; a finished run's checkpoint (what a resume would need) is removed
+    first, so a run killed between the two is left resumable, not finished with a stale folder."""
     if status == "FINISHED" and stores is not None:
         Checkpoint(checkpoint_dir(stores, run.run_name)).remove()
+    RunLog(run).end(status)
 
 
 @contextmanager

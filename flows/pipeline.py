@@ -31,6 +31,7 @@ from automl.evaluation import METRICS
 from automl.processes import alive, this_process
 from automl.report import report_markdown
 from automl.search import SearchResult
+from flows.workers import dask_launcher
 
 PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (one ~30 ms API call each)
 PROCESS_PREFIX = "automl-process:"  # a flow run's tag naming the process that runs it
@@ -116,7 +117,8 @@ register = task(steps.register_step, name="register-model", retries=2, retry_del
 def search(prepared: steps.Prepared, profile, run) -> SearchResult:
     """The Optuna search, with a progress artifact and log lines from inside the task."""
     progress = trial_progress(prepared.config, prepared.dataset.metric)
-    result = steps.search_step(prepared, profile, run, progress)
+    address = prepared.config.search.dask_address
+    result = steps.search_step(prepared, profile, run, progress, dask_launcher(address) if address else None)
     progress.push()
     return result
 

@@ -26,6 +26,7 @@ from automl.models import FAMILIES, FamilyContext, ModelFamily  # noqa: E402
 from automl.models.mlp import MLP  # noqa: E402
 from automl.search import SearchSpace, make_storage  # noqa: E402
 from automl.tracking import JournalMirror  # noqa: E402
+from tests.postgres_cluster import Postgres, PostgresMissing, postgres_cluster  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -101,6 +102,20 @@ class StudyStore:
 @pytest.fixture(params=["memory", "journal", "sqlite"])
 def study_store(request, tmp_path) -> StudyStore:
     return StudyStore(request.param, tmp_path)
+
+
+# -- PostgreSQL: a throwaway cluster on loopback (tests/postgres_cluster.py) -----------------------
+@pytest.fixture(scope="session")
+def postgres() -> Postgres:
+    """A PostgreSQL cluster for the session, on 127.0.0.1, user automl with a password. Without
+    PostgreSQL or its driver the test skips, saying so; in CI (AUTOML_REQUIRE_POSTGRES=1) it fails."""
+    try:
+        with postgres_cluster() as cluster:
+            yield cluster
+    except PostgresMissing as missing:
+        if os.environ.get("AUTOML_REQUIRE_POSTGRES"):
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
 
 
 # -- data -----------------------------------------------------------------------------------------

@@ -180,8 +180,9 @@ CASES = [
      r"tracking.optuna_storage '/proc/automl/optuna.journal': cannot write in '/proc'"),
     ("journal-is-a-folder", lambda f: {"tracking": {"optuna_storage": str(f)}},
      r"tracking.optuna_storage '.*' is a folder; it must name a file"),
-    ("storage-postgres-without-driver", lambda f: {"tracking": {"optuna_storage": "postgresql://u:pw@db.example:5432/optuna"}},
-     r"tracking.optuna_storage 'postgresql://u:\*\*\*@db.example:5432/optuna' needs the database driver 'psycopg2'"),
+    ("storage-postgres-not-listening", lambda f: {"tracking": {"optuna_storage": "postgresql://u:pw@127.0.0.1:1/optuna"}},
+     r"tracking.optuna_storage 'postgresql://u:\*\*\*@127.0.0.1:1/optuna' does not accept a connection \(.*\); "
+     r"start the database"),
     ("storage-mysql-without-driver", lambda f: {"tracking": {"optuna_storage": "mysql+pymysql://u:pw@127.0.0.1/optuna"}},
      r"tracking.optuna_storage 'mysql\+pymysql://u:\*\*\*@127.0.0.1/optuna' needs the database driver 'pymysql'.*"
      r"pip install PyMySQL"),

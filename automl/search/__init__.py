@@ -6,6 +6,7 @@ cross-validated on the training split only, within a trial budget and a wall-clo
 - the one cross-validation routine for K ≥ 1 trials trained together: CrossValidation
 - packing (grouping only): ask_group, shared_params
 - the study and its driver: run_search, make_storage, make_pruner
+- many worker processes on one stored study: run_search(worker=i), open_shared_study, collect_search
 - the budget: Deadline (injectable clock), start_clock, refit_reserve
 - what it leaves: TrialRecord, SearchResult
 - continuing a stored study (automl run --resume): Checkpoint (the out-of-fold predictions kept)
@@ -24,12 +25,13 @@ from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._rows import RowSample
 from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_model, build_pipeline, default_trials,
                                   log_target_suits, suggest_pipeline)
-from automl.search._study import StudyMirror, make_pruner, make_sampler, make_storage, run_search, uses_journal
+from automl.search._study import (StudyMirror, collect_search, make_pruner, make_sampler, make_storage, open_shared_study,
+                                  run_search, uses_journal)
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
     "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace",
-    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "build_pipeline", "cv_splitter", "default_trials",
+    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",
 ]

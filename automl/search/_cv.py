@@ -97,12 +97,13 @@ class CrossValidation:
         self.oof: dict[int, np.ndarray] = {}
         self.classes: np.ndarray | None = None  # the column order of class probabilities
         self.stopped = False  # out of time: the search asks for no more trials
+        self.worker: int | None = None  # this process's index among a shared study's workers
         self._lock = threading.Lock()
 
     def evaluate(self, trials: list[optuna.Trial], params: list[dict]) -> list[TrialRecord]:
         """Cross-validate trials of one family that share everything but their member parameters."""
         started = self.clock()
-        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials)))
+        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials), worker=self.worker))
                  for t, p in zip(trials, params)]
         running = list(group)
         try:

@@ -28,6 +28,7 @@ class TrialRecord:
     fold_seconds: list[float] = field(default_factory=list)  # fit + predict, per finished fold
     pack_size: int = 1  # trials trained together with this one (itself included)
     interrupted: bool = False  # ended FAIL by a signal or its process's death: run again on resume
+    worker: int | None = None  # which of search.workers processes ran it (None: the only one)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,10 +19,11 @@ from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
 from automl.search._budget import Deadline
-from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger
+from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger, tell_restored
 from automl.search._packing import SuggestFailed, ask_group
 from automl.search._records import SearchResult
 from automl.search._resume import Checkpoint, fail_stale, record_of, restore, searched_seconds
+from automl.search._shared import StudyLock, counted_trials, warm_starts_taken
 from automl.search._space import SearchSpace, default_trials
 
 class StudyMirror(Protocol):
@@ -76,7 +77,7 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
                logger: TrialLogger, storage: str | None = None, mirror: StudyMirror | None = None,
                n_trials: int | None = None, pruner: str = "median", n_jobs: int = 1, pack_size: int = 1,
                deadline: Deadline | None = None, keep_oof: int = KEEP_OOF, checkpoint: str | Path | None = None,
-               started: int = 0) -> SearchResult:
+               started: int = 0, worker: int | None = None) -> SearchResult:
     """Create the study (or continue the stored one of that name), enqueue each family's defaults,
     fill it within the budget.
 
@@ -86,13 +87,19 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
     A study already stored under `study_name` is continued (its process must be gone): finished
     trials count toward n_trials, interrupted ones are run again, out-of-fold predictions come
     back from `checkpoint` (a folder); `started` is how many trials the caller knows were begun.
+    `worker` (0, 1, ...): this process is one of several filling the study in `storage` at once
+    (automl.search._shared); it counts their trials toward n_trials, and what it returns holds
+    only its own (collect_search reads them all).
     """
     if storage is not None and mirror is not None:
         raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
+    if worker is not None and storage is None:
+        raise ValueError("a worker of a shared study needs the study's storage (a journal file or an RDB URL)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
-    study, filled = _open_study(study_name, storage, mirror, direction, space.context, n_jobs, pruner, started)
-    previous = study.get_trials(deepcopy=False)
+    study, filled = _open_study(study_name, storage, mirror, direction, space.context, n_jobs, pruner, started,
+                                worker)
+    previous = study.get_trials(deepcopy=False) if worker is None else []
     for key, value in {"metric": space.metric, "families": space.families}.items():
         study.set_user_attr(key, value)
         if mirror is not None and not previous:
@@ -103,35 +110,78 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
     if previous and deadline.at is not None:  # the time the earlier processes searched is spent
         deadline.at -= searched_seconds(records, n_jobs)
     cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof, saved)
+    cv.worker = worker
     if previous:
         cv.restore(records, *(saved.load() if saved else ({}, None)))
     done = [t for t, r in zip(previous, records) if not r.interrupted]
     warm_done = {t.user_attrs.get("warm_start") for t in done}  # (the index among the defaults)
     warm_start = [(i, p) for i, p in enumerate(default_trials(space)[: n_trials or None]) if i not in warm_done]
-    driver = Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else [], asked=len(done))
-    try:
-        driver.run(n_jobs)
-    except BaseException:  # an interrupt: what was told still reaches the stored copy
-        if mirror is not None:
-            with suppress(Exception):
-                mirror(study, None)
-                mirror.flush()
-        raise
-    if mirror is not None:
-        mirror.flush()
-    if not cv.completed_any():
-        reasons = sorted({r.reason for r in cv.records if r.state == "FAIL"})
-        raise RuntimeError(f"no trial of study '{study_name}' completed ({len(cv.records)} tried); "
-                           f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
+    shared = StudyLock(storage, study_name) if worker is not None else None
+    driver = Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else [], asked=len(done),
+                    shared=shared)
+    _drive(driver, n_jobs, mirror)
+    if not cv.completed_any() and worker is None:  # (a worker's fellows may have completed some)
+        _none_completed(study_name, cv.records)
     return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space, folds,
                         trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes,
                         resumed=len(previous))
 
 
+def _drive(driver: Driver, n_jobs: int, mirror: StudyMirror | None) -> None:
+    """Run the driver; the stored copy gets every trial told, interrupted or not."""
+    try:
+        driver.run(n_jobs)
+    except BaseException:  # an interrupt: what was told still reaches the stored copy
+        if mirror is not None:
+            with suppress(Exception):
+                mirror(driver.study, None)
+                mirror.flush()
+        raise
+    finally:
+        if driver.shared is not None:
+            driver.shared.close()
+    if mirror is not None:
+        mirror.flush()
+
+
+def open_shared_study(study_name: str, storage: str, direction: str) -> None:
+    """Create the study that workers will fill (or, continuing one, fail what dead processes left
+    running), once, before any worker starts."""
+    study = optuna.create_study(study_name=study_name, storage=make_storage(storage), direction=direction,
+                                load_if_exists=True)
+    fail_stale(study)
+
+
+def collect_search(space: SearchSpace, *, folds: int, study_name: str, storage: str, checkpoint: str | Path,
+                   logger: TrialLogger) -> SearchResult:
+    """What the workers of a shared study left, read back as one SearchResult (as if one process
+    had run every trial): each trial's record, the kept out-of-fold predictions from `checkpoint`.
+    Trials a dead worker left running become interrupted FAIL trials first."""
+    study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+    fail_stale(study)
+    trials = study.get_trials(deepcopy=False)
+    records = sorted((record_of(t) for t in trials), key=lambda r: r.number)
+    oof, classes = Checkpoint(checkpoint).load()
+    complete = {r.number for r in records if r.state == "COMPLETE"}
+    if not complete:
+        _none_completed(study_name, records)
+    tell_restored(logger, records)
+    return SearchResult(study_name, METRICS[space.metric].direction, records, space, folds, trials=trials,
+                        oof={n: p for n, p in oof.items() if n in complete}, classes=classes, resumed=len(records))
+
+
+def _none_completed(study_name: str, records: list) -> None:
+    reasons = sorted({r.reason for r in records if r.state == "FAIL"})
+    raise RuntimeError(f"no trial of study '{study_name}' completed ({len(records)} tried); "
+                       f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
+
+
 def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, direction: str, context,
-                n_jobs: int, pruner: str, started: int) -> tuple[optuna.Study, list[int]]:
+                n_jobs: int, pruner: str, started: int, worker: int | None = None) -> tuple[optuna.Study, list[int]]:
     """The study to fill: new, or the stored one of that name continued (see run_search); a
-    continued study's sampler is seeded apart, so it does not draw the first process's trials again."""
+    continued study's sampler is seeded apart, so it does not draw the first process's trials again,
+    and so is each worker's. A worker leaves other processes' running trials alone (the process
+    that started the workers failed the stale ones before)."""
     if mirror is not None:
         stored = mirror.stored_trials()
         study = optuna.create_study(study_name=name, direction=direction, pruner=make_pruner(pruner),
@@ -139,14 +189,15 @@ def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, dire
         filled = restore(study, stored, started) if stored or started else []
         mirror.copied_already(len(study.trials), filled)
         return study, filled
+    parallel = n_jobs > 1 or worker is not None  # trials of other threads or processes run beside
     study = optuna.create_study(study_name=name, storage=make_storage(storage), direction=direction,
-                                sampler=make_sampler(context.seed, n_jobs > 1), pruner=make_pruner(pruner),
+                                sampler=make_sampler(context.seed, parallel), pruner=make_pruner(pruner),
                                 load_if_exists=storage is not None)
     if storage is None:
         return study, []
-    filled = fail_stale(study)
-    if study.trials:
-        study.sampler = make_sampler(context.seed + len(study.trials), n_jobs > 1)
+    filled = fail_stale(study) if worker is None else []
+    if study.trials or worker is not None:
+        study.sampler = make_sampler(context.seed + len(study.trials) + 1000 * (worker or 0), parallel)
     return study, filled
 
 
@@ -156,10 +207,11 @@ class Driver:
     error or interrupt anywhere stops every thread from asking again."""
 
     def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
-                 warm_start: list[tuple[int, dict]], callbacks: list, asked: int = 0):
+                 warm_start: list[tuple[int, dict]], callbacks: list, asked: int = 0, shared: StudyLock | None = None):
         self.study, self.cv, self.n_trials, self.pack_size = study, cv, n_trials, pack_size
         self.warm_start, self.callbacks = list(warm_start), callbacks
         self.asked = asked  # trials toward n_trials (a continued study's finished ones count)
+        self.shared = shared  # one of several processes filling the study: ask under this lock
         self.lock = threading.Lock()
         self.halt = threading.Event()
         self.errors: list[BaseException] = []
@@ -169,19 +221,22 @@ class Driver:
         # faster), taking the core the tracking writer and the Prefect server need.
         with _blas().limit(limits=1, user_api="blas"):
             if n_jobs == 1:
-                return self.work()
-            threads = [threading.Thread(target=self.work, name=f"automl-trials-{i}", daemon=True)
-                       for i in range(n_jobs)]
-            try:
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-            except BaseException:  # Ctrl-C, a task timeout: no thread asks again; the running trials end
-                self.halt.set()
-                raise
+                self.work()  # (raises in the main thread; elsewhere, e.g. a Dask worker's, below)
+            else:
+                self._in_threads(n_jobs)
         if self.errors:
             raise self.errors[0]
+
+    def _in_threads(self, n_jobs: int) -> None:
+        threads = [threading.Thread(target=self.work, name=f"automl-trials-{i}", daemon=True) for i in range(n_jobs)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C, a task timeout: no thread asks again; the running trials end
+            self.halt.set()
+            raise
 
     def work(self) -> None:
         try:
@@ -197,8 +252,10 @@ class Driver:
                 raise
 
     def next_group(self) -> tuple[list[optuna.Trial], list[dict]] | None:
-        with self.lock:
+        with self.lock, self.shared or nullcontext():
             while not self.halt.is_set():
+                if self.shared is not None:  # what the other workers asked counts too
+                    self.sync()
                 spent = self.asked and self.cv.deadline.left() <= 0  # all failed so far, and no time left
                 if self.cv.stopped or self.cv.out_of_time() or spent or self.left() <= 0:
                     return None
@@ -213,6 +270,12 @@ class Driver:
                 self.asked += len(trials)
                 return trials, params
         return None
+
+    def sync(self) -> None:
+        """Read the shared study: trials asked by any worker, warm-start defaults already taken."""
+        trials = counted_trials(self.study)
+        self.asked, taken = len(trials), warm_starts_taken(trials)
+        self.warm_start = [(index, params) for index, params in self.warm_start if index not in taken]
 
     def left(self) -> int | float:
         return np.inf if self.n_trials is None else self.n_trials - self.asked

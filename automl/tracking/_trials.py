@@ -49,6 +49,8 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
         tags["fail_reason" if record.state == "FAIL" else "prune_reason"] = record.reason
     if record.interrupted:
         tags["interrupted"] = "true"
+    if record.worker is not None:
+        tags["worker"] = str(record.worker)
     return tags, flatten("", {**shared, **own}), metrics
 
 
