@@ -275,7 +275,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
     config, storage = prepared.config, prepared.stores.optuna_storage
     space, packed = search_space(prepared, profile), pack_size(prepared)
-    if config.search.workers > 1 or config.search.dask_address:
+    if uses_workers(config):
         started = time.perf_counter()
         result, runs = search_in_workers(prepared, space, run, packed, on_trial, launch)
         log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
@@ -302,6 +302,12 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     runs.flush()  # every child run is in MLflow before the search step ends
     log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
     return result
+
+
+def uses_workers(config: RunConfig) -> bool:
+    """Whether the search runs in worker processes (search.workers > 1, or on a Dask cluster)
+    rather than in this process."""
+    return config.search.workers > 1 or config.search.dask_address is not None
 
 
 def search_in_workers(prepared: Prepared, space: SearchSpace, run: RunRef, packed: int,

@@ -6,8 +6,8 @@ coordinating through each storage costs per trial.
 1. The pipeline (`run_pipeline`, stores in a temporary folder), a CPU-bound single-thread objective
    (the `linear` family: one BLAS thread per trial) on a suite table, `n_trials` fixed, no time
    budget: trials/min of the search step (`search_seconds` on the parent run, worker start-up
-   included) with 1 and 2 workers on the journal file, and 1 and 4 on PostgreSQL (a throwaway
-   cluster on 127.0.0.1, as the tests start one).
+   included): the default in-process search, then 1 and 2 worker processes on the journal file,
+   and 1 and 4 on PostgreSQL (a throwaway cluster on 127.0.0.1, as the tests start one).
 2. Coordination alone: what a shared worker does per trial besides training (take the study's
    lock, count the stored trials, ask with three suggestions, tell), in ms/trial, in memory (no
    lock), on the journal file and on PostgreSQL; then 4 processes at once on one PostgreSQL study
@@ -40,10 +40,14 @@ from automl.search._shared import StudyLock, counted_trials  # noqa: E402
 from tests.postgres_cluster import postgres_cluster  # noqa: E402
 
 
-def pipeline_rate(table: str, trials: int, workers: int, storage: str, folder: Path) -> dict:
+def pipeline_rate(table: str, trials: int, workers: int, storage: str, folder: Path, processes: bool = True) -> dict:
+    """processes=False: the default path for one worker (the search in the run's own process)."""
     import mlflow
 
+    import automl.pipeline
     from automl.pipeline import run_pipeline
+
+    automl.pipeline.uses_workers = (lambda config: True) if processes else (lambda config: False)
 
     data = prepare(table, ROOT / "benchmarks" / ".data")
     meta = json.loads((data / "meta.json").read_text())
@@ -55,7 +59,7 @@ def pipeline_rate(table: str, trials: int, workers: int, storage: str, folder: P
                      "optuna_storage": storage}})
     result = run_pipeline(config)
     seconds = mlflow.MlflowClient(config.tracking.tracking_uri).get_run(result.parent_run_id).data.metrics["search_seconds"]
-    return {"workers": workers, "storage": name.split("-")[-1], "trials": result.n_trials,
+    return {"workers": workers if processes else "in-process", "storage": name.split("-")[-1], "trials": result.n_trials,
             "search_s": round(seconds, 1), "trials_per_min": round(60 * result.n_trials / seconds, 1)}
 
 
@@ -103,9 +107,10 @@ def main() -> None:
     out: dict = {"machine": f"{os.cpu_count()} cores", "table": args.table, "pipeline": [], "coordination": {}}
     with postgres_cluster() as pg, tempfile.TemporaryDirectory(prefix="automl-workers-") as tmp:
         folder = Path(tmp)
-        for workers, storage in [(1, str(folder / "optuna.journal")), (2, str(folder / "optuna.journal")),
-                                 (1, pg.new_database()), (4, pg.new_database())]:
-            out["pipeline"].append(pipeline_rate(args.table, args.trials, workers, storage, folder))
+        journal = str(folder / "optuna.journal")
+        for workers, storage, processes in [(1, journal, False), (1, journal, True), (2, journal, True),
+                                            (1, pg.new_database(), True), (4, pg.new_database(), True)]:
+            out["pipeline"].append(pipeline_rate(args.table, args.trials, workers, storage, folder, processes))
             print(json.dumps(out["pipeline"][-1]), flush=True)
         n = args.coordination_trials
         for kind, storage in [("memory", None), ("journal", str(folder / "coordination.journal")),
@@ -117,7 +122,7 @@ def main() -> None:
                                    postgresql_4_processes_trials_per_s=round(four, 1))
     rows = pd.DataFrame(out["pipeline"])
     base = {s: rows[(rows.workers == 1) & (rows.storage == s)].trials_per_min.iloc[0] for s in ("journal", "pg")}
-    rows["× 1 worker"] = [round(r.trials_per_min / base[r.storage], 2) for r in rows.itertuples()]
+    rows["× 1 worker process"] = [round(r.trials_per_min / base[r.storage], 2) for r in rows.itertuples()]
     print(rows.to_string(index=False))
     print(json.dumps(out["coordination"], indent=1))
     print(f"4 vs 1 process on one PostgreSQL study (coordination only): {four / one:.2f} ×")
