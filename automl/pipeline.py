@@ -31,7 +31,7 @@ from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
 from automl.served import ServedModel, input_schema
 from automl.stores import check_stores
-from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, TrialRecord, collect_search,
+from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
                            log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
 from automl.workers import Launch, WorkerJob, portable, progress, run_workers
@@ -390,9 +390,23 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
     """Log and register the final model; `champion` moves only if it wins (a retry makes no second version)."""
     config, d = prepared.config, prepared.dataset
     served = ServedModel(d.cleaner, model.pipeline)  # takes raw rows, as read from the training table
-    return tracking.register_model(run, served, d.raw_example, config.registered_model_name, d.metric,
-                                   model.test_score, evaluation.METRICS[d.metric].greater_is_better,
-                                   input_schema(d.cleaner, d.raw_example))
+    lock = champion_lock(prepared.stores, config.registered_model_name)
+    try:
+        return tracking.register_model(run, served, d.raw_example, config.registered_model_name, d.metric,
+                                       model.test_score, evaluation.METRICS[d.metric].greater_is_better,
+                                       input_schema(d.cleaner, d.raw_example), lock)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def champion_lock(stores: Stores, model_name: str) -> StudyLock | None:
+    """What orders two runs' champion decisions on a tracking server, which has no lock of its own:
+    the Optuna storage's (a PostgreSQL advisory lock, taken on every host; a file lock beside a
+    journal or SQLite file, on one). None for a local store: its own file lock does."""
+    if not stores.tracking_uri.startswith(("http://", "https://")):
+        return None
+    return StudyLock(stores.optuna_storage, f"champion:{model_name}")
 
 
 def finish_run(run: RunRef, status: str = "FINISHED", stores: Stores | None = None) -> None:

@@ -2,6 +2,7 @@
 counts, every trial a child run of the one parent, the ensemble and registration done once; and
 PostgreSQL as the store of both Optuna and MLflow (an `mlflow server` on it)."""
 
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import mlflow
 import optuna
 import pytest
 import requests
+import yaml
 
 from automl.config import ConfigError, parse_config, resolve_stores
 from automl.pipeline import load_and_validate, run_pipeline
@@ -139,3 +141,35 @@ def test_a_password_in_the_config_is_refused_for_dask_workers_before_anything_is
     assert not store.exists()  # nothing written
     monkeypatch.setenv("PG_URL", url)
     assert load_and_validate(config("${PG_URL}")).stores.optuna_storage == url
+
+
+def test_two_runs_at_once_on_the_postgresql_backed_server_agree_on_one_champion(postgres, tmp_path):
+    """Two pipeline runs in two processes at once, MLflow behind a server on PostgreSQL, the study
+    on PostgreSQL: each its own parent and trials, two versions, and the champion alias on the
+    better one as both runs' records say (the decision ordered by a PostgreSQL advisory lock)."""
+    with mlflow_server(postgres.new_database(), tmp_path / "artifacts") as uri:
+        path = tmp_path / "twins.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": "pg-twins", "data": {"source": "sklearn:breast_cancer"},
+            "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
+            "tracking": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts"),
+                         "optuna_storage": "${PG_URL}"}}))
+        env = {**os.environ, "PG_URL": postgres.new_database()}
+        script = ("import sys; from automl.config import load_config; from automl.pipeline import run_pipeline; "
+                  "run_pipeline(load_config(sys.argv[1], [f'seed={sys.argv[2]}']))")
+        runs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(seed)], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for seed in (1, 2)]
+        outputs = [run.communicate(timeout=600)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], "\n".join(out[-2000:] for out in outputs)
+        client = mlflow.MlflowClient(uri)
+        experiment = client.get_experiment_by_name("pg-twins").experiment_id
+        parents = client.search_runs([experiment], "tags.`optuna_study` LIKE 'pg-twins-%'")
+        assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+        for parent in parents:
+            assert len(client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 3
+        versions = {str(v.version): float(v.tags["test_score"]) for v in client.search_model_versions("name = 'pg-twins'")}
+        assert sorted(versions) == ["1", "2"]
+        champion = str(client.get_model_version_by_alias("pg-twins", "champion").version)
+        assert versions[champion] == max(versions.values()) and (champion == "1" or versions["1"] < versions[champion])
+        moved = {p.data.tags["registered_version"]: p.data.tags["champion_moved"] for p in parents}
+        assert moved[champion] == "True"

@@ -23,6 +23,7 @@ from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
 from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._rows import RowSample
+from automl.search._shared import StudyLock
 from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_model, build_pipeline, default_trials,
                                   log_target_suits, suggest_pipeline)
 from automl.search._study import (StudyMirror, collect_search, make_pruner, make_sampler, make_storage, open_shared_study,
@@ -30,7 +31,7 @@ from automl.search._study import (StudyMirror, collect_search, make_pruner, make
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
-    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace",
+    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",

@@ -22,7 +22,9 @@ from automl.search._resume import INTERRUPTED_ATTR
 
 
 class StudyLock:
-    """A lock every process of one study takes around asking (see the module's docstring)."""
+    """A lock every process of one study takes around asking (see the module's docstring); named
+    otherwise (`study_name`), it orders other decisions made by runs on many hosts, such as moving
+    a registered model's champion alias on an MLflow server (automl.pipeline.champion_lock)."""
 
     def __init__(self, storage: str, study_name: str):
         self.storage, self.study_name = storage, study_name

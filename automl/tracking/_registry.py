@@ -42,9 +42,10 @@ def model_requirements() -> list[str]:
 
 
 def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metric: str, score: float,
-                   greater_is_better: bool, input_schema=None) -> Registration:
+                   greater_is_better: bool, input_schema=None, lock=None) -> Registration:
     """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins.
-    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`."""
+    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock` orders two
+    runs' champion decisions where the store cannot (a tracking server); default: store_lock."""
     quiet_links(run.tracking_uri)
     client = MlflowClient(run.tracking_uri)
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
@@ -56,7 +57,7 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metri
         made = mlflow.register_model(model_uri, name, await_registration_for=60,
                                      tags={"metric": metric, "test_score": repr(score)})
         version = str(made.version)
-    with store_lock(run.tracking_uri):  # two runs finishing together: one decides at a time
+    with lock if lock is not None else store_lock(run.tracking_uri):  # two runs finishing together: one decides at a time
         registration = _maybe_move_champion(client, name, version, metric, score, greater_is_better)
     RunLog(run).log(tags={"registered_model": name, "registered_version": version,
                           "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
