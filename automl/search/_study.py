@@ -50,6 +50,13 @@ def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | Non
     if storage is not None and storage.startswith("sqlite:///"):  # two runs may create its tables at once
         with FileLock(storage.removeprefix("sqlite:///") + ".lock"):
             return optuna.storages.RDBStorage(storage)
+    if storage is not None and storage.startswith(("postgresql://", "postgresql+")):  # the same, on a server
+        lock = StudyLock(storage, "storage-tables")
+        try:
+            with lock:
+                return optuna.storages.RDBStorage(storage)
+        finally:
+            lock.close()
     if not uses_journal(storage):
         return storage
     path = Path(storage)
