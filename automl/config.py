@@ -58,6 +58,10 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the table comes from and what to predict."""
 
+    # The Prefect form marks these two required (they have defaults here: the embedded demo's).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              json_schema_extra={"required": ["source", "target"]})
+
     source: str = Field(
         "sklearn:breast_cancer",
         title="Data source",

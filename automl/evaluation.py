@@ -1,16 +1,14 @@
-"""Metrics (one table, used by the search and the final evaluation) and evaluation plots."""
+"""Metrics (one table, used by the search and the final evaluation) and the final model's
+permutation importance (its plots: automl.plots)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
 
 
 @dataclass(frozen=True)
@@ -105,18 +103,28 @@ def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
     }
 
 
-def evaluation_figure(task: str, estimator, X, y) -> plt.Figure:
-    """A confusion matrix for classification, predicted-vs-actual and residuals for regression."""
-    if task == "regression":
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-        pred = estimator.predict(X)
-        skm.PredictionErrorDisplay.from_predictions(y, pred, kind="actual_vs_predicted", ax=axes[0])
-        skm.PredictionErrorDisplay.from_predictions(y, pred, kind="residual_vs_predicted", ax=axes[1])
-        axes[0].set_title("Test: actual vs predicted")
-        axes[1].set_title("Test: residuals")
-    else:
-        fig, ax = plt.subplots(figsize=(6, 5))
-        skm.ConfusionMatrixDisplay.from_estimator(estimator, X, y, ax=ax, colorbar=False)
-        ax.set_title("Test: confusion matrix")
-    fig.tight_layout()
-    return fig
+PERMUTATION_REPEATS = 3
+PERMUTATION_MAX_S = 20.0  # at most this long (or half the time left) on permutation importance
+MIN_ROWS = 100
+
+
+def permutation_table(metric: str, estimator, X, y, seed: int, predict_ms_per_1k: float,
+                      seconds_left: float | None = None) -> pd.DataFrame | None:
+    """Permutation importance of the final model's input columns on the test split: how much of the
+    metric is lost when a column is shuffled (mean and std over PERMUTATION_REPEATS). Rows are
+    subsampled to fit PERMUTATION_MAX_S, or half the time left; None when even MIN_ROWS would not."""
+    from sklearn.inspection import permutation_importance
+
+    allowed = PERMUTATION_MAX_S if seconds_left is None else min(PERMUTATION_MAX_S, 0.5 * seconds_left)
+    calls = X.shape[1] * PERMUTATION_REPEATS + 1
+    per_row = max(predict_ms_per_1k, 1e-3) / 1e6  # seconds to predict one row
+    rows = min(len(X), int(allowed / (calls * per_row)))
+    if rows < min(MIN_ROWS, len(X)) or X.shape[1] == 0:
+        return None
+    sign = 1.0 if METRICS[metric].greater_is_better else -1.0
+    found = permutation_importance(estimator, X, np.asarray(y), scoring=lambda e, X_, y_: sign * score(metric, e, X_, y_),
+                                   n_repeats=PERMUTATION_REPEATS, random_state=seed, max_samples=rows)
+    table = pd.DataFrame({"column": list(X.columns), "importance": found.importances_mean,
+                          "std": found.importances_std})
+    table["rows"] = rows
+    return table.sort_values("importance", ascending=False, ignore_index=True)

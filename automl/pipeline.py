@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from automl import evaluation, report, tracking
+from automl import evaluation, plots, tracking
+from automl.leaderboard import Winner, leaderboard, winner
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import FinalModel, final_model
@@ -31,7 +32,7 @@ from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
 from automl.served import ServedModel, input_schema
 from automl.stores import check_stores
-from automl.search import (Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
+from automl.search import (TAIL_S, Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
                            log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
 from automl.workers import Launch, WorkerJob, portable, progress, run_workers
@@ -56,14 +57,17 @@ class FittedModel:
     test_metrics: dict[str, float]
     test_score: float
     kind: str = "single"  # or "ensemble"
+    winner: Winner | None = None  # what won, by one name (automl.leaderboard)
+    board: pd.DataFrame | None = None  # the leaderboard: the final model, each family's best, the top trials
 
 
 @dataclass
 class PipelineResult:
     parent_run_id: str
     study_name: str
-    best_family: str
-    cv_score: float
+    winner: str  # the final model's one name: "blend(extra_trees#32×2, linear#4)" or "extra_trees#32"
+    best_family: str  # the winner's family ("blend" for a blend)
+    cv_score: float  # the winner's, out of fold
     test_metrics: dict[str, float]
     registration: Registration
     n_trials: int
@@ -342,48 +346,67 @@ def search_in_workers(prepared: Prepared, space: SearchSpace, run: RunRef, packe
 
 
 def log_search(log: RunLog, result: SearchResult, runs: tracking.TrialRuns, seconds: float, pack: int) -> None:
-    """The leaderboard, Optuna's plots, the best trial and the tracking overhead on the parent run."""
-    board = result.leaderboard()
-    log.log_table(board, "search/leaderboard.csv")
-    for name, figure in report.search_figures(result):
+    """Every trial's row, Optuna's plots, the best single trial and the tracking overhead on the
+    parent run (what won is logged after the refit: the winner and the leaderboard)."""
+    board = result.trial_table()
+    log.log_table(board, "search/trials.csv")
+    for name, figure in plots.search_figures(result):
         log.log_figure(figure, f"search/{name}.png")
     states = board["state"].value_counts().to_dict()
-    log.log(params={"best_params": result.best_params, "pack_size": pack, "cv_folds_used": result.folds},
-            metrics={"best_cv_score": result.best_value, "search_seconds": seconds, "n_trials": len(board),
+    best = result.best
+    log.log(params={"best_trial": {"number": best.number, **best.params}, "pack_size": pack,
+                    "cv_folds_used": result.folds},
+            metrics={"best_trial_cv_score": result.best_value, "search_seconds": seconds, "n_trials": len(board),
                      **{f"n_trials_{k.lower()}": v for k, v in states.items()},
                      "tracking_seconds_per_trial": runs.seconds_writing / max(runs.count, 1),
                      "tracking_seconds_waited": runs.seconds_waited,
-                     "tracking_overhead": runs.seconds_waited / seconds if seconds else 0.0},
-            tags={"best_family": result.best_params["family"]})
+                     "tracking_overhead": runs.seconds_waited / seconds if seconds else 0.0})
 
 
 def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) -> FittedModel:
     """Refit the final model (the blend or the best pipeline) on all of train, score it once on
-    test, log metrics and the plot."""
+    test; log what won (one name), the leaderboard, the metrics and the plots."""
     d, s = prepared.dataset, prepared.split
+    started = time.perf_counter()
     final = final_model(result, s.X_train, s.y_train, prepared.deadline, prepared.config.search.ensemble)
+    fit_s = time.perf_counter() - started
+    won, pipeline = winner(result, final), final.model
+    started = time.perf_counter()
+    pipeline.predict(s.X_test)
+    predict_ms = 1e6 * (time.perf_counter() - started) / max(len(s.y_test), 1)
+    board = leaderboard(result, won, fit_s, predict_ms)
     log = RunLog(run)
-    log_selection(log, final)
-    pipeline = final.model
+    log_winner(log, final, won)
+    log.log_table(board, "leaderboard.csv")
+    tracking.mark_final_members(run, won.weights)
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
     test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
-    log.log(metrics={**metrics, "test_score": test_score})
-    log.log_figure(evaluation.evaluation_figure(d.task, pipeline, s.X_test, s.y_test),
-                   "evaluation/" + ("residuals.png" if d.task == "regression" else "confusion_matrix.png"))
-    return FittedModel(pipeline, metrics, test_score, final.kind)
+    log.log(metrics={**metrics, "test_score": test_score, "final_fit_seconds": fit_s,
+                     "final_predict_ms_per_1k_rows": predict_ms})
+    for name, figure in plots.evaluation_figures(d.task, pipeline, s.X_test, s.y_test):
+        log.log_figure(figure, f"evaluation/{name}.png")
+    importance = evaluation.permutation_table(d.metric, pipeline, s.X_test, s.y_test, prepared.config.seed,
+                                              predict_ms, prepared.deadline.left() - TAIL_S)
+    if importance is not None:  # (None when the time left is too short for it)
+        log.log_table(importance, "evaluation/permutation_importance.csv")
+        log.log_figure(plots.permutation_figure(importance, d.metric), "evaluation/permutation_importance.png")
+    return FittedModel(pipeline, metrics, test_score, final.kind, won, board)
 
 
-def log_selection(log: RunLog, final: FinalModel) -> None:
-    """What ensemble selection chose, and why the final model is what it is."""
-    metrics, params = {}, {"final_model": final.kind}
+def log_winner(log: RunLog, final: FinalModel, won: Winner) -> None:
+    """What won, by one name (tag and param `winner`), why, and what ensemble selection found."""
+    metrics = {"winner_cv_score": won.cv_score}
+    params = {"final_model": final.kind, "winner": won.name}
     if final.selection is not None:
         sel = final.selection
-        metrics = {"ensemble_oof_score": sel.score, "best_single_oof_score": sel.best_single_score,
-                   "ensemble_size": len(sel.weights)}
+        metrics.update(ensemble_oof_score=sel.score, best_single_oof_score=sel.best_single_score,
+                       ensemble_size=len(sel.weights))
         if sel.log_loss is not None:  # the tie-breaker for label metrics
             metrics.update(ensemble_oof_log_loss=sel.log_loss, best_single_oof_log_loss=sel.best_single_log_loss)
-        params["ensemble_weights"] = ",".join(f"trial {n}×{w}" for n, w in sel.weights.items())
-    log.log(params=params, metrics=metrics, tags={"final_model_reason": final.reason})
+    if won.is_blend:
+        params["ensemble_weights"] = ", ".join(f"trial {n} {w:.2f}" for n, w in won.weights.items())
+    log.log(params=params, metrics=metrics,
+            tags={"winner": won.name, "winner_family": won.family, "final_model_reason": final.reason})
 
 
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
@@ -446,5 +469,6 @@ def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
 
 
 def summarize(run: RunRef, result: SearchResult, model: FittedModel, registration: Registration) -> PipelineResult:
-    return PipelineResult(run.run_id, result.study_name, result.best_params["family"], result.best_value,
+    won = model.winner
+    return PipelineResult(run.run_id, result.study_name, won.name, won.family, won.cv_score,
                           model.test_metrics, registration, len(result.records), model.kind)

@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--resume", nargs="?", const="last", metavar="RUN_NAME",
                              help="continue this config's last run (or the run named) where it stopped: "
                                   "its finished trials are kept and count toward search.n_trials")
+    text = ("start a run of a served deployment (`automl deploy`) with this config, after the same checks as "
+            "validate: a bad config or table is refused before a flow run exists")
+    sub = commands.add_parser("trigger", help=text, description=text)
+    sub.add_argument("config", help="the YAML run config the deployment serves (its name picks the deployment)")
+    sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value for this run, e.g. --set data.target=label (repeatable)")
+    sub.add_argument("--name", help="the flow run's name in the Prefect UI (default: <config name>-<UTC time>)")
+    sub.add_argument("--debug", action="store_true", help="show the traceback of a config or data error")
     text = "serve one Prefect deployment per config, on the schedule in each config, until stopped"
     sub = commands.add_parser("deploy", help=text, description=text)
     sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
@@ -54,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if args.command == "validate":
             return validate(config)
+        if args.command == "trigger":
+            from flows.deploy import trigger
+
+            return trigger(config, args.name)
         return run(config, args.resume)
     except USER_ERRORS as error:
         if getattr(args, "debug", False):
@@ -123,11 +135,12 @@ def run(config, resume: str | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     print("\n".join([
         "",
-        f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials, best "
-        f"{summary['best_family']}, CV {summary['cv_score']:.4f}; final model: {summary['final_model']})",
+        f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials); winner "
+        f"{summary['winner']}, CV {summary['cv_score']:.4f} (out of fold)",
         f"registered {summary['registered_model']} v{summary['version']}; "
         f"champion {'moved' if summary['champion_moved'] else 'kept'}",
-        f"see it: mlflow ui --backend-store-uri {redact(config.tracking.tracking_uri)}   (then http://127.0.0.1:5000)",
+        f"see it: mlflow ui --backend-store-uri {redact(config.tracking.tracking_uri)}",
+        f"  then open {summary['mlflow_url']}",
     ]))
     return 0
 

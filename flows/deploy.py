@@ -19,7 +19,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
 from automl.config import ConfigError, RunConfig, literal_passwords, load_config
-from flows.pipeline import GPU_LIMIT, automl_pipeline
+from flows.pipeline import GPU_LIMIT, automl_pipeline, config_tag
 
 
 def schedules_for(config: RunConfig) -> list:
@@ -50,14 +50,22 @@ def describe(config: RunConfig) -> str:
     return f"{when} ({s.timezone}){'' if s.active else ', paused'}; {busy}"
 
 
+def form_values(config: RunConfig) -> dict:
+    """The config as the form's values: a bundled set's target written out (the form requires one)."""
+    values = config.model_dump(mode="json")
+    if values["data"]["target"] is None and config.data.source.startswith("sklearn:"):
+        values["data"]["target"] = "target"
+    return values
+
+
 def build_deployment(config: RunConfig):
     """A runner deployment of the pipeline flow for this config, with its schedule."""
     return automl_pipeline.to_deployment(
         name=config.name,
-        parameters={"config": config.model_dump(mode="json")},
+        parameters={"config": form_values(config)},
         schedules=schedules_for(config),
         concurrency_limit=concurrency_limit(config),
-        tags=["automl", config.data.source.split(":")[0] if ":" in config.data.source else "file"],
+        tags=["automl", config_tag(config), config.data.source.split(":")[0] if ":" in config.data.source else "file"],
         description=f"AutoML pipeline '{config.name}' on {config.data.source} "
                     f"({config.search.n_trials or '∞'} trials over {', '.join(config.search.families)}).",
         enforce_parameter_schema=True,
@@ -99,3 +107,27 @@ def deploy(paths: list[str], gpu_slots: int = 1) -> None:
     for config in configs:
         print(f"deployment 'automl-pipeline/{config.name}' ({Path(config.data.source).name}): {describe(config)}")
     serve(*deployments)
+
+
+def trigger(config: RunConfig, name: str | None = None) -> int:
+    """A flow run of the config's deployment, made only after every check `automl validate` makes
+    (the data is read and validated here): a bad target is one line, and no flow run exists."""
+    from datetime import datetime, timezone
+
+    from prefect.deployments import run_deployment
+
+    from automl.pipeline import load_and_validate
+
+    if keys := literal_passwords(config):
+        raise ConfigError(f"{', '.join(keys)} holds a password, and a flow run's parameters are stored in "
+                          "Prefect's database; write the URL as ${PG_URL} and export PG_URL where the deployment is served")
+    load_and_validate(config)
+    deployment = f"{automl_pipeline.name}/{config.name}"
+    try:
+        run = run_deployment(deployment, parameters={"config": form_values(config)}, timeout=0,
+                             flow_run_name=name or f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}")
+    except ObjectNotFound:
+        raise ConfigError(f"no deployment '{deployment}' on the Prefect server; serve it first: "
+                          f"automl deploy <the config file>") from None
+    print(f"flow run '{run.name}' ({run.id}) of {deployment}: {run.state.name if run.state else 'created'}")
+    return 0

@@ -11,30 +11,35 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterName, FlowRunFilterState,
-                                            FlowRunFilterStateType)
+from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
+                                            FlowRunFilterTags)
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Crashed
+from prefect.states import Crashed, Failed, State
 from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
+from prefect.settings import get_current_settings
+from prefect.utilities.urls import url_for
 
 from automl import pipeline as steps
-from automl.config import RunConfig
+from automl.config import ConfigError, RunConfig
 from automl.data import DataError
 from automl.evaluation import METRICS
 from automl.processes import alive, this_process
-from automl.report import report_markdown
+from automl.report import report_markdown, run_url
 from automl.search import SearchResult
 from flows.workers import dask_launcher
 
 PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (one ~30 ms API call each)
 PROCESS_PREFIX = "automl-process:"  # a flow run's tag naming the process that runs it
+CONFIG_PREFIX = "automl-config:"  # a flow run's tag naming its config (the run's name is the user's)
 GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
 
 
@@ -99,9 +104,18 @@ def trial_progress(config: RunConfig, metric: str):
 
 # DataFrames and fitted models pass between steps: neither cached nor persisted.
 step = dict(cache_policy=NO_CACHE, persist_result=False)
-load_and_validate = task(steps.load_and_validate, name="load-and-validate", retries=2,
-                         retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
-                         task_run_name="load-and-validate[{config.name}]", **step)
+@task(name="load-and-validate", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
+      task_run_name="load-and-validate[{config.name}]", **step)
+def load_and_validate(config: RunConfig) -> steps.Prepared | State:
+    """Every check before anything is written. A bad config or table (a run started from the UI's
+    form, say) ends the task Failed with the one-line reason, not a traceback; I/O errors retry."""
+    try:
+        return steps.load_and_validate(config)
+    except (ConfigError, DataError) as error:
+        get_run_logger().error(f"automl: error: {error}")
+        return Failed(message=str(error))
+
+
 start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-mlflow-run", **step)
 resume_run = task(steps.resume_run, name="resume-mlflow-run", task_run_name="resume-mlflow-run[{run.ref.run_name}]",
                   **step)
@@ -123,13 +137,20 @@ def search(prepared: steps.Prepared, profile, run) -> SearchResult:
     return result
 
 
+def flow_run_url() -> str:
+    """The flow run in the Prefect UI: the configured server's, or, for a run on Prefect's temporary
+    server, where `prefect server start` shows it (same database) once started."""
+    url = url_for("flow-run", obj_id=str(runtime.flow_run.id), url_type="ui")  # None: no UI URL configured
+    if url:
+        return url
+    server = get_current_settings().server.api
+    return f"http://{server.host}:{server.port}/runs/flow-run/{runtime.flow_run.id}"
+
+
 def prefect_tags() -> dict[str, str]:
-    """The Prefect flow run, as MLflow tags on the parent run (id, name, and UI link when known)."""
-    tags = {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name)}
-    url = runtime.flow_run.ui_url  # "None/flow-runs/…" when no UI URL is configured
-    if url and url.startswith("http"):
-        tags["prefect.flow_run_url"] = url
-    return tags
+    """The Prefect flow run, as MLflow tags on the parent run (id, name and UI link)."""
+    return {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name),
+            "prefect.flow_run_url": flow_run_url()}
 
 
 def direct(step_task, *args) -> Any:
@@ -142,6 +163,22 @@ def on_task_runner(step_task, *args) -> Any:
     return step_task.submit(*args).result()
 
 
+def config_tag(config: RunConfig) -> str:
+    return CONFIG_PREFIX + config.name
+
+
+def flow_run_name() -> str:
+    """A name given when the flow run was created is kept (a Custom run typed in the Prefect UI, a
+    Quick run's generated one, `automl trigger --name`); a run the scheduler or `automl run` made is
+    named after its config and start time. The config's name is also a tag (config_tag)."""
+    context = FlowRunContext.get()
+    run, config = context.flow_run, context.parameters["config"]
+    if run.deployment_id is not None and not run.auto_scheduled:
+        return run.name
+    name = config.name if isinstance(config, RunConfig) else config.get("name", "automl")
+    return f"{name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+
+
 def crash_flow_run(flow_run_id, why: str, client) -> None:
     """Mark a dead process's flow run CRASHED (it stays RUNNING otherwise)."""
     state = client.read_flow_run(flow_run_id).state
@@ -150,14 +187,16 @@ def crash_flow_run(flow_run_id, why: str, client) -> None:
 
 
 def own_flow_run(config: RunConfig) -> None:
-    """Tag this flow run with its process (`automl-process:host:pid:start`), and end as CRASHED
-    this config's flow runs still RUNNING whose process is gone (SIGKILLed, OOM-killed, rebooted)."""
+    """Tag this flow run with its config (`automl-config:<name>`) and process
+    (`automl-process:host:pid:start`), and end as CRASHED this config's flow runs still RUNNING
+    whose process is gone (SIGKILLed, OOM-killed, rebooted)."""
     this = runtime.flow_run.id
     with get_client(sync_client=True) as client:
         mine = client.read_flow_run(this)
-        client.update_flow_run(this, tags=[*mine.tags, PROCESS_PREFIX + this_process()])
+        client.update_flow_run(this, tags=list(dict.fromkeys([*mine.tags, config_tag(config),
+                                                              PROCESS_PREFIX + this_process()])))
         stale = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=[config.name]),
+            tags=FlowRunFilterTags(all_=[config_tag(config)]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
             sort=FlowRunSort.START_TIME_DESC, limit=200)  # (the sync client sends no default sort)
         for other in stale:
@@ -180,16 +219,28 @@ def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., A
     return call(start_run, prepared, prefect_tags())
 
 
-@flow(name="automl-pipeline", flow_run_name="{config.name}", log_prints=True, validate_parameters=True)
-def automl_pipeline(config: RunConfig, resume: str | None = None) -> dict:
+@flow(name="automl-pipeline", flow_run_name=flow_run_name, log_prints=True, validate_parameters=True)
+def automl_pipeline(config: RunConfig, resume: str | None = None) -> dict | State:
     """Load + validate → feature profile → Optuna model search → refit + evaluate → register.
     `resume`: "last" or a run name continues that run of the config (its study and MLflow run)."""
     return pipeline_steps(config, direct, resume)
 
 
-def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None) -> dict:
+def checked(config: RunConfig, call: Callable[..., Any]) -> steps.Prepared | State:
+    """load_and_validate's result, or its Failed state (the flow ends with it: one line, no traceback)."""
+    if call is direct:
+        state = load_and_validate(config, return_state=True)
+        return state if state.is_failed() else state.result()
+    future = load_and_validate.submit(config)
+    future.wait()
+    return future.state if future.state.is_failed() else future.result()
+
+
+def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None) -> dict | State:
     """The flow's body: each step a task, run by `call`."""
-    prepared = call(load_and_validate, config)
+    prepared = checked(config, call)
+    if isinstance(prepared, State):
+        return Failed(message=f"load-and-validate: {prepared.message}")
     run = open_run(prepared, resume, call)
     with steps.run_ends_failed(run):
         profile = call(profile_features, prepared, run)
@@ -200,16 +251,18 @@ def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | No
         registration = call(register, prepared, model, run)
         steps.finish_run(run, stores=prepared.stores)
     metric = prepared.dataset.metric
-    create_markdown_artifact(report_markdown(config, run, result, model.test_metrics, registration, metric),
+    create_markdown_artifact(report_markdown(config, run, result, model, registration, metric),
                              key=artifact_key(config, "report"),
-                             description=f"{config.name}: MLflow run, scores, registration, top trials")
+                             description=f"{config.name}: what won, scores, registration, leaderboard")
     summary = steps.summarize(run, result, model, registration)
-    print(f"best family {summary.best_family}: CV {metric} {summary.cv_score:.4f}; "
-          f"test {summary.test_metrics}; {registration.reason}")
+    tests = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in summary.test_metrics.items())
+    print(f"winner {summary.winner}: CV {metric} {summary.cv_score:.4f} (out of fold); test {tests}; "
+          f"{registration.reason}")
     return {
         "parent_run_id": summary.parent_run_id, "study_name": summary.study_name,
-        "best_family": summary.best_family, "cv_score": summary.cv_score,
+        "winner": summary.winner, "best_family": summary.best_family, "cv_score": summary.cv_score,
         "test_metrics": summary.test_metrics, "n_trials": summary.n_trials,
         "registered_model": registration.name, "version": registration.version,
         "champion_moved": registration.moved_alias, "final_model": summary.final_model,
+        "mlflow_url": run_url(config, run),
     }

@@ -4,7 +4,10 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from automl.evaluation import METRICS, evaluation_figure, holdout_metrics, metrics_for_task, score
+import pandas as pd
+
+from automl.evaluation import METRICS, holdout_metrics, metrics_for_task, permutation_table, score
+from automl.plots import evaluation_figures
 
 
 def test_metric_directions_and_tasks():
@@ -21,7 +24,16 @@ def test_binary_scores_match_sklearn():
     assert set(metrics) == {"test_accuracy", "test_f1", "test_recall", "test_precision", "test_roc_auc",
                             "test_log_loss"}
     assert 0.8 < metrics["test_accuracy"] <= 1.0
-    assert len(evaluation_figure("binary", model, X, y).axes) == 1
+    figures = dict(evaluation_figures("binary", model, X, y))
+    assert list(figures) == ["confusion_matrix", "roc_curve", "precision_recall", "calibration"]
+    matrix = figures["confusion_matrix"].axes[0]
+    cells = [t.get_text() for t in matrix.texts]
+    counts = np.bincount(2 * y + model.predict(X), minlength=4)  # true × predicted, row by row
+    assert [int(c.split("\n")[0]) for c in cells] == list(counts)
+    assert cells[0].endswith(f"{100 * counts[0] / counts[:2].sum():.0f}%")  # the share of its true class
+    assert not any(line.get_visible() for line in matrix.get_xgridlines() + matrix.get_ygridlines())
+    assert "AUC" in " ".join(t.get_text() for t in figures["roc_curve"].axes[0].get_legend().get_texts())
+    assert all(f.get_size_inches()[0] >= 7 for f in figures.values())  # readable in the artifact viewer
 
 
 def test_multiclass_and_regression_metrics():
@@ -33,4 +45,19 @@ def test_multiclass_and_regression_metrics():
     metrics = holdout_metrics("regression", reg, Xr, yr)
     assert metrics["test_r2"] > 0.99 and metrics["test_rmse"] == pytest.approx(score("rmse", reg, Xr, yr))
     assert np.isclose(metrics["test_mae"], np.abs(reg.predict(Xr) - yr).mean())
-    assert len(evaluation_figure("regression", reg, Xr, yr).axes) == 2
+    [(name, figure)] = list(evaluation_figures("regression", reg, Xr, yr))
+    assert name == "residuals" and len(figure.axes) == 2
+
+
+def test_permutation_importance_ranks_the_informative_column_and_fits_its_time():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"noise": rng.normal(size=400), "signal": rng.normal(size=400), "weak": rng.normal(size=400)})
+    y = (X["signal"] + 0.3 * X["weak"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    table = permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1.0)
+    assert list(table["column"]) == ["signal", "weak", "noise"] and table["importance"].iloc[0] > 0.2
+    assert table["rows"].iloc[0] == 400
+    # 10 predict calls at 1 ms per row: 0.5 s allows 50 rows of the 400 — below the 100 it needs
+    assert permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1000.0, seconds_left=1.0) is None
+    sub = permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1000.0, seconds_left=5.0)
+    assert sub["rows"].iloc[0] == 250 and sub["column"].iloc[0] == "signal"  # 2.5 s: 250 rows of the 400

@@ -33,8 +33,11 @@ def test_csv_with_categoricals_and_gaps_serves_raw_rows(tmp_path, make_config, m
     raw.loc[0, "colour"] = "purple"  # a category never seen in training
     raw.loc[1, "noise"] = np.nan
     raw.loc[2, "colour"] = np.nan
-    raw.loc[3, "count"] = np.nan  # a gap in a column that was all integers
-    assert set(model.predict(raw)) <= {"yes", "no"}
+    assert set(model.predict(raw)) <= {"yes", "no"}  # gaps where training had gaps: imputed
+    raw.loc[3, "count"] = np.nan  # a gap in a column that had none: refused, naming it
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"^column 'count' is required but has 1 missing"):
+        model.predict(raw)
+    assert set(model.predict(raw.drop(columns=["noise", "colour"]).head(3))) <= {"yes", "no"}  # optional ones
 
 
 def test_two_runs_of_one_config_in_the_same_second_get_their_own_study(tmp_path, make_config, mixed_frame,

@@ -2,6 +2,7 @@
 where training had integers), numbers where training read text, inf, zero rows."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -76,8 +77,95 @@ def test_the_signature_says_what_is_optional(served):
     version = client.get_model_version("customers", result.registration.version)
     info = mlflow.models.get_model_info(version.source)
     inputs = {spec["name"]: spec for spec in json.loads(info.signature.to_dict()["inputs"])}
-    assert inputs["customer_id"]["required"] is False and inputs["plan"]["type"] == "string"
-    assert inputs["visits"]["type"] == "any" and inputs["since"]["required"] is True
+    assert inputs["plan"]["type"] == "string" and inputs["visits"]["type"] == "any"
+    # MLflow's own check would bury an absent column's name at the end of the whole request: the
+    # model checks required columns itself, and says which they are in its metadata.
+    assert not any(spec["required"] for spec in inputs.values())
+    assert sorted(info.metadata["required_columns"]) == ["plan", "signal", "since", "visits"]  # not 'spend' ('?')
+    assert info.metadata["predict_methods"] == ["predict", "predict_proba"]
+    assert info.signature.params.to_dict() == [{"name": "predict_method", "type": "string", "default": "predict",
+                                                "shape": None}]
     report = client.download_artifacts(result.parent_run_id, "data/column_report.csv")
     decisions = pd.read_csv(report).set_index("column")
     assert decisions.loc["customer_id", "action"] == "dropped" and decisions.loc["since", "read_as"] == "date"
+
+
+def test_probabilities_when_asked_through_params(served):
+    path, _, _, model = served
+    rows = pd.read_csv(path).head(6)
+    proba = model.predict(rows, params={"predict_method": "predict_proba"})
+    assert list(proba.columns) == ["no", "yes"] and proba.shape == (6, 2)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert list(np.array(["no", "yes"])[proba.to_numpy().argmax(axis=1)]) == list(model.predict(rows))
+    with pytest.raises(mlflow.exceptions.MlflowException, match="predict_method 'score' is not one of"):
+        model.predict(rows, params={"predict_method": "score"})
+
+
+def test_a_required_column_absent_or_null_is_refused_naming_it_first(served):
+    path, _, _, model = served
+    rows = pd.read_csv(path).head(4)
+    with pytest.raises(mlflow.exceptions.MlflowException) as absent:
+        model.predict(rows.drop(columns=["visits"]))
+    assert str(absent.value).startswith("column 'visits' is missing")
+    nulls = rows.assign(signal=[0.1, None, 0.3, None])
+    with pytest.raises(mlflow.exceptions.MlflowException) as missing:
+        model.predict(nulls)
+    assert str(missing.value).startswith("column 'signal' is required but has 2 missing value(s) (rows 1, 3)")
+    assert len(model.predict(rows.drop(columns=["spend"]))) == 4  # 'spend' had missing values: optional
+
+
+@pytest.mark.e2e
+def test_mlflow_models_serve_gives_probabilities_and_refuses_nulls(served, tmp_path):
+    """The registered champion behind `mlflow models serve` (the README's commands): the logged
+    serving_input_example.json is a valid request; params ask for probabilities; a null in a
+    required column and an absent column are 400s that name the column first."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    _, result, config, _ = served
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = "models:/customers@champion"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": config.tracking.tracking_uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    example = Path(mlflow.artifacts.download_artifacts(f"{uri}/serving_input_example.json", dst_path=str(tmp_path)))
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        post = lambda body: httpx.post(f"{url}/invocations", json=body, timeout=60)  # noqa: E731
+        request = json.loads(example.read_text())
+        labels = post(request)
+        assert labels.status_code == 200, labels.text
+        assert set(labels.json()["predictions"]) <= {"yes", "no"}
+        asked = post({**request, "params": {"predict_method": "predict_proba"}})
+        assert asked.status_code == 200, asked.text
+        rows = asked.json()["predictions"]
+        assert len(rows) == len(request["dataframe_split"]["data"]) and set(rows[0]) == {"no", "yes"}
+        assert all(abs(row["no"] + row["yes"] - 1.0) < 1e-6 for row in rows)
+        split = request["dataframe_split"]
+        signal = split["columns"].index("signal")
+        with_null = [[None if i == signal else v for i, v in enumerate(row)] for row in split["data"]]
+        refused = post({"dataframe_split": {**split, "data": with_null}})
+        assert refused.status_code == 400
+        assert refused.json()["message"].startswith("column 'signal' is required but has")
+        absent = post({"dataframe_split": {"columns": [c for c in split["columns"] if c != "visits"],
+                                           "data": [[v for c, v in zip(split["columns"], row) if c != "visits"]
+                                                    for row in split["data"]]}})
+        assert absent.status_code == 400 and absent.json()["message"].startswith("column 'visits' is missing")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -52,10 +52,13 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None) -> ColumnCleaner:
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.plans_, self.decisions_ = {}, []
+        self.had_missing_ = []  # kept columns with a missing value in training (a served row may lack them)
         for column in X.columns:
             plan, decision = _decide(str(column), X[column])
             self.plans_[str(column)] = plan
             self.decisions_.append(decision)
+            if plan[0] != "drop" and _apply(plan, str(column), X[column]).isna().to_numpy().any():
+                self.had_missing_.append(str(column))
         return self
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -102,9 +103,9 @@ class CrossValidation:
 
     def evaluate(self, trials: list[optuna.Trial], params: list[dict]) -> list[TrialRecord]:
         """Cross-validate trials of one family that share everything but their member parameters."""
-        started = self.clock()
-        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials), worker=self.worker))
-                 for t, p in zip(trials, params)]
+        started, now = self.clock(), time.time()
+        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials), worker=self.worker,
+                                        started_at=now)) for t, p in zip(trials, params)]
         running = list(group)
         try:
             self._fit_first_to_budget(group)
@@ -149,7 +150,7 @@ class CrossValidation:
         get_family(running[0].record.family).fit(models, X_train, self.y.iloc[train_idx],
                                                  [epochs, StopWhenOutOfTime(self, fold)])
         X_valid, y_valid = head.transform(self.X.iloc[valid_idx]), self.y.iloc[valid_idx]
-        scored = {i: self._score(model, X_valid, y_valid, fold) for i, model in enumerate(models)
+        scored = {i: self._score(model, X_valid, y_valid, fold, running[i].record) for i, model in enumerate(models)
                   if i not in epochs.pruned}
         alone = (self.clock() - started) / self._pack_factor(len(running))
         still = []
@@ -167,10 +168,15 @@ class CrossValidation:
         on a GPU, which one small model fills no less than k do, about the same time."""
         return 1.0 if self.space.context.device == "cuda" else float(k)
 
-    def _score(self, model, X: np.ndarray, y: pd.Series, fold: int) -> tuple[np.ndarray, float] | str:
-        """(predictions, score) of one member on the held-out fold, or why that failed."""
+    def _score(self, model, X: np.ndarray, y: pd.Series, fold: int,
+               record: TrialRecord) -> tuple[np.ndarray, float] | str:
+        """(predictions, score) of one member on the held-out fold, or why that failed; the time
+        its predictions took is added to the record's."""
         try:
+            started = time.perf_counter()  # (a measurement for the leaderboard: not the deadline's clock)
             predicted = self._predict(model, X)
+            record.predict_seconds += time.perf_counter() - started
+            record.predict_rows += len(y)
             score = score_predictions(self.space.metric, y, predicted, self.classes)
             if not np.isfinite(score):
                 raise ValueError(f"fold {fold} scored {score}")

@@ -29,6 +29,21 @@ class TrialRecord:
     pack_size: int = 1  # trials trained together with this one (itself included)
     interrupted: bool = False  # ended FAIL by a signal or its process's death: run again on resume
     worker: int | None = None  # which of search.workers processes ran it (None: the only one)
+    started_at: float | None = None  # when it started (seconds since the epoch): its child run's start
+    predict_seconds: float = 0.0  # spent predicting its held-out folds (out of the fold seconds)
+    predict_rows: int = 0  # the rows those predictions were made for
+
+    @property
+    def predict_ms_per_1k(self) -> float | None:
+        """Milliseconds to predict 1,000 rows (through its preprocessing), from its held-out folds."""
+        return 1e6 * self.predict_seconds / self.predict_rows if self.predict_rows else None
+
+    @property
+    def fit_seconds(self) -> float | None:
+        """Seconds one fold's fit took (preprocessing included), its share of a pack on a CPU."""
+        if not self.fold_seconds:
+            return None
+        return float(np.mean(self.fold_seconds)) - self.predict_seconds / len(self.fold_seconds)
 
 
 @dataclass
@@ -67,11 +82,19 @@ class SearchResult:
         study.add_trials(self.trials)
         return study
 
-    def leaderboard(self) -> pd.DataFrame:
-        rows = [{"trial": r.number, "family": r.family, "state": r.state, "cv_score": r.value,
+    def trial_table(self) -> pd.DataFrame:
+        """Every trial, the complete ones first by CV score; a pruned trial's mean over the folds it
+        finished is `partial_cv_score`, kept apart from complete trials' `cv_score`."""
+        rows = [{"trial": r.number, "family": r.family, "state": r.state,
+                 "cv_score": r.value if r.state == "COMPLETE" else None,
+                 "partial_cv_score": r.value if r.state == "PRUNED" else None,
                  "cv_std": float(np.std(r.fold_scores)) if r.fold_scores else None,
                  "folds_done": len(r.fold_scores), "duration_s": round(r.duration_s, 3),
+                 "fit_s": r.fit_seconds, "predict_ms_per_1k_rows": r.predict_ms_per_1k,
                  "k": r.params.get("k"), "score_func": r.params.get("score_func"),
                  "params": r.params.get("model"), "reason": r.reason} for r in self.records]
         board = pd.DataFrame(rows)
-        return board.sort_values("cv_score", ascending=self.sign < 0, na_position="last", ignore_index=True)
+        board["k"] = board["k"].astype("Int64")
+        board = board.sort_values("cv_score", ascending=self.sign < 0, na_position="last", kind="stable",
+                                  ignore_index=True)
+        return board

@@ -8,6 +8,7 @@ one. Versions carry their `metric` and `test_score` tags from creation.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -79,18 +80,22 @@ def _logged_model_uri(run: RunRef) -> str | None:
 
 def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -> str:
     from mlflow.models import ModelSignature, infer_signature  # (kept out of the writer process's imports)
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    from automl.tracking._served import PredictMethods
 
     example = X_example.head(5)
-    if input_schema is None:
-        signature = infer_signature(example, model.predict(example))
-    else:
-        outputs = infer_signature(None, model.predict(example)).outputs
-        signature = ModelSignature(inputs=input_schema, outputs=outputs)
+    inferred = infer_signature(example if input_schema is None else None, model.predict(example))
+    params = ParamSchema([ParamSpec("predict_method", "string", "predict")])
+    signature = ModelSignature(inputs=input_schema or inferred.inputs, outputs=inferred.outputs, params=params)
+    metadata = {"predict_methods": PredictMethods.methods(model),
+                "required_columns": list(getattr(model, "required_columns", []))}
     mlflow.set_tracking_uri(run.tracking_uri)
-    with mlflow.start_run(run_id=run.run_id, nested=False):
-        info = mlflow.sklearn.log_model(model, name=MODEL_NAME, signature=signature, input_example=example,
-                                        serialization_format="cloudpickle", pip_requirements=model_requirements(),
-                                        code_paths=[str(PACKAGE_ROOT)])
+    with mlflow.start_run(run_id=run.run_id, nested=False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")  # (the signature is given)
+        info = mlflow.pyfunc.log_model(name=MODEL_NAME, python_model=PredictMethods(model), signature=signature,
+                                       input_example=example, pip_requirements=model_requirements(),
+                                       code_paths=[str(PACKAGE_ROOT)], metadata=metadata)
     # start_run(run_id=...) ends the run on exit; the pipeline run finishes it later.
     MlflowClient(run.tracking_uri).update_run(run.run_id, status="RUNNING")
     return info.model_uri

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 MAX_PARAM_LENGTH = 6000
+# MLflow 3's UI opens an experiment by its kind; without one it may open on GenAI traces.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,19 @@ def store_lock(tracking_uri: str):
 
 
 def open_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
-    """The experiment's id, created (artifacts under `artifact_location`/name) when new. Run under
-    store_lock: the first call also creates a new SQLite store's tables."""
+    """The experiment's id, created (artifacts under `artifact_location`/name) when new, marked as
+    model training (it opens on its runs in MLflow 3's UI). Run under store_lock: the first call
+    also creates a new SQLite store's tables."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND[0] not in experiment.tags:  # (made by an earlier automl, or by hand)
+            client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
         return experiment.experiment_id
     location = artifact_location
     if "://" not in location:
         location = (Path(location).resolve() / name).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
     except MlflowException:  # made by another run since (a server store, not locked)
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
@@ -144,7 +149,8 @@ class RunLog:
         with tempfile.TemporaryDirectory() as folder:
             local = Path(folder) / Path(path).name
             table.to_csv(local, index=False)
-            self.client.log_artifact(self.ref.run_id, str(local), str(Path(path).parent or ""))
+            folder = str(Path(path).parent)
+            self.client.log_artifact(self.ref.run_id, str(local), None if folder == "." else folder)
 
     def log_text(self, text: str, path: str) -> None:
         self.client.log_text(self.ref.run_id, text, path)

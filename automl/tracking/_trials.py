@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
+from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from automl.tracking._runs import RunRef, flatten
@@ -22,27 +23,46 @@ from automl.tracking._writes import write_run
 if TYPE_CHECKING:
     from automl.search import TrialRecord
 
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}  # anything else: FAILED
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}  # anything else: FAILED (pruning is no crash)
+# Model parameters that mean the same in every family that has them: logged under their plain name
+# as well as under the family's prefix, so the MLflow UI lines up trials of different families.
+SHARED_PARAMS = ("learning_rate", "max_features", "min_samples_leaf", "max_depth", "n_estimators")
+
+
+def trial_params(record: TrialRecord) -> dict[str, str]:
+    """The trial's params: what every family shares under plain names (`family`, `k`, `score_func`,
+    and SHARED_PARAMS), each family's own under its prefix. None is left out (a family without
+    feature selection has no `k`), so each name has one type."""
+    model = record.params["model"]
+    shared = {"family": record.family, "k": record.params.get("k"), "score_func": record.params.get("score_func"),
+              **{name: model[name] for name in SHARED_PARAMS if name in model}}
+    for key in ("log_target", "rows_fraction"):  # (where searched; where the first fit had fewer rows)
+        shared[key] = record.params.get(key)
+    own = {f"{record.family}.{k}": v for k, v in model.items()}
+    return flatten("", {k: v for k, v in {**shared, **own}.items() if v is not None})
 
 
 def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dict, dict, list]:
-    """(tags, params, metrics) of a trial's child run: params, CV score, per-fold scores, state,
-    duration, and the epochs of a model trained by epochs as stepped metrics (step = fold × 1000 + epoch)."""
-    metrics = [(f"fold_{i}_score", float(s), now_ms, 0) for i, s in enumerate(record.fold_scores)]
-    metrics.append(("duration_s", float(record.duration_s), now_ms, 0))
+    """(tags, params, metrics) of a trial's child run: params, CV score (`cv_score` for a complete
+    trial; a pruned one's finished folds are `partial_cv_score`), per-fold scores, timings, and
+    the epochs of a model trained by epochs, one series per fold (`train_loss/fold_0`, step = epoch)."""
+    at = int(1000 * (record.started_at + record.duration_s)) if record.started_at else now_ms
+    metrics = [(f"fold_{i}_score", float(s), at, 0) for i, s in enumerate(record.fold_scores)]
+    metrics.append(("duration_s", float(record.duration_s), at, 0))
     if record.value is not None:
-        metrics.append(("cv_score", float(record.value), now_ms, 0))
+        metrics.append(("cv_score" if record.state == "COMPLETE" else "partial_cv_score", float(record.value), at, 0))
+    if record.fit_seconds is not None:
+        metrics.append(("fit_seconds", record.fit_seconds, at, 0))
+    if record.predict_ms_per_1k is not None:
+        metrics.append(("predict_ms_per_1k_rows", record.predict_ms_per_1k, at, 0))
     for row in record.epoch_history:
-        step = int(row["fold"]) * 1000 + int(row["epoch"])
-        metrics += [("epoch_train_loss", float(row["train_loss"]), now_ms, step),
-                    ("epoch_val_loss", float(row["val_loss"]), now_ms, step)]
-    own = {f"{record.family}.{k}": v for k, v in record.params["model"].items()}
-    shared = {"family": record.family, "k": record.params.get("k"), "score_func": record.params.get("score_func")}
-    for key in ("log_target", "rows_fraction"):  # (where searched; where the first fit had fewer rows)
-        if key in record.params:
-            shared[key] = record.params[key]
+        fold, epoch = int(row["fold"]), int(row["epoch"])
+        metrics += [(f"train_loss/fold_{fold}", float(row["train_loss"]), at, epoch),
+                    (f"val_loss/fold_{fold}", float(row["val_loss"]), at, epoch)]
     tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, "trial_number": str(record.number),
             "trial_state": record.state, "family": record.family}
+    if record.state == "PRUNED":
+        tags["pruned"] = "true"
     if record.pack_size > 1:
         tags["pack_size"] = str(record.pack_size)
     if record.reason:
@@ -51,11 +71,18 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
         tags["interrupted"] = "true"
     if record.worker is not None:
         tags["worker"] = str(record.worker)
-    return tags, flatten("", {**shared, **own}), metrics
+    return tags, trial_params(record), metrics
+
+
+def run_times(record: TrialRecord) -> tuple[int | None, int | None]:
+    """The child run's start and end (ms since the epoch): the trial's own, so MLflow's Duration is its wall time."""
+    if record.started_at is None:
+        return None, None
+    return int(1000 * record.started_at), int(1000 * (record.started_at + record.duration_s))
 
 
 def run_status(record: TrialRecord) -> str:
-    """The child run's status: FINISHED, KILLED (pruned, or interrupted) or FAILED."""
+    """The child run's status: FINISHED (complete, or pruned: tagged `pruned`), KILLED (interrupted) or FAILED."""
     return "KILLED" if record.interrupted else RUN_STATUS.get(record.state, "FAILED")
 
 
@@ -74,7 +101,8 @@ class TrialRuns:
         tags, params, metrics = trial_run(record, self.parent.run_id, int(time.time() * 1000))
         status = run_status(record)
         self._writer.submit(self._owner, write_run, self.parent.tracking_uri, self.parent.experiment_id,
-                            f"trial-{record.number:03d}-{record.family}", tags, params, metrics, status)
+                            f"trial-{record.number:03d}-{record.family}", tags, params, metrics, status,
+                            *run_times(record))
         self.count += 1
 
     def flush(self) -> None:
@@ -113,3 +141,16 @@ class TrialRuns:
         self.flush()
         return MlflowClient(self.parent.tracking_uri).search_runs(
             [self.parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent.run_id}'", max_results=50000)
+
+
+def mark_final_members(parent: RunRef, weights: dict[int, float]) -> None:
+    """Tag the child runs of the trials in the final model (`in_final_model`, `final_model_weight`:
+    its share of the blend, 1.0 for a single pipeline)."""
+    client = MlflowClient(parent.tracking_uri)
+    children = client.search_runs([parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.run_id}'",
+                                  max_results=50000)
+    for run in children:
+        number = int(run.data.tags.get("trial_number", -1))
+        if number in weights:
+            client.log_batch(run.info.run_id, tags=[RunTag("in_final_model", "true"),
+                                                    RunTag("final_model_weight", f"{weights[number]:.4f}")])

@@ -19,15 +19,17 @@ def _client(tracking_uri: str) -> MlflowClient:
 
 
 def write_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[str, str],
-              params: dict[str, str], metrics: list[tuple[str, float, int, int]], status: str) -> None:
-    """Create the run with its tags, log params and metrics (key, value, timestamp ms, step), end it."""
+              params: dict[str, str], metrics: list[tuple[str, float, int, int]], status: str,
+              start_ms: int | None = None, end_ms: int | None = None) -> None:
+    """Create the run with its tags, log params and metrics (key, value, timestamp ms, step), end
+    it; start and end are the trial's own when given (else: now)."""
     client = _client(tracking_uri)
-    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags, start_time=start_ms).info.run_id
     batch = [Metric(*m) for m in metrics]
     for start in range(0, max(len(batch), 1), MAX_BATCH):
         client.log_batch(run_id, metrics=batch[start:start + MAX_BATCH],
                          params=[Param(k, v) for k, v in params.items()] if start == 0 else [])
-    client.set_terminated(run_id, status=status)
+    client.set_terminated(run_id, status=status, end_time=end_ms)
 
 
 @cache

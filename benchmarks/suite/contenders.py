@@ -42,8 +42,8 @@ def automl(train: Path, test: Path, target: str, task: str, budget: float, work:
     summary = automl_pipeline(config)
     fit_s = time.perf_counter() - started
     mlflow.set_tracking_uri(config.tracking.tracking_uri)
-    model = mlflow.sklearn.load_model(f"runs:/{summary['parent_run_id']}/model")
-    info = {"n_trials": summary["n_trials"], "best_family": summary["best_family"],
+    model = mlflow.pyfunc.load_model(f"runs:/{summary['parent_run_id']}/model").unwrap_python_model().model
+    info = {"n_trials": summary["n_trials"], "best_family": summary["best_family"], "winner": summary["winner"],
             "final_model": summary["final_model"],
             "cv_score": summary["cv_score"]}
     return model, fit_s, info

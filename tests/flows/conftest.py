@@ -2,10 +2,12 @@
 `prefect server start` for the operations and UI tests, and helpers to wait on HTTP."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -68,3 +70,27 @@ def server(tmp_path_factory):
         yield url
     process.terminate()
     process.wait(timeout=30)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def browse(tmp_path):
+    """browse(url, name): headless Chromium renders the page, saves test-artifacts/<name>.png (look
+    at them) and returns the rendered DOM. Skips where Chromium is missing (.ci/run installs it)."""
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
+
+    def render(url: str, name: str, budget_ms: int = 25000) -> str:
+        SHOTS.mkdir(exist_ok=True)
+        flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                 f"--user-data-dir={tmp_path / ('chrome-' + name)}", "--window-size=1440,1800",
+                 f"--virtual-time-budget={budget_ms}", "--hide-scrollbars"]
+        subprocess.run([*flags, f"--screenshot={SHOTS / (name + '.png')}", url], capture_output=True, timeout=180)
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000, f"{name}: an empty screenshot"
+        return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+
+    return render

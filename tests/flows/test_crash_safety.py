@@ -22,7 +22,7 @@ from prefect.settings import PREFECT_API_URL
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-N_TRIALS = 12
+N_TRIALS = 30
 
 
 def descendants(pid: int) -> list[int]:
@@ -53,7 +53,7 @@ def progress(db: Path) -> dict[str, int]:
     """What the run has written so far, read from the MLflow store's tables."""
     queries = {"parents": "select count(*) from tags where key = 'optuna_study'",
                "trials": "select count(*) from tags where key = 'mlflow.parentRunId'",
-               "searched": "select count(*) from metrics where key = 'best_cv_score'",
+               "searched": "select count(*) from metrics where key = 'best_trial_cv_score'",
                "versions": "select count(*) from model_versions"}
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
@@ -76,7 +76,7 @@ def crash_config(tmp_path, store, store_settings):
     path = tmp_path / "crashy.yaml"
     path.write_text(yaml.safe_dump({
         "name": "crashy", "data": {"source": "sklearn:breast_cancer", "target": "target"},
-        "search": {"n_trials": N_TRIALS, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
+        "search": {"n_trials": N_TRIALS, "cv_folds": 3, "families": ["linear", "hist_gradient_boosting"]},
         "tracking": store_settings(store)}))
     shared = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
     temporary = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}  # each run starts its own
@@ -109,7 +109,9 @@ def kill_when(process: subprocess.Popen, db: Path, point: tuple[str, int]) -> bo
     """SIGKILL the run once `point` (a progress count reaches a value) is passed; False if it
     finished first. Its processes (the writer, Prefect's server) must be gone 10 s later."""
     what, value = point
-    while process.poll() is None and progress(db)[what] < value:
+    if what == "seconds":  # before anything is written: at a moment of its start-up
+        time.sleep(value)
+    while what != "seconds" and process.poll() is None and progress(db)[what] < value:
         time.sleep(0.1)
     below = descendants(process.pid)
     if process.poll() is not None:
@@ -128,16 +130,21 @@ def kill_when(process: subprocess.Popen, db: Path, point: tuple[str, int]) -> bo
 def test_sigkilled_at_random_points_and_resumed_loses_nothing(crash_config, store):
     config, env, _ = crash_config
     db, journal = store / "mlflow.db", store / "optuna.journal"
-    rng = np.random.default_rng(7)
-    points = [("parents", 1), *[("trials", int(k)) for k in sorted(rng.choice(range(1, N_TRIALS), 2, replace=False))],
-              ("searched", 1), ("versions", 1)]
+    rng = np.random.default_rng(7)  # 10 points: in start-up, at the parent run, 6 times 1-3 trials into a
+    points = [("seconds", float(rng.uniform(0.5, 3.0))), ("parents", 1),  # (resumed) search, after it, at the version
+              *[("new trials", int(rng.integers(1, 4))) for _ in range(6)], ("searched", 1), ("versions", 1)]
     seen: dict[int, float] = {}  # every trial ever stored COMPLETE, with its score
     crashed, process = [], start(config, env)
     for point in points:
+        if point[0] == "new trials":  # trials of this process's own, not those a resumed run restored
+            point = ("trials", progress(db)["trials"] + point[1])
         if not kill_when(process, db, point):
             break  # it finished before this point (a fast machine): the checks below still hold
         for number, value in completed_trials(journal).items():
             assert seen.setdefault(number, value) == value
+        if progress(db)["parents"] == 0:  # killed before its run existed: nothing to resume, start again
+            process = start(config, env)
+            continue
         if parent_status(db) == "FINISHED":  # killed after its run was done: nothing to resume
             process = None
             break
@@ -147,7 +154,7 @@ def test_sigkilled_at_random_points_and_resumed_loses_nothing(crash_config, stor
     if process is not None:
         output = process.communicate(timeout=600)[0]
         assert process.returncode == 0, output[-3000:]
-    assert len(crashed) >= 3, crashed  # most points were reached
+    assert len(crashed) >= 7, crashed  # most points were reached (a kill in start-up has no run to crash)
 
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.get_experiment_by_name("crashy").experiment_id
@@ -201,6 +208,9 @@ def test_the_temporary_server_ends_with_its_run_sigkill_or_sigterm(crash_config,
     parents = client.search_runs([experiment], "tags.`optuna_study` LIKE 'crashy-%'", order_by=["start_time"])
     assert [p.info.status for p in parents] == ["KILLED", "KILLED"]
     assert parents[0].data.tags["automl.ended_reason"].startswith("its process (")
+    for parent in parents:  # on the temporary server: where `prefect server start` shows the same database
+        assert parent.data.tags["prefect.flow_run_url"] == ("http://127.0.0.1:4200/runs/flow-run/"
+                                                            + parent.data.tags["prefect.flow_run_id"])
     children = [r for r in client.search_runs([experiment]) if "mlflow.parentRunId" in r.data.tags]
     assert children and not [r for r in children if r.info.status == "RUNNING"]
     with sqlite3.connect(Path(env["PREFECT_HOME"]) / "prefect.db") as prefect_db:

@@ -138,10 +138,11 @@ class Watch:
 
 
 def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(server, tmp_path, store, write_config,
-                                                                               store_settings):
+                                                                               store_settings, browse):
     """`automl deploy` as a user runs it: a scheduled tick becomes a flow run, trials land in MLflow;
-    a run created through the API with edited parameters (as the UI's form does) runs with them.
-    Runs of the deployment never overlap (its concurrency limit is 1), however busy the machine."""
+    a run created through the API with edited parameters and a typed name (as the UI's Custom run
+    form does) runs with them and keeps its name. Runs of the deployment never overlap (its
+    concurrency limit is 1), however busy the machine."""
     path = write_config(tmp_path, "ticking", {"interval_s": 5}, n_trials=3)
     env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
@@ -155,7 +156,7 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
         run(pause(watch))  # no more ticks, and none queued: the API-triggered run is the next one
         edited = {**load_config(path).model_dump(mode="json"), "seed": 7}
         edited["search"] = {**edited["search"], "n_trials": 2}
-        triggered = run(create_run("ticking", {"config": edited}))
+        triggered = run(create_run("ticking", {"config": edited}, name="retrain after the price change"))
         by_api = watch.until(lambda r: r.id == triggered.id and r.state_type.value in ("COMPLETED", "FAILED", "CRASHED"))
         assert by_api is not None and by_api.state_type.value == "COMPLETED", log_path.read_text()[-3000:]
     finally:
@@ -167,6 +168,10 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
             served.wait(timeout=30)
 
     assert watch.most_running == 1  # never two runs of the deployment at once
+    assert by_api.name == "retrain after the price change"  # the typed name is kept; the config is a tag
+    assert scheduled.name.startswith("ticking-") and "automl-config:ticking" in by_api.tags
+    dom = browse(f"{server.removesuffix('/api')}/runs", "prefect-runs-typed-name")
+    assert "retrain after the price change" in dom and scheduled.name in dom
     completed = [r for r in watch.runs() if r.state_type.value == "COMPLETED"]
     versions = MlflowClient(store_settings(store)["tracking_uri"]).search_model_versions("name = 'ticking'")
     assert len(versions) == len(completed) <= 4  # one version per completed run, and few runs
@@ -182,7 +187,9 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
                                                             "limit": 20}).json()
     by_type = {a["type"]: a for a in found}
     assert by_type["progress"]["data"] == 100.0
-    assert parent.info.run_id in by_type["markdown"]["data"] and "| trial | family |" in by_type["markdown"]["data"]
+    report = by_type["markdown"]["data"]
+    assert parent.info.run_id in report and "| model | kind |" in report
+    assert parent.data.tags["winner"] in report.splitlines()[0]  # what won, by the name the tags use
 
 
 def mlflow_parent(tracking_uri, experiment, flow_run_id):
@@ -208,10 +215,10 @@ async def pause(watch):
                 await client.set_flow_run_state(queued.id, Cancelled(message="deployment paused"), force=True)
 
 
-async def create_run(name, parameters):
+async def create_run(deployment_name, parameters, **options):
     async with get_client() as client:
-        deployment = await client.read_deployment_by_name(f"automl-pipeline/{name}")
-        return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+        deployment = await client.read_deployment_by_name(f"automl-pipeline/{deployment_name}")
+        return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters, **options)
 
 
 def test_deploy_refuses_two_configs_with_one_name(tmp_path, write_config):
@@ -231,3 +238,20 @@ def test_search_timeout_follows_the_budget(make_config):
 
     assert search_timeout(make_config(search={"timeout_s": 100})) == 245.0
     assert search_timeout(make_config(search={"n_trials": 5, "timeout_s": None})) is None
+
+
+def test_trigger_checks_the_data_before_a_flow_run_exists(server, tmp_path, write_config, capsys):
+    """`automl trigger`: a bad target is one line and no flow run; a good one is a flow run of the
+    served deployment with the name typed (it waits for `automl deploy` to pick it up)."""
+    from flows.cli import main
+
+    path = write_config(tmp_path, "triggered", None)
+    deployment_id = build_deployment(load_config(path)).apply()
+    assert main(["trigger", str(path), "--set", "data.target=price"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("automl: error: target column 'price' is not in the table") and err.count("\n") == 1
+    assert run(flow_runs_of(deployment_id)) == []
+    assert main(["trigger", str(path), "--name", "by hand", "--set", "search.n_trials=3"]) == 0
+    [made] = run(flow_runs_of(deployment_id))
+    assert made.name == "by hand" and made.parameters["config"]["search"]["n_trials"] == 3
+    assert "flow run 'by hand'" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 import mlflow
@@ -17,7 +18,6 @@ from prefect.client.schemas.sorting import TaskRunSort
 from prefect import flow
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from automl.data import DataError
 from automl.search import make_storage
 from flows.cli import main
 from flows.pipeline import automl_pipeline, on_task_runner, pipeline_steps
@@ -37,12 +37,23 @@ def read_flow_run(flow_run_id):
     return asyncio.run(read())
 
 
+def read_logs(flow_run_id) -> list[str]:
+    """The flow run's log lines (its tasks' included), as the Prefect UI shows them."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=0)
+
+    return [log.message for log in asyncio.run(read())]
+
+
 def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
     caplog.set_level(logging.INFO, logger="prefect.task_runs")  # progress lines come from the search task
     config = make_config(name="e2e", search={"n_trials": 6, "cv_folds": 2,
                                              "families": ["linear", "random_forest", "mlp"]})
     summary = automl_pipeline(config)
-    assert summary["n_trials"] == 6 and summary["best_family"] in {"linear", "random_forest", "mlp"}
+    assert summary["n_trials"] == 6 and summary["best_family"] in {"linear", "random_forest", "mlp", "blend"}
     assert 0.9 < summary["cv_score"] <= 1.0 and summary["test_metrics"]["test_roc_auc"] > 0.9
 
     client = MlflowClient(config.tracking.tracking_uri)
@@ -51,25 +62,46 @@ def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
     tags = parent.data.tags
     assert (tags["dataset"], tags["task"], tags["metric"]) == ("breast_cancer", "binary", "roc_auc")
     assert tags["config_hash"] == config.config_hash() and tags["champion_moved"] == "True"
-    assert tags.get("prefect.flow_run_url", "http").startswith("http")
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/runs/flow-run/{tags['prefect.flow_run_id']}",
+                        tags["prefect.flow_run_url"])  # the test server's UI (the CLI's temporary one: 4200)
+    # What won, one name everywhere: the tag, the param, the summary (and the report, below).
+    assert tags["winner"] == parent.data.params["winner"] == summary["winner"]
+    assert tags["winner_family"] == summary["best_family"]
+    assert "best_family" not in tags and not any(k.startswith("best_params.") for k in parent.data.params)
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     experiment = parent.info.experiment_id
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(children) == 6
     assert {c.data.params["family"] for c in children} == {"linear", "random_forest", "mlp"}
     assert all("duration_s" in c.data.metrics for c in children)
-    assert parent.data.metrics["n_trials"] == 6 and "best_cv_score" in parent.data.metrics
+    for child in children:  # the child run's Duration column is the trial's own wall time
+        took = (child.info.end_time - child.info.start_time) / 1000
+        assert took == pytest.approx(child.data.metrics["duration_s"], abs=0.002)
+    members = {int(c.data.tags["trial_number"]): float(c.data.tags["final_model_weight"])
+               for c in children if c.data.tags.get("in_final_model") == "true"}
+    assert members and sum(members.values()) == pytest.approx(1.0, abs=0.01)
+    assert parent.data.metrics["n_trials"] == 6 and "best_trial_cv_score" in parent.data.metrics
     overhead_figures = {"tracking_seconds_per_trial", "tracking_seconds_waited", "tracking_overhead"}
     assert overhead_figures <= set(parent.data.metrics)  # logged, for the benchmark; their values vary
 
     artifacts = {f.path for folder in ("features", "search", "evaluation", "config", "")
                  for f in client.list_artifacts(parent.info.run_id, folder or None)}
-    assert {"features/feature_scores.csv", "features/feature_scores.png", "search/leaderboard.csv",
-            "search/optimization_history.png", "evaluation/confusion_matrix.png",
-            "config/resolved_config.json"} <= artifacts
-    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id,
-                                                            artifact_path="search/leaderboard.csv",
-                                                            tracking_uri=config.tracking.tracking_uri))
-    assert len(board) == 6 and board.loc[0, "cv_score"] == pytest.approx(summary["cv_score"])
+    assert {"features/feature_scores.csv", "features/feature_scores.png", "leaderboard.csv", "search/trials.csv",
+            "search/optimization_history.png", "evaluation/confusion_matrix.png", "evaluation/roc_curve.png",
+            "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/permutation_importance.png",
+            "evaluation/permutation_importance.csv", "config/resolved_config.json"} <= artifacts
+    read = lambda path: pd.read_csv(mlflow.artifacts.download_artifacts(  # noqa: E731
+        run_id=parent.info.run_id, artifact_path=path, tracking_uri=config.tracking.tracking_uri))
+    trials = read("search/trials.csv")
+    assert len(trials) == 6 and trials.loc[0, "cv_score"] == pytest.approx(parent.data.metrics["best_trial_cv_score"])
+    board = read("leaderboard.csv")
+    assert board.loc[0, "model"] == summary["winner"] and board.loc[0, "kind"] == "final"
+    assert board.loc[0, "cv_score"] == pytest.approx(summary["cv_score"])
+    assert board.loc[0, "fit_s"] > 0 and board.loc[0, "predict_ms_per_1k_rows"] > 0
+    assert set(board.loc[board["kind"] == "family best", "family"]) == set(trials.loc[trials["state"] == "COMPLETE",
+                                                                                      "family"])
+    importance = read("evaluation/permutation_importance.csv")
+    assert len(importance) == 30 and importance["importance"].iloc[0] >= importance["importance"].iloc[-1]
 
     # The registered champion loads as a pyfunc and predicts on raw rows (no preprocessing by the caller).
     version = client.get_model_version_by_alias(config.registered_model_name, "champion")
@@ -86,20 +118,29 @@ def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
     assert len(study.trials) == 6
 
     flow_run, task_runs = read_flow_run(tags["prefect.flow_run_id"])
-    assert flow_run.state.is_completed() and flow_run.name == tags["prefect.flow_run_name"] == "e2e"
+    assert flow_run.state.is_completed() and flow_run.name == tags["prefect.flow_run_name"]
+    assert flow_run.name.startswith("e2e-") and "automl-config:e2e" in flow_run.tags  # (not a typed name: renamed)
     assert {t.name.split("[")[0] for t in task_runs} >= {
         "load-and-validate", "start-mlflow-run", "feature-profile", "model-search", "refit-and-evaluate",
         "register-model"}
     # Progress lines sum up the trials (a line per PROGRESS_EVERY_S, the last after the search).
     progress = [r.getMessage() for r in caplog.records if " trials done (+" in r.getMessage()]
-    assert progress and progress[-1].startswith("6/6 trials done") and f"{summary['cv_score']:.4f}" in progress[-1]
+    assert progress and progress[-1].startswith("6/6 trials done") and f"{parent.data.metrics['best_trial_cv_score']:.4f}" in progress[-1]
     assert sum(int(m.split("(+")[1].split(":")[0]) for m in progress) == 6
 
 
-def test_bad_data_fails_before_any_run_is_written(make_config, store):
+def test_bad_data_fails_in_the_first_task_in_one_line_before_any_run_is_written(make_config, store):
+    """A run started from the UI's form with a bad target: the flow run fails in load-and-validate with
+    the reason in one line (the state's message, and a log line), no traceback, nothing written."""
     config = make_config(data={"target": "diagnosis"})
-    with pytest.raises(DataError, match="target column 'diagnosis' is not in the table"):
-        automl_pipeline(config)
+    state = automl_pipeline(config, return_state=True)
+    assert state.is_failed() and "\n" not in state.message
+    assert state.message.startswith("load-and-validate: target column 'diagnosis' is not in the table")
+    flow_run, task_runs = read_flow_run(state.state_details.flow_run_id)
+    assert [t.state.type.value for t in task_runs] == ["FAILED"] and task_runs[0].name.startswith("load-and-validate")
+    logs = read_logs(flow_run.id)
+    assert any(line.startswith("automl: error: target column 'diagnosis'") for line in logs)
+    assert not any("Traceback" in line for line in logs)
     assert not store.exists()  # no MLflow database, no artifacts, no study
 
 
@@ -111,11 +152,9 @@ def test_bad_data_fails_before_any_run_is_written(make_config, store):
 def test_the_flows_first_task_makes_the_store_checks(make_config, store, tracking, message):
     """A deployment's run (the flow, no CLI in front) refuses a store as `automl validate` does, before
     any MLflow run exists; the study store stays untouched."""
-    from automl.config import ConfigError
-
     config = make_config(tracking=tracking)
-    with pytest.raises(ConfigError, match=message):
-        automl_pipeline(config)
+    state = automl_pipeline(config, return_state=True)
+    assert state.is_failed() and re.search(message, state.message)
     assert not store.exists()
 
 

@@ -28,7 +28,7 @@ def test_search_runs_the_budget_warm_starts_and_persists(wine, space_for, trial_
     complete = [r for r in result.records if r.state == "COMPLETE"]
     assert all(len(r.fold_scores) == 2 and 0.0 <= r.value <= 1.0 for r in complete)
     assert result.best_value > 0.9 and result.best_params["family"] in {"linear", "hist_gradient_boosting"}
-    board = result.leaderboard()
+    board = result.trial_table()
     assert board.loc[0, "cv_score"] == pytest.approx(result.best_value)
     assert list(board["cv_score"].dropna()) == sorted(board["cv_score"].dropna(), reverse=True)
     stored = study_store.load("wine-test")

@@ -15,10 +15,12 @@ def parent(store):
                      {"dataset": "toy"})
 
 
-def record(number, state, value=None, folds=(), reason=None, epochs=(), pack_size=1):
+def record(number, state, value=None, folds=(), reason=None, epochs=(), pack_size=1, started_at=None):
     return TrialRecord(number, "mlp", {"family": "mlp", "k": 3, "score_func": "f_classif",
-                                       "model": {"dropout": 0.1, "optimizer": "adamw"}},
-                       state, value, list(folds), 0.5, reason, list(epochs), pack_size=pack_size)
+                                       "model": {"dropout": 0.1, "optimizer": "adamw", "learning_rate": 0.01}},
+                       state, value, list(folds), 0.5, reason, list(epochs), fold_seconds=[0.2] * len(folds),
+                       pack_size=pack_size, started_at=started_at, predict_seconds=0.01 * len(folds),
+                       predict_rows=50 * len(folds))
 
 
 def test_a_run_is_named_by_plain_values(parent, store):
@@ -32,23 +34,33 @@ def test_a_run_is_named_by_plain_values(parent, store):
 
 def test_parent_and_nested_trial_runs(parent):
     runs = TrialRuns(parent)
-    epochs = [{"fold": 0, "epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 1.1 / (e + 1)} for e in range(3)]
-    runs.log_trial(record(0, "COMPLETE", 0.9, [0.88, 0.92], epochs=epochs, pack_size=4))
+    epochs = [{"fold": f, "epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": f + 1.1 / (e + 1)}
+              for f in range(2) for e in range(3)]
+    runs.log_trial(record(0, "COMPLETE", 0.9, [0.88, 0.92], epochs=epochs, pack_size=4, started_at=1_700_000_000.25))
     runs.log_trial(record(1, "PRUNED", 0.5, [0.5], reason="pruned after fold 0"))
     runs.log_trial(record(2, "FAIL", reason="ValueError: boom"))
     children = {r.data.tags["trial_number"]: r for r in runs.runs()}
     assert set(children) == {"0", "1", "2"} and runs.count == 3
     done = children["0"]
     assert done.info.status == "FINISHED" and done.info.run_name == "trial-000-mlp"
-    assert done.data.params == {"family": "mlp", "k": "3", "score_func": "f_classif", "mlp.dropout": "0.1",
-                                "mlp.optimizer": "adamw"}
+    assert done.data.params == {"family": "mlp", "k": "3", "score_func": "f_classif", "learning_rate": "0.01",
+                                "mlp.dropout": "0.1", "mlp.optimizer": "adamw", "mlp.learning_rate": "0.01"}
     assert done.data.metrics["cv_score"] == pytest.approx(0.9)
     assert done.data.metrics["fold_1_score"] == pytest.approx(0.92)
+    assert done.data.metrics["predict_ms_per_1k_rows"] == pytest.approx(200.0)  # 0.02 s for 100 rows
+    assert done.data.metrics["fit_seconds"] == pytest.approx(0.19)  # 0.2 s a fold, less 0.01 s predicting
+    assert (done.info.start_time, done.info.end_time) == (1_700_000_000_250, 1_700_000_000_750)  # its 0.5 s
     assert done.data.tags["pack_size"] == "4" and "pack_size" not in children["1"].data.tags
-    history = RunLog(parent).client.get_metric_history(done.info.run_id, "epoch_val_loss")
-    assert [m.step for m in history] == [0, 1, 2]
-    assert children["1"].info.status == "KILLED" and children["1"].data.tags["trial_state"] == "PRUNED"
-    assert children["1"].data.tags["prune_reason"] == "pruned after fold 0" and "fail_reason" not in children["1"].data.tags
+    client = RunLog(parent).client
+    for fold in (0, 1):  # one series per fold, each from epoch 0: the curves do not join
+        history = client.get_metric_history(done.info.run_id, f"val_loss/fold_{fold}")
+        assert [m.step for m in history] == [0, 1, 2]
+        assert [m.value for m in history] == pytest.approx([fold + 1.1 / (e + 1) for e in range(3)])
+    pruned = children["1"]
+    assert pruned.info.status == "FINISHED" and pruned.data.tags["trial_state"] == "PRUNED"
+    assert pruned.data.tags["pruned"] == "true" and "pruned" not in done.data.tags
+    assert "cv_score" not in pruned.data.metrics and pruned.data.metrics["partial_cv_score"] == pytest.approx(0.5)
+    assert pruned.data.tags["prune_reason"] == "pruned after fold 0" and "fail_reason" not in children["1"].data.tags
     assert children["2"].info.status == "FAILED" and children["2"].data.tags["fail_reason"] == "ValueError: boom"
 
 

@@ -1,0 +1,162 @@
+"""The figures a run logs, drawn to read in MLflow's artifact viewer (about 1000 px wide, labels
+that name the metric): the search's history coloured by family with pruned trials shown, the top
+parameter importances, and the final model on the test split (a confusion matrix with counts and
+row percentages; ROC, precision-recall and calibration curves for a binary task; residuals for
+regression; permutation importance). Plain functions of finished results; nothing is written here."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Iterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+from sklearn.calibration import CalibrationDisplay  # noqa: E402
+
+if TYPE_CHECKING:
+    from automl.search import SearchResult
+
+WIDE, TALL = (10, 5.5), (7, 6)  # inches at 100 dpi: what the artifact viewer shows without scaling down
+TOP_PARAMS = 12  # parameter importances shown
+TOP_FEATURES = 15  # permutation importances shown
+
+
+def _figure(size=WIDE):
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    return fig, ax
+
+
+def history_figure(result: SearchResult) -> plt.Figure:
+    """Each trial's CV score by trial number, coloured by family: complete trials filled, pruned ones
+    hollow at their partial score; the best so far as a step line."""
+    fig, ax = _figure()
+    families = sorted({r.family for r in result.records})
+    colours = dict(zip(families, plt.cm.tab10.colors))
+    for family in families:
+        done = [r for r in result.records if r.family == family and r.value is not None]
+        complete = [r for r in done if r.state == "COMPLETE"]
+        pruned = [r for r in done if r.state == "PRUNED"]
+        ax.scatter([r.number for r in complete], [r.value for r in complete], color=colours[family], s=36,
+                   label=f"{family} ({len(complete)})", zorder=3)
+        if pruned:
+            ax.scatter([r.number for r in pruned], [r.value for r in pruned], facecolors="none",
+                       edgecolors=colours[family], s=36, zorder=3)
+    complete = sorted((r for r in result.records if r.state == "COMPLETE"), key=lambda r: r.number)
+    best, line = None, []
+    for record in complete:
+        best = record.value if best is None else (max if result.sign > 0 else min)(best, record.value)
+        line.append((record.number, best))
+    if line:
+        ax.step(*zip(*line), where="post", color="black", linewidth=1.2, label="best so far", zorder=2)
+    if any(r.state == "PRUNED" for r in result.records):
+        ax.scatter([], [], facecolors="none", edgecolors="grey", label="pruned (partial score)")
+    metric = result.space.metric
+    ax.set(xlabel="trial", ylabel=f"CV {metric} ({'higher' if result.sign > 0 else 'lower'} is better)",
+           title=f"Search history: {len(complete)} complete of {len(result.records)} trials")
+    ax.legend(loc="best", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure_of_params(result: SearchResult) -> plt.Figure | None:
+    """The TOP_PARAMS most important parameters (Optuna's fANOVA) on the complete trials; None when
+    fewer than 3 completed or nothing varied."""
+    study = result.study()
+    if sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) < 3:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importances = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError):
+        return None
+    top = list(importances.items())[:TOP_PARAMS]
+    if not top:
+        return None
+    return _bars([name for name, _ in top], [value for _, value in top], "importance (fANOVA, share of variance)",
+                 f"Parameter importances: top {len(top)} of {len(importances)}")
+
+
+def _bars(names: list[str], values: list[float], xlabel: str, title: str, errors=None) -> plt.Figure:
+    fig, ax = _figure((10, max(3.0, 0.4 * len(names) + 1.5)))
+    ax.barh(range(len(names))[::-1], values, xerr=errors, color="#4c72b0")
+    ax.set_yticks(range(len(names))[::-1], names, fontsize=10)
+    ax.set(xlabel=xlabel, title=title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def search_figures(result: SearchResult) -> Iterator[tuple[str, plt.Figure]]:
+    yield "optimization_history", history_figure(result)
+    importances = importance_figure_of_params(result)
+    if importances is not None:
+        yield "param_importances", importances
+
+
+def confusion_figure(y, predicted, classes) -> plt.Figure:
+    """Counts and row percentages (recall per true class), no grid lines through the numbers."""
+    matrix = skm.confusion_matrix(y, predicted, labels=classes)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(6.0, min(12.0, 4 + 0.6 * len(classes)))
+    fig, ax = _figure((size + 1.5, size))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.grid(False)
+    small = len(classes) > 8
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{count}\n{100 * share[i, j]:.0f}%", ha="center", va="center", fontsize=8 if small else 11,
+                color="white" if share[i, j] > 0.6 else "black")
+    labels = [str(c) for c in classes]
+    ax.set_xticks(range(len(classes)), labels, rotation=45 if small else 0)
+    ax.set_yticks(range(len(classes)), labels)
+    ax.set(xlabel="predicted", ylabel="true", title="Test: confusion matrix (count, % of the true class)")
+    fig.tight_layout()
+    return fig
+
+
+def evaluation_figures(task: str, estimator, X, y) -> Iterator[tuple[str, plt.Figure]]:
+    """The final model on the test split."""
+    y = np.asarray(y)
+    if task == "regression":
+        predicted = estimator.predict(X)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
+        skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="actual_vs_predicted", ax=axes[0])
+        skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="residual_vs_predicted", ax=axes[1])
+        axes[0].set_title("Test: actual vs predicted")
+        axes[1].set_title("Test: residuals")
+        fig.tight_layout()
+        yield "residuals", fig
+        return
+    classes = estimator.classes_
+    proba = estimator.predict_proba(X)
+    yield "confusion_matrix", confusion_figure(y, classes[np.argmax(proba, axis=1)], classes)
+    if task != "binary":
+        return
+    positive, score = classes[-1], proba[:, -1]
+    for name, display, title in [("roc_curve", skm.RocCurveDisplay, "ROC curve"),
+                                 ("precision_recall", skm.PrecisionRecallDisplay, "Precision-recall curve")]:
+        fig, ax = _figure(TALL)
+        display.from_predictions(y, score, pos_label=positive, ax=ax, name="final model", plot_chance_level=True)
+        ax.set_title(f"Test: {title} (positive class '{positive}')")
+        fig.tight_layout()
+        yield name, fig
+    fig, ax = _figure(TALL)
+    CalibrationDisplay.from_predictions(y == positive, score, n_bins=10, strategy="quantile", ax=ax, name="final model")
+    ax.set(title="Test: calibration (10 quantile bins)", xlabel=f"mean predicted P('{positive}')",
+           ylabel=f"fraction that is '{positive}'")
+    fig.tight_layout()
+    yield "calibration", fig
+
+
+def permutation_figure(table: pd.DataFrame, metric: str) -> plt.Figure:
+    top = table.head(TOP_FEATURES)
+    return _bars(list(top["column"]), list(top["importance"]), f"test {metric} lost when the column is shuffled",
+                 f"Permutation importance of the final model: top {len(top)} of {len(table)} columns",
+                 errors=list(top["std"]))
