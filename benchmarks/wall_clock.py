@@ -55,7 +55,7 @@ def run(table: str, budget: float, work: Path, neighbour: bool) -> dict:
             burner.kill()
             burner.wait()
     wall = float(re.findall(r"^wall ([\d.]+)$", done.stderr, re.M)[-1])
-    trials = re.findall(r"\((\d+) trials, best", done.stdout)
+    trials = re.findall(r"\((\d+) trials\)", done.stdout)  # "MLflow parent run … (40 trials); winner …"
     return {"table": table, "rows": meta["n_train"], "budget_s": budget, "neighbour": neighbour, "wall_s": wall,
             "ratio": round(wall / budget, 3), "trials": int(trials[-1]) if trials else None,
             "ok": done.returncode == 0, "error": None if done.returncode == 0 else done.stderr[-500:]}
