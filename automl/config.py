@@ -309,6 +309,9 @@ class ScheduleConfig(_Section):
 class RunConfig(_Section):
     """One pipeline run: data → feature selection → model search → refit → evaluate → register."""
 
+    # The Prefect form marks the data section required (it holds the required source and target).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, json_schema_extra={"required": ["data"]})
+
     name: str = Field(
         "demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Run name",
         description="Names the experiment, the study and the registered model (letters, digits, _ . -).",
