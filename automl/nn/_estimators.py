@@ -33,7 +33,7 @@ class _TorchMLP(BaseEstimator):
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
                  n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None):
+                 random_state: int | None = None, n_bins: int = 16):
         self.hidden_layers = hidden_layers
         self.hidden_width = hidden_width
         self.dropout = dropout
@@ -50,6 +50,7 @@ class _TorchMLP(BaseEstimator):
         self.embedding_dim = embedding_dim
         self.device = device
         self.random_state = random_state
+        self.n_bins = n_bins
 
     def _validate_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -60,7 +61,7 @@ class _TorchMLP(BaseEstimator):
     def shape_for(self, n_in: int, n_out: int) -> Shape:
         """The training shape these parameters describe (shared by every member of a pack)."""
         return Shape(n_in=n_in, n_out=n_out, hidden_layers=self.hidden_layers, hidden_width=self.hidden_width,
-                     embedding=self.embedding, n_frequencies=self.n_frequencies,
+                     embedding=self.embedding, n_frequencies=self.n_frequencies, n_bins=self.n_bins,
                      embedding_dim=self.embedding_dim, loss=self.loss,
                      label_smoothing=getattr(self, "label_smoothing", 0.0), optimizer=self.optimizer,
                      schedule=self.schedule, batch_size=self.batch_size, max_epochs=self.max_epochs,
@@ -133,10 +134,10 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
                  n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, label_smoothing: float = 0.0):
+                 random_state: int | None = None, label_smoothing: float = 0.0, n_bins: int = 16):
         super().__init__(hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
                          batch_size, max_epochs, patience, validation_fraction, schedule, embedding,
-                         n_frequencies, embedding_dim, device, random_state)
+                         n_frequencies, embedding_dim, device, random_state, n_bins)
         self.label_smoothing = label_smoothing
 
     @property

@@ -60,6 +60,8 @@ class Trainer:
         (X_train, y_train), (X_val, y_val) = self.split_validation(X, y)
         k = len(self.members)
         self.model = StackedMLP(self.shape, self.members).to(self.device)
+        if self.shape.embedding == "ple":
+            self.model.set_bins(X_train)  # from the training rows: not the early-stopping rows, nor the caller's held-out ones
         self.optimizer = StackedOptimizer(self.model.flat, self.shape.optimizer,
                                           torch.tensor([m.learning_rate for m in self.members]),
                                           torch.tensor([m.weight_decay for m in self.members]))

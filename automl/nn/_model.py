@@ -15,7 +15,7 @@ from torch import nn
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
-EMBEDDINGS = ("none", "periodic")
+EMBEDDINGS = ("none", "periodic", "ple")
 LOSSES = ("bce", "ce", "mse")
 
 
@@ -27,8 +27,10 @@ class Shape:
     n_out: int
     hidden_layers: int = 2
     hidden_width: int = 128
-    embedding: str = "none"  # "periodic": per-feature sin/cos of learned frequencies, then linear + ReLU
+    embedding: str = "none"  # "periodic": per-feature sin/cos of learned frequencies, then linear + ReLU;
+    # "ple": piecewise-linear encoding over quantile bins of the training rows, then linear + ReLU
     n_frequencies: int = 8
+    n_bins: int = 16
     embedding_dim: int = 8
     loss: str = "ce"
     label_smoothing: float = 0.0
@@ -73,6 +75,11 @@ class StackedMLP(nn.Module):
             f, n, d = shape.n_in, shape.n_frequencies, shape.embedding_dim
             self.layout += [("frequencies", (f, n)), ("embed_w", (f, 2 * n, d)), ("embed_b", (1, f, d))]
             width = f * d
+        if shape.embedding == "ple":  # the bins' edges are data, not weights: set_bins, before training
+            f, t, d = shape.n_in, shape.n_bins, shape.embedding_dim
+            self.layout += [("embed_w", (f, t, d)), ("embed_b", (1, f, d))]
+            self.register_buffer("edges", torch.linspace(0, 1, t + 1).repeat(f, 1))
+            width = f * d
         for i in range(shape.hidden_layers):
             self.layout += [(f"w{i}", (width, shape.hidden_width)), (f"b{i}", (1, shape.hidden_width))]
             width = shape.hidden_width
@@ -105,7 +112,16 @@ class StackedMLP(nn.Module):
         single = StackedMLP(self.shape, [self.members[index]]).to(self.flat.device)
         with torch.no_grad():
             single.flat.copy_(self.flat[index:index + 1])
+            if self.shape.embedding == "ple":
+                single.edges.copy_(self.edges)
         return single.eval()
+
+    def set_bins(self, X: torch.Tensor) -> None:
+        """The PLE bins' edges: per feature, the quantiles of the rows given (the training rows only)."""
+        levels = torch.linspace(0, 1, self.shape.n_bins + 1, device=X.device)
+        step = -(-X.numel() // 2**24)  # torch.quantile takes at most 2**24 values: every step-th row
+        with torch.no_grad():
+            self.edges.copy_(torch.quantile(X[::step].float(), levels, dim=0).T)
 
     def weights(self) -> dict[str, torch.Tensor]:
         views = torch.split(self.flat, self.sizes, dim=1)
@@ -115,7 +131,10 @@ class StackedMLP(nn.Module):
         """x: [B, n_in] shared by all members → logits [K, B, n_out]."""
         w = self.weights()
         batch = x.shape[0]
-        if self.shape.embedding == "periodic":
+        if self.shape.embedding == "ple":
+            h = torch.relu(torch.einsum("bft,kftd->kbfd", ple(x, self.edges), w["embed_w"]) + w["embed_b"])
+            h = h.reshape(self.k, batch, -1)
+        elif self.shape.embedding == "periodic":
             angles = 2 * math.pi * x[None, :, :, None] * w["frequencies"][:, None]  # [K, B, F, n]
             periodic = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)  # [K, B, F, 2n]
             h = torch.relu(torch.einsum("kbfi,kfid->kbfd", periodic, w["embed_w"]) + w["embed_b"])
@@ -135,3 +154,16 @@ class StackedMLP(nn.Module):
         # bool tensors (whose ops cost several float multiplies each on a CPU).
         mask = (self.keep_threshold - uniform7).clamp_(0, 1).mul_(self.keep_scale)
         return h * mask
+
+
+def ple(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear encoding (Gorishniy et al. 2022): x [B, F] over bins with edges [F, T + 1] →
+    [B, F, T]; bin t is 0 below it, 1 above it, linear inside; the first and last bins extend
+    beyond the training range (below 0, above 1). A bin of zero width is a step."""
+    left, width = edges[:, :-1], (edges[:, 1:] - edges[:, :-1]).clamp_min(1e-12)
+    t = (x[:, :, None] - left[None]) / width[None]
+    n = edges.shape[1] - 1
+    lower = torch.zeros(n, device=x.device, dtype=t.dtype)
+    upper = torch.ones(n, device=x.device, dtype=t.dtype)
+    lower[0], upper[-1] = -torch.inf, torch.inf
+    return torch.maximum(torch.minimum(t, upper), lower)

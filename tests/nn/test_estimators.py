@@ -74,11 +74,14 @@ def test_bad_parameters_are_named(classes):
         model.predict(X[:, :3])
 
 
-def test_pickled_model_predicts_the_same(classes):
+@pytest.mark.parametrize("embedding", ["none", "ple"])
+def test_pickled_model_predicts_the_same(classes, embedding):
     X, y = classes
-    model = TorchMLPClassifier(max_epochs=2, device="cpu", random_state=0).fit(X, y)
+    model = TorchMLPClassifier(max_epochs=2, device="cpu", random_state=0, embedding=embedding, n_bins=8).fit(X, y)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    if embedding == "ple":  # the bins travel with the model (a buffer), fitted, not the initial ones
+        assert not torch.allclose(again.model_.edges, torch.linspace(0, 1, 9).repeat(10, 1))
 
 
 def test_device_selection():

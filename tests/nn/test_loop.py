@@ -5,6 +5,9 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
+from automl.nn._loop import Trainer
+from automl.nn._model import ple
+
 from automl.nn import (Callback, EarlyStopping, Member, Shape, StackedMLP, StackedOptimizer, TrainState, member_losses,
                        predict_logits, train)
 
@@ -44,11 +47,12 @@ def data():
 SHAPE = dict(n_in=8, n_out=1, hidden_layers=2, hidden_width=32, loss="bce", batch_size=64, max_epochs=15)
 
 
-def test_each_packed_member_matches_training_it_alone(data):
+@pytest.mark.parametrize("embedding", ["none", "ple"])
+def test_each_packed_member_matches_training_it_alone(data, embedding):
     X, y = data
     members = [Member(learning_rate=lr, weight_decay=wd, dropout=0.0, seed=s)
                for lr, wd, s in [(1e-3, 1e-4, 0), (3e-3, 0.0, 1), (1e-2, 1e-2, 2), (3e-4, 1e-3, 3)]]
-    shape = Shape(**SHAPE)
+    shape = Shape(**SHAPE, embedding=embedding, n_bins=8)
     packed = train(X, y, shape, members, CPU, seed=7)
     packed_logits = predict_logits(packed.model, X)
     for i, member in enumerate(members):
@@ -105,7 +109,8 @@ def test_early_stopping_keeps_the_best_weights(data):
     assert val.item() == pytest.approx(best, rel=1e-5)
 
 
-@pytest.mark.parametrize("embedding, schedule", [("periodic", "cosine"), ("none", "cosine"), ("periodic", "constant")])
+@pytest.mark.parametrize("embedding, schedule", [("periodic", "cosine"), ("none", "cosine"), ("periodic", "constant"),
+                                                 ("ple", "cosine")])
 def test_recipe_options_train(data, embedding, schedule):
     X, y = data
     shape = Shape(**{**SHAPE, "embedding": embedding, "schedule": schedule, "max_epochs": 30, "label_smoothing": 0.1})
@@ -117,8 +122,8 @@ def test_recipe_options_train(data, embedding, schedule):
 
 
 def test_shape_errors_name_the_parameter():
-    with pytest.raises(ValueError, match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic'\)"):
-        Shape(n_in=2, n_out=1, embedding="ple").check()
+    with pytest.raises(ValueError, match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic', 'ple'\)"):
+        Shape(n_in=2, n_out=1, embedding="plain").check()
     with pytest.raises(ValueError, match=r"patience >= 1 must hold, but got patience=0"):
         EarlyStopping(patience=0)
 
@@ -141,3 +146,26 @@ def test_packed_members_match_alone_on_cuda(data):
     for i, member in enumerate(members):
         alone = predict_logits(train(X, y, shape, [member], torch.device("cuda"), seed=7).model, X)[0]
         torch.testing.assert_close(alone, packed[i], rtol=2e-2, atol=2e-2)  # bf16 autocast on CUDA
+
+
+def test_piecewise_linear_encoding_of_known_values():
+    edges = torch.tensor([[0.0, 1.0, 3.0, 4.0]])  # one feature, 3 bins
+    x = torch.tensor([[-1.0], [0.5], [2.0], [3.0], [5.0]])
+    expected = torch.tensor([[-1.0, 0.0, 0.0],  # below the first bin: it extends below 0
+                             [0.5, 0.0, 0.0], [1.0, 0.5, 0.0], [1.0, 1.0, 0.0],
+                             [1.0, 1.0, 2.0]])  # above the last: it extends above 1
+    torch.testing.assert_close(ple(x, edges)[:, 0, :], expected)
+
+
+def test_ple_bins_come_from_the_training_rows_only(data):
+    """The edges are quantiles of the rows the members train on: the early-stopping rows (and any
+    row the caller holds out) never shape them; a member alone keeps the pack's edges."""
+    X, y = data
+    shape = Shape(**{**SHAPE, "embedding": "ple", "n_bins": 8, "max_epochs": 3})
+    trainer = Trainer(shape, [Member(seed=0), Member(seed=1)], CPU, seed=0)
+    (X_train, _), _ = Trainer(shape, [Member()], CPU, seed=0).split_validation(X, y)  # the same seeded split
+    result = trainer.fit(X, y)
+    expected = torch.quantile(X_train, torch.linspace(0, 1, 9), dim=0).T
+    torch.testing.assert_close(result.model.edges, expected)
+    assert not torch.allclose(expected, torch.quantile(X, torch.linspace(0, 1, 9), dim=0).T)  # X_val left out
+    torch.testing.assert_close(result.model.member(1).edges, expected)
