@@ -55,6 +55,9 @@ class _Section(BaseModel):
         return values
 
 
+BUNDLED_TARGET = "target"  # the target column of every sklearn: set
+
+
 class DataConfig(_Section):
     """Where the table comes from and what to predict."""
 
@@ -346,8 +349,12 @@ class RunConfig(_Section):
         return redact_values(self.model_dump(mode="json"))
 
     def config_hash(self) -> str:
-        """A short stable hash of the resolved config, to find runs of the same config."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A short stable hash of the resolved config, to find runs of the same config (a bundled
+        set's own target written out, as a deployment's form does, is the same config)."""
+        values = self.model_dump(mode="json")
+        if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
+            values["data"]["target"] = None
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

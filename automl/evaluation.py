@@ -3,6 +3,7 @@ permutation importance (its plots: automl.plots)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -106,25 +107,47 @@ def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
 PERMUTATION_REPEATS = 3
 PERMUTATION_MAX_S = 20.0  # at most this long (or half the time left) on permutation importance
 MIN_ROWS = 100
+FIXED_SHARE = 0.3  # of a predict call's time on the test split, assumed not to shrink with fewer rows
+
+
+def permutation_rows(n_rows: int, n_columns: int, predict_ms_per_1k: float, seconds_left: float | None) -> int:
+    """How many test rows permutation importance can use in its time (0: none). A call on r of the
+    n rows is taken to cost the full call's time × (FIXED_SHARE + (1 − FIXED_SHARE) × r / n)."""
+    allowed = PERMUTATION_MAX_S if seconds_left is None else min(PERMUTATION_MAX_S, 0.5 * seconds_left)
+    calls = n_columns * PERMUTATION_REPEATS + 1
+    full = max(predict_ms_per_1k, 1e-3) * n_rows / 1e6  # seconds to predict every test row once
+    share = (allowed / (calls * full) - FIXED_SHARE) / (1 - FIXED_SHARE)
+    rows = min(n_rows, int(n_rows * share)) if share > 0 else 0
+    return rows if rows >= min(MIN_ROWS, n_rows) and n_columns else 0
 
 
 def permutation_table(metric: str, estimator, X, y, seed: int, predict_ms_per_1k: float,
                       seconds_left: float | None = None) -> pd.DataFrame | None:
     """Permutation importance of the final model's input columns on the test split: how much of the
-    metric is lost when a column is shuffled (mean and std over PERMUTATION_REPEATS). Rows are
-    subsampled to fit PERMUTATION_MAX_S, or half the time left; None when even MIN_ROWS would not."""
+    metric is lost when a column is shuffled (mean and std over PERMUTATION_REPEATS), on a seeded
+    subsample (stratified for classes) that fits permutation_rows; None when none fits, or when
+    the metric cannot be computed on it (a report, not worth a failed run)."""
     from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import train_test_split
 
-    allowed = PERMUTATION_MAX_S if seconds_left is None else min(PERMUTATION_MAX_S, 0.5 * seconds_left)
-    calls = X.shape[1] * PERMUTATION_REPEATS + 1
-    per_row = max(predict_ms_per_1k, 1e-3) / 1e6  # seconds to predict one row
-    rows = min(len(X), int(allowed / (calls * per_row)))
-    if rows < min(MIN_ROWS, len(X)) or X.shape[1] == 0:
+    rows = permutation_rows(len(X), X.shape[1], predict_ms_per_1k, seconds_left)
+    if rows == 0:
         return None
+    y = pd.Series(np.asarray(y), index=X.index)
+    if rows < len(X):
+        classes = y if hasattr(estimator, "classes_") and y.value_counts().min() >= 2 else None
+        X, _, y, _ = train_test_split(X, y, train_size=rows, stratify=classes, random_state=seed)
     sign = 1.0 if METRICS[metric].greater_is_better else -1.0
-    found = permutation_importance(estimator, X, np.asarray(y), scoring=lambda e, X_, y_: sign * score(metric, e, X_, y_),
-                                   n_repeats=PERMUTATION_REPEATS, random_state=seed, max_samples=rows)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (undefined metrics: judged below)
+            found = permutation_importance(estimator, X, y.to_numpy(), n_repeats=PERMUTATION_REPEATS, random_state=seed,
+                                           scoring=lambda e, X_, y_: sign * score(metric, e, X_, y_))
+    except ValueError:  # e.g. a metric that cannot be computed on these rows
+        return None
+    if not np.isfinite(found.importances_mean).any():  # (ROC AUC on rows of one class: NaN, with a warning)
+        return None
     table = pd.DataFrame({"column": list(X.columns), "importance": found.importances_mean,
                           "std": found.importances_std})
-    table["rows"] = rows
+    table["rows"] = len(X)
     return table.sort_values("importance", ascending=False, ignore_index=True)

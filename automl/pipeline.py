@@ -30,7 +30,7 @@ from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
 from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
-from automl.served import ServedModel, input_schema
+from automl.served import PredictMethods, ServedModel, input_schema
 from automl.stores import check_stores
 from automl.search import (TAIL_S, Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
                            log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
@@ -80,28 +80,35 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> P
     deadline = Deadline.from_budget(config.search.timeout_s, take_clock())
     stores = resolve_stores(config.tracking)
     check_stores(stores)
-    dataset = load_dataset(config, frame)
-    families = [get_family(name) for name in config.search.families]
-    for family in families:
-        if dataset.task not in family.tasks:
-            raise ConfigError(f"family '{family.name}' does not support task '{dataset.task}'; "
-                              f"remove it from search.families")
+    dataset, score_funcs = validate_data(config, frame)
     device = "cpu"
-    if any(family.uses_device for family in families):
+    if any(get_family(name).uses_device for name in config.search.families):
         try:
             device = resolve_device(config.device).type
         except (RuntimeError, ValueError) as error:
             raise ConfigError(str(error)) from None
-    try:
-        score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    _check_min_k(config, dataset)
     _check_remote_workers(config, stores)
     split = split_dataset(dataset, config.data.test_size, config.seed)
     dataset.warnings += leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns,
                                          config.seed)
     return Prepared(config, dataset, split, score_funcs, device, deadline, stores)
+
+
+def validate_data(config: RunConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, list[str]]:
+    """The checks of the table against the config, on any host (no store, no device): it reads and
+    validates, the families fit its task, the feature settings fit its columns. → (the Dataset,
+    the SelectKBest score functions)."""
+    dataset = load_dataset(config, frame)
+    for family in [get_family(name) for name in config.search.families]:
+        if dataset.task not in family.tasks:
+            raise ConfigError(f"family '{family.name}' does not support task '{dataset.task}'; "
+                              f"remove it from search.families")
+    try:
+        score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    _check_min_k(config, dataset)
+    return dataset, score_funcs
 
 
 def _check_remote_workers(config: RunConfig, stores: Stores) -> None:
@@ -412,7 +419,7 @@ def log_winner(log: RunLog, final: FinalModel, won: Winner) -> None:
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
     """Log and register the final model; `champion` moves only if it wins (a retry makes no second version)."""
     config, d = prepared.config, prepared.dataset
-    served = ServedModel(d.cleaner, model.pipeline)  # takes raw rows, as read from the training table
+    served = PredictMethods(ServedModel(d.cleaner, model.pipeline))  # raw rows, as read from the training table
     lock = champion_lock(prepared.stores, config.registered_model_name)
     try:
         return tracking.register_model(run, served, d.raw_example, config.registered_model_name, d.metric,

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
 from sklearn.base import BaseEstimator
 
 
@@ -45,15 +48,16 @@ class ServedModel(BaseEstimator):
             raise InputError(f"column '{absent[0]}' is missing" + (f" (and {len(absent) - 1} more: {absent[1:6]})"
                                                                    if len(absent) > 1 else "")
                              + "; send every required column of the training table")
-        for column in required:
-            empty = np.flatnonzero(X[column].isna().to_numpy())
+        kept = [c for c in self.cleaner.plans_ if c not in self.cleaner.dropped_]
+        rows = self.cleaner.transform(X.assign(**{c: np.nan for c in kept if c not in X.columns}))
+        for column in required:  # missing as training judged it: after parsing ('?', 'NA', inf, '')
+            parts = [name for name in rows.columns if name == column or name.startswith(f"{column}.")]
+            empty = np.flatnonzero(rows[parts].isna().to_numpy().any(axis=1))
             if len(empty):
                 raise InputError(f"column '{column}' is required but has {len(empty)} missing value(s) (rows "
                                  f"{', '.join(map(str, empty[:5]))}{', …' if len(empty) > 5 else ''}); it had none "
                                  "in training: send a value")
-        kept = [c for c in self.cleaner.plans_ if c not in self.cleaner.dropped_]
-        X = X.assign(**{c: np.nan for c in kept if c not in X.columns})
-        return self.cleaner.transform(X)
+        return rows
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         rows = self._rows(X)
@@ -67,6 +71,66 @@ class ServedModel(BaseEstimator):
         if len(rows) == 0:
             return np.empty((0, len(self.model.classes_)))
         return self.model.predict_proba(rows)
+
+
+# -- as MLflow serves it ---------------------------------------------------------------------------
+# The registered model is PredictMethods(ServedModel(...)): labels or values by default, class
+# probabilities when asked through params (`{"params": {"predict_method": "predict_proba"}}` in a
+# request to `mlflow models serve`, or `model.predict(rows, params=...)`), one column per class.
+# Rows it refuses are the caller's error (INVALID_PARAMETER_VALUE: a 400 from the scoring server).
+# Loading it imports this module and what the pipeline is made of, never automl.tracking or
+# automl.search (their Optuna and file locks are not among the model's requirements).
+
+class RefusedRows(MlflowException):
+    """The caller's rows could not be used (INVALID_PARAMETER_VALUE: a 400). MLflow's scoring server
+    rewrites an error's message as "Failed to predict data '<the whole request>'. Error: <message>";
+    this one keeps its own reason as the first line, so the column it names is read first."""
+
+    def __init__(self, reason: str):
+        self._reason = None
+        super().__init__(reason, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if self._reason is None:
+            self._reason = value
+        self._message = value if value.startswith(self._reason) else f"{self._reason}\n{value}"
+
+
+class PredictMethods(PythonModel):
+    def __init__(self, model):
+        self.model = model
+
+    @staticmethod
+    def methods(model) -> list[str]:
+        return ["predict", *(["predict_proba"] if hasattr(model, "classes_") else [])]
+
+    def metadata(self) -> dict:
+        """What the logged model's MLmodel says of it: its predict methods and required columns."""
+        return {"predict_methods": self.methods(self.model),
+                "required_columns": list(getattr(self.model, "required_columns", []))}
+
+    def params_schema(self):
+        from mlflow.types.schema import ParamSchema, ParamSpec
+
+        return ParamSchema([ParamSpec("predict_method", "string", "predict")])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):  # (a DataFrame hint: MLflow checks no types by it)
+        method = (params or {}).get("predict_method") or "predict"
+        allowed = self.methods(self.model)
+        if method not in allowed:
+            raise RefusedRows(f"predict_method '{method}' is not one of this model's: {', '.join(allowed)}")
+        try:
+            if method == "predict_proba":
+                return pd.DataFrame(self.model.predict_proba(model_input),
+                                    columns=[str(c) for c in self.model.classes_])
+            return self.model.predict(model_input)
+        except (ValueError, TypeError) as error:  # the rows, not the model: the caller's to fix
+            raise RefusedRows(str(error)) from None
 
 
 def _frame(X) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
-from automl.config import ConfigError, RunConfig, literal_passwords, load_config
+from automl.config import BUNDLED_TARGET, ConfigError, RunConfig, literal_passwords, load_config
 from flows.pipeline import GPU_LIMIT, automl_pipeline, config_tag
 
 
@@ -54,7 +54,7 @@ def form_values(config: RunConfig) -> dict:
     """The config as the form's values: a bundled set's target written out (the form requires one)."""
     values = config.model_dump(mode="json")
     if values["data"]["target"] is None and config.data.source.startswith("sklearn:"):
-        values["data"]["target"] = "target"
+        values["data"]["target"] = BUNDLED_TARGET  # (the same config_hash: a run can resume the other's)
     return values
 
 
@@ -110,18 +110,20 @@ def deploy(paths: list[str], gpu_slots: int = 1) -> None:
 
 
 def trigger(config: RunConfig, name: str | None = None) -> int:
-    """A flow run of the config's deployment, made only after every check `automl validate` makes
-    (the data is read and validated here): a bad target is one line, and no flow run exists."""
+    """A flow run of the config's deployment, made only after the table is read and validated here
+    against the config (a bad target is one line, and no flow run exists). The stores and the
+    device are checked where the deployment is served, by the run's first task: they may only be
+    reachable there (a ${PG_URL} exported on that host, its GPU)."""
     from datetime import datetime, timezone
 
     from prefect.deployments import run_deployment
 
-    from automl.pipeline import load_and_validate
+    from automl.pipeline import validate_data
 
     if keys := literal_passwords(config):
         raise ConfigError(f"{', '.join(keys)} holds a password, and a flow run's parameters are stored in "
                           "Prefect's database; write the URL as ${PG_URL} and export PG_URL where the deployment is served")
-    load_and_validate(config)
+    validate_data(config)
     deployment = f"{automl_pipeline.name}/{config.name}"
     try:
         run = run_deployment(deployment, parameters={"config": form_values(config)}, timeout=0,

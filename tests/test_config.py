@@ -89,6 +89,9 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_config_hash_is_stable_and_tracks_changes():
     assert RunConfig().config_hash() == RunConfig().config_hash()
     assert RunConfig().config_hash() != RunConfig(seed=1).config_hash()
+    # a bundled set's own target written out (as a deployment's form does) is the same config
+    assert RunConfig(data={"target": "target"}).config_hash() == RunConfig().config_hash()
+    assert RunConfig(data={"target": "mean radius"}).config_hash() != RunConfig().config_hash()
 
 
 def test_json_schema_has_titles_and_descriptions_for_the_form():

@@ -57,7 +57,19 @@ def test_permutation_importance_ranks_the_informative_column_and_fits_its_time()
     table = permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1.0)
     assert list(table["column"]) == ["signal", "weak", "noise"] and table["importance"].iloc[0] > 0.2
     assert table["rows"].iloc[0] == 400
-    # 10 predict calls at 1 ms per row: 0.5 s allows 50 rows of the 400 — below the 100 it needs
+    # 10 predict calls of 0.4 s (1 ms per row): 0.5 s is not even the fixed part of them
     assert permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1000.0, seconds_left=1.0) is None
+    # 2.5 s: 0.25 s a call, 0.3 × 0.4 s fixed, the rest for (0.25 − 0.12) / 0.28 of the rows = 185
     sub = permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=1000.0, seconds_left=5.0)
-    assert sub["rows"].iloc[0] == 250 and sub["column"].iloc[0] == "signal"  # 2.5 s: 250 rows of the 400
+    assert sub["rows"].iloc[0] == 185 and sub["column"].iloc[0] == "signal"
+
+
+def test_permutation_importance_subsamples_by_class_and_never_fails_the_run():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)})
+    y = np.where(np.arange(2000) < 20, "rare", "common")  # 1 % of the rows
+    model = LogisticRegression().fit(X, y)
+    table = permutation_table("roc_auc", model, X, y, seed=0, predict_ms_per_1k=100.0, seconds_left=2.0)
+    assert table is not None and 100 <= table["rows"].iloc[0] < 2000  # a stratified subsample keeps the rare class
+    one_class = permutation_table("roc_auc", model, X.iloc[20:], y[20:], seed=0, predict_ms_per_1k=0.01)
+    assert one_class is None  # ROC AUC cannot be computed: no table, no error

@@ -52,8 +52,10 @@ def test_numbers_of_either_type_inf_and_text_numbers(served):
     as_numbers = rows.assign(spend=pd.to_numeric(rows["spend"], errors="coerce"), visits=rows["visits"] * 1.0,
                              signal=rows["signal"])
     assert list(model.predict(as_numbers)) == list(expected)
-    with_inf = rows.assign(signal=[np.inf, -np.inf, 0.5, 1.0])
+    with_inf = rows.assign(spend=[np.inf, -np.inf, 5.0, 1.0])  # inf is missing: fine where training had gaps
     assert len(model.predict(with_inf)) == 4
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"^column 'signal' is required but has 1 missing"):
+        model.predict(rows.assign(signal=[np.inf, 0.1, 0.5, 1.0]))  # and refused where it had none
 
 
 def test_zero_rows_give_zero_predictions(served):
@@ -112,6 +114,10 @@ def test_a_required_column_absent_or_null_is_refused_naming_it_first(served):
         model.predict(nulls)
     assert str(missing.value).startswith("column 'signal' is required but has 2 missing value(s) (rows 1, 3)")
     assert len(model.predict(rows.drop(columns=["spend"]))) == 4  # 'spend' had missing values: optional
+    as_text = rows.astype({"visits": object})
+    as_text.loc[2, "visits"] = "NA"  # missing as training read it: after parsing, not only None
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"^column 'visits' is required but has 1 missing"):
+        model.predict(as_text)
 
 
 @pytest.mark.e2e

@@ -8,7 +8,6 @@ one. Versions carry their `metric` and `test_score` tags from creation.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -79,23 +78,25 @@ def _logged_model_uri(run: RunRef) -> str | None:
 
 
 def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -> str:
+    """Log `model`: a PythonModel (what the pipeline registers: automl.served.PredictMethods, with its
+    params schema and metadata) as a pyfunc; any other estimator with the scikit-learn flavour."""
     from mlflow.models import ModelSignature, infer_signature  # (kept out of the writer process's imports)
-    from mlflow.types.schema import ParamSchema, ParamSpec
-
-    from automl.tracking._served import PredictMethods
+    from mlflow.pyfunc import PythonModel
 
     example = X_example.head(5)
-    inferred = infer_signature(example if input_schema is None else None, model.predict(example))
-    params = ParamSchema([ParamSpec("predict_method", "string", "predict")])
-    signature = ModelSignature(inputs=input_schema or inferred.inputs, outputs=inferred.outputs, params=params)
-    metadata = {"predict_methods": PredictMethods.methods(model),
-                "required_columns": list(getattr(model, "required_columns", []))}
+    wrapped = isinstance(model, PythonModel)
+    predicted = model.predict(None, example) if wrapped else model.predict(example)
+    inferred = infer_signature(example if input_schema is None else None, predicted)
+    signature = ModelSignature(inputs=input_schema or inferred.inputs, outputs=inferred.outputs,
+                               params=model.params_schema() if wrapped else None)
+    common = dict(name=MODEL_NAME, signature=signature, input_example=example, pip_requirements=model_requirements(),
+                  code_paths=[str(PACKAGE_ROOT)])
     mlflow.set_tracking_uri(run.tracking_uri)
-    with mlflow.start_run(run_id=run.run_id, nested=False), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")  # (the signature is given)
-        info = mlflow.pyfunc.log_model(name=MODEL_NAME, python_model=PredictMethods(model), signature=signature,
-                                       input_example=example, pip_requirements=model_requirements(),
-                                       code_paths=[str(PACKAGE_ROOT)], metadata=metadata)
+    with mlflow.start_run(run_id=run.run_id, nested=False):
+        if wrapped:
+            info = mlflow.pyfunc.log_model(python_model=model, metadata=model.metadata(), **common)
+        else:
+            info = mlflow.sklearn.log_model(model, serialization_format="cloudpickle", **common)
     # start_run(run_id=...) ends the run on exit; the pipeline run finishes it later.
     MlflowClient(run.tracking_uri).update_run(run.run_id, status="RUNNING")
     return info.model_uri

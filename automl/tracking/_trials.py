@@ -145,7 +145,7 @@ class TrialRuns:
 
 def mark_final_members(parent: RunRef, weights: dict[int, float]) -> None:
     """Tag the child runs of the trials in the final model (`in_final_model`, `final_model_weight`:
-    its share of the blend, 1.0 for a single pipeline)."""
+    its share of the blend, 1.0 for a single pipeline); a resumed run's earlier choice is undone."""
     client = MlflowClient(parent.tracking_uri)
     children = client.search_runs([parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.run_id}'",
                                   max_results=50000)
@@ -154,3 +154,6 @@ def mark_final_members(parent: RunRef, weights: dict[int, float]) -> None:
         if number in weights:
             client.log_batch(run.info.run_id, tags=[RunTag("in_final_model", "true"),
                                                     RunTag("final_model_weight", f"{weights[number]:.4f}")])
+        elif "in_final_model" in run.data.tags:
+            client.delete_tag(run.info.run_id, "in_final_model")
+            client.delete_tag(run.info.run_id, "final_model_weight")

@@ -74,3 +74,20 @@ def test_params_are_flattened_and_artifacts_logged(parent):
     assert run.data.tags["t"] == "1"
     listed = {f.path for folder in ("search", "config") for f in log.client.list_artifacts(parent.run_id, folder)}
     assert listed == {"search/leaderboard.csv", "config/resolved_config.json"}
+
+
+def test_the_final_models_trials_are_tagged_and_a_new_choice_replaces_the_old(parent):
+    from automl.tracking import mark_final_members
+
+    runs = TrialRuns(parent)
+    for number in range(3):
+        runs.log_trial(record(number, "COMPLETE", 0.9, [0.9]))
+    runs.flush()
+    mark_final_members(parent, {0: 0.75, 2: 0.25})
+    tags = {r.data.tags["trial_number"]: r.data.tags for r in runs.runs()}
+    assert (tags["0"]["final_model_weight"], tags["2"]["final_model_weight"]) == ("0.7500", "0.2500")
+    assert "in_final_model" not in tags["1"]
+    mark_final_members(parent, {1: 1.0})  # a resumed run that chose differently
+    tags = {r.data.tags["trial_number"]: r.data.tags for r in runs.runs()}
+    assert [n for n, t in sorted(tags.items()) if t.get("in_final_model") == "true"] == ["1"]
+    assert "final_model_weight" not in tags["0"]
