@@ -97,7 +97,11 @@ def test_an_mlp_trials_learning_curves_are_one_series_per_fold(story, browse):
     for fold in (0, 1):
         steps = [m.step for m in client.get_metric_history(mlp.info.run_id, f"val_loss/fold_{fold}")]
         assert steps[0] == 0 and steps == sorted(steps), "each fold's curve starts at epoch 0"
-    dom = browse(f"{url}/#/experiments/{experiment}/runs/{mlp.info.run_id}/model-metrics?{MODEL_TRAINING_VIEW}", "mlflow-mlp-fold-curves",
-                 budget_ms=35000)
-    for key in ("train_loss/fold_0", "train_loss/fold_1", "val_loss/fold_0", "val_loss/fold_1"):
+    keys = ("train_loss/fold_0", "train_loss/fold_1", "val_loss/fold_0", "val_loss/fold_1")
+    for budget_ms in (35000, 60000, 90000):  # the charts draw late on a busy machine: render again, longer
+        dom = browse(f"{url}/#/experiments/{experiment}/runs/{mlp.info.run_id}/model-metrics?{MODEL_TRAINING_VIEW}",
+                     "mlflow-mlp-fold-curves", budget_ms=budget_ms)
+        if all(key in dom for key in keys):
+            break
+    for key in keys:
         assert key in dom, f"the chart of '{key}' is missing"
