@@ -62,8 +62,7 @@ class DataConfig(_Section):
     """Where the table comes from and what to predict."""
 
     # The Prefect form marks these two required (they have defaults here: the embedded demo's).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True,
-                              json_schema_extra={"required": ["source", "target"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["source", "target"]})  # (merged with _Section's)
 
     source: str = Field(
         "sklearn:breast_cancer",
@@ -313,7 +312,7 @@ class RunConfig(_Section):
     """One pipeline run: data → feature selection → model search → refit → evaluate → register."""
 
     # The Prefect form marks the data section required (it holds the required source and target).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, json_schema_extra={"required": ["data"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["data"]})  # (merged with _Section's)
 
     name: str = Field(
         "demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", title="Run name",

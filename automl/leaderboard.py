@@ -67,13 +67,12 @@ def leaderboard(result: SearchResult, won: Winner, fit_s: float, predict_ms_per_
         family_best.setdefault(record.family, record.number)
     records = {r.number: r for r in result.records}
     members = ", ".join(f"{trial_name(records[n])} {w:.2f}" for n, w in won.weights.items())
-    rows = [{"model": won.name, "kind": "final", "family": won.family,
-             "trial": None if won.is_blend else next(iter(won.weights)), "cv_score": won.cv_score, "cv_std": None,
-             "fit_s": fit_s, "predict_ms_per_1k_rows": predict_ms_per_1k, "weight": None,
-             "members": members if won.is_blend else None, "k": None, "score_func": None, "params": None}]
-    if not won.is_blend:  # the single pipeline's own row says what it is
-        rows[0].update({k: v for k, v in _trial_row(records[rows[0]["trial"]], "final", won.weights).items()
-                        if k in ("cv_std", "k", "score_func", "params")})
+    timings = {"fit_s": fit_s, "predict_ms_per_1k_rows": predict_ms_per_1k, "weight": None}
+    if won.is_blend:
+        final = {"model": won.name, "kind": "final", "family": "blend", "cv_score": won.cv_score, "members": members}
+    else:  # the single pipeline's own trial row, with the refit's timings
+        final = _trial_row(records[next(iter(won.weights))], "final", won.weights)
+    rows = [{**final, **timings}]
     shown = set(family_best.values()) | {r.number for r in complete[:top]}
     rows += [_trial_row(r, "family best" if family_best[r.family] == r.number else "trial", won.weights)
              for r in complete if r.number in shown]

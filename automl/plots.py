@@ -121,11 +121,12 @@ def confusion_figure(y, predicted, classes) -> plt.Figure:
     return fig
 
 
-def evaluation_figures(task: str, estimator, X, y) -> Iterator[tuple[str, plt.Figure]]:
-    """The final model on the test split."""
+def evaluation_figures(task: str, y, predicted: np.ndarray,
+                       classes: np.ndarray | None = None) -> Iterator[tuple[str, plt.Figure]]:
+    """The final model on the test split, from its predictions there: values for regression, class
+    probabilities (columns in `classes` order) for classification."""
     y = np.asarray(y)
     if task == "regression":
-        predicted = estimator.predict(X)
         fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="actual_vs_predicted", ax=axes[0])
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="residual_vs_predicted", ax=axes[1])
@@ -134,12 +135,10 @@ def evaluation_figures(task: str, estimator, X, y) -> Iterator[tuple[str, plt.Fi
         fig.tight_layout()
         yield "residuals", fig
         return
-    classes = estimator.classes_
-    proba = estimator.predict_proba(X)
-    yield "confusion_matrix", confusion_figure(y, classes[np.argmax(proba, axis=1)], classes)
+    yield "confusion_matrix", confusion_figure(y, classes[np.argmax(predicted, axis=1)], classes)
     if task != "binary":
         return
-    positive, score = classes[-1], proba[:, -1]
+    positive, score = classes[-1], predicted[:, -1]
     for name, display, title in [("roc_curve", skm.RocCurveDisplay, "ROC curve"),
                                  ("precision_recall", skm.PrecisionRecallDisplay, "Precision-recall curve")]:
         fig, ax = _figure(TALL)

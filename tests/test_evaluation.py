@@ -24,7 +24,7 @@ def test_binary_scores_match_sklearn():
     assert set(metrics) == {"test_accuracy", "test_f1", "test_recall", "test_precision", "test_roc_auc",
                             "test_log_loss"}
     assert 0.8 < metrics["test_accuracy"] <= 1.0
-    figures = dict(evaluation_figures("binary", model, X, y))
+    figures = dict(evaluation_figures("binary", y, model.predict_proba(X), model.classes_))
     assert list(figures) == ["confusion_matrix", "roc_curve", "precision_recall", "calibration"]
     matrix = figures["confusion_matrix"].axes[0]
     cells = [t.get_text() for t in matrix.texts]
@@ -45,7 +45,7 @@ def test_multiclass_and_regression_metrics():
     metrics = holdout_metrics("regression", reg, Xr, yr)
     assert metrics["test_r2"] > 0.99 and metrics["test_rmse"] == pytest.approx(score("rmse", reg, Xr, yr))
     assert np.isclose(metrics["test_mae"], np.abs(reg.predict(Xr) - yr).mean())
-    [(name, figure)] = list(evaluation_figures("regression", reg, Xr, yr))
+    [(name, figure)] = list(evaluation_figures("regression", yr, reg.predict(Xr)))
     assert name == "residuals" and len(figure.axes) == 2
 
 

@@ -139,17 +139,20 @@ class TrialRuns:
     def runs(self) -> list:
         """The child runs written so far (after a flush)."""
         self.flush()
-        return MlflowClient(self.parent.tracking_uri).search_runs(
-            [self.parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent.run_id}'", max_results=50000)
+        return child_runs(self.parent)
+
+
+def child_runs(parent: RunRef) -> list:
+    """The parent run's child runs, as MLflow has them."""
+    return MlflowClient(parent.tracking_uri).search_runs(
+        [parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.run_id}'", max_results=50000)
 
 
 def mark_final_members(parent: RunRef, weights: dict[int, float]) -> None:
     """Tag the child runs of the trials in the final model (`in_final_model`, `final_model_weight`:
     its share of the blend, 1.0 for a single pipeline); a resumed run's earlier choice is undone."""
     client = MlflowClient(parent.tracking_uri)
-    children = client.search_runs([parent.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.run_id}'",
-                                  max_results=50000)
-    for run in children:
+    for run in child_runs(parent):
         number = int(run.data.tags.get("trial_number", -1))
         if number in weights:
             client.log_batch(run.info.run_id, tags=[RunTag("in_final_model", "true"),
