@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import re
+import time
 from pathlib import Path
 
 import mlflow
@@ -37,15 +38,24 @@ def read_flow_run(flow_run_id):
     return asyncio.run(read())
 
 
-def read_logs(flow_run_id) -> list[str]:
-    """The flow run's log lines (its tasks' included), as the Prefect UI shows them."""
+def read_logs(flow_run_id, until: str) -> list[str]:
+    """The flow run's log lines (its tasks' included), as the Prefect UI shows them. Logs reach the API
+    from a background worker in batches, so the queue is drained first and the read is repeated (a few
+    times) until a line starting with `until` has arrived: on a busy machine a batch can lag the state."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
 
     async def read():
         async with get_client() as client:
             return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=0)
 
-    return [log.message for log in asyncio.run(read())]
+    for _ in range(20):
+        APILogWorker.drain_all(timeout=10)
+        lines = [log.message for log in asyncio.run(read())]
+        if any(line.startswith(until) for line in lines):
+            break
+        time.sleep(0.5)
+    return lines
 
 
 def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
@@ -138,7 +148,7 @@ def test_bad_data_fails_in_the_first_task_in_one_line_before_any_run_is_written(
     assert state.message.startswith("load-and-validate: target column 'diagnosis' is not in the table")
     flow_run, task_runs = read_flow_run(state.state_details.flow_run_id)
     assert [t.state.type.value for t in task_runs] == ["FAILED"] and task_runs[0].name.startswith("load-and-validate")
-    logs = read_logs(flow_run.id)
+    logs = read_logs(flow_run.id, until="automl: error: target column")
     assert any(line.startswith("automl: error: target column 'diagnosis'") for line in logs)
     assert not any("Traceback" in line for line in logs)
     assert not store.exists()  # no MLflow database, no artifacts, no study
