@@ -22,9 +22,9 @@ from automl.secrets import has_password, redact, redact_values, resolve_env
 # One flat Literal per choice, so the Prefect form renders a single dropdown.
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
-Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
+Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
-ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp"]
+ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
 # search.cv_folds left empty: more folds on small tables, where fits are cheap and a 3-fold score
 # is noisy enough that the search picks a lucky trial (FLAML cross-validates with 5 folds there too).
 SMALL_TABLE_ROWS, SMALL_FOLDS, LARGE_FOLDS = 10_000, 5, 3

@@ -175,3 +175,30 @@ def test_mlflow_models_serve_gives_probabilities_and_refuses_nulls(served, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_path):
+    """TabM through the whole pipeline: registered, loaded back from MLflow, and given rows with a
+    city it never saw and a gap where training had gaps."""
+    rng = np.random.default_rng(5)
+    n = 240
+    city = rng.choice([f"c{i}" for i in range(30)], size=n)
+    income = np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 20, size=n))
+    frame = pd.DataFrame({"income": income, "age": rng.integers(18, 80, size=n), "city": city,
+                          "label": np.where(np.nan_to_num(income, nan=40) + rng.normal(0, 10, n) > 40, "yes", "no")})
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    store = tmp_path / "mlruns"
+    config = parse_config({"name": "people", "data": {"source": str(path), "target": "label"},
+                           "search": {"n_trials": 2, "cv_folds": 2, "families": ["tabm"], "ensemble": False},
+                           "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
+                                        "artifact_location": str(store / "artifacts"),
+                                        "optuna_storage": str(store / "optuna.journal")}})
+    result = run_pipeline(config)
+    assert result.best_family == "tabm"
+    mlflow.set_tracking_uri(config.tracking.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/people@champion")
+    rows = pd.DataFrame({"income": [np.nan, 80.0, 5.0], "age": [30, 50, 70], "city": ["nowhere", "c3", "c7"]})
+    assert set(model.predict(rows)) <= {"yes", "no"} and len(model.predict(rows)) == 3
+    proba = model.predict(rows, params={"predict_method": "predict_proba"})
+    assert np.allclose(proba.to_numpy().sum(axis=1), 1.0) and proba.iloc[1, 1] > proba.iloc[2, 1]  # richer: likelier "yes"

@@ -8,11 +8,12 @@ from automl.models._base import FamilyContext, ModelFamily, Suggest
 from automl.models.boosting import HistGradientBoosting
 from automl.models.linear import Linear
 from automl.models.mlp import MLP
+from automl.models.tabm import TabM
 from automl.models.trees import ExtraTrees, RandomForest
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (Linear(), RandomForest(), ExtraTrees(), HistGradientBoosting(), MLP())
+    for family in (Linear(), RandomForest(), ExtraTrees(), HistGradientBoosting(), MLP(), TabM())
 }
 
 

@@ -7,8 +7,12 @@ from automl.nn import TorchMLPClassifier, TorchMLPRegressor, fit_packed
 class MLP(ModelFamily):
     """A PyTorch MLP (CUDA when available), early-stopped and pruned per epoch.
 
-    The space follows published tabular-MLP practice: AdamW and weight decay, dropout, label
-    smoothing, a cosine schedule, optional periodic embeddings of the numeric features.
+    Its warm start is RealMLP's tuned-default recipe (Holzmüller et al., NeurIPS 2024) as far as
+    this network has its parts: robust scaling with smooth clipping of the inputs, periodic numeric
+    embeddings, 3 x 256, AdamW, dropout 0.15, label smoothing 0.1, a flat-then-cosine schedule,
+    batches of 256 and the best epoch's weights. The space around it: depth, width, the optimizer,
+    batches, schedule, embedding (none, periodic, piecewise-linear), input scaling, label smoothing,
+    learning rate, weight decay and dropout.
     """
 
     name = "mlp"
@@ -22,8 +26,10 @@ class MLP(ModelFamily):
         optimizer = s.categorical("optimizer", ["adamw", "adam", "sgd"])
         s.categorical("batch_size", [32, 64, 128, 256, 512])
         s.int("max_epochs", 20, 200, log=True)
-        s.categorical("schedule", ["constant", "cosine"])
-        s.categorical("embedding", ["none", "periodic"])
+        s.categorical("schedule", ["constant", "cosine", "flat_cosine"])
+        if s.categorical("embedding", ["none", "periodic", "ple"]) == "ple":
+            s.int("n_bins", 8, 64, log=True)
+        s.categorical("input_scaling", ["none", "robust"])
         if context.is_classification:
             s.float("label_smoothing", 0.0, 0.2)
         if optimizer == "sgd":  # SGD needs larger steps than the Adam family
@@ -34,11 +40,11 @@ class MLP(ModelFamily):
         s.float("dropout", 0.0, 0.5)
 
     def defaults(self, context: FamilyContext) -> dict:
-        params = {"hidden_layers": 2, "hidden_width": 128, "optimizer": "adamw", "batch_size": 64,
-                  "max_epochs": 100, "schedule": "cosine", "embedding": "none",
-                  "learning_rate": 1e-3, "weight_decay": 1e-4, "dropout": 0.1}
+        params = {"hidden_layers": 3, "hidden_width": 256, "optimizer": "adamw", "batch_size": 256,
+                  "max_epochs": 100, "schedule": "flat_cosine", "embedding": "periodic", "input_scaling": "robust",
+                  "learning_rate": 2e-3, "weight_decay": 1e-5, "dropout": 0.15}
         if context.is_classification:
-            params["label_smoothing"] = 0.0
+            params["label_smoothing"] = 0.1
         return params
 
     def build(self, params: dict, context: FamilyContext):

@@ -8,6 +8,7 @@ is K = 1; `fit_packed` trains several estimators of one shape together (the sear
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import torch
@@ -17,10 +18,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from automl.nn._callbacks import Callback, EarlyStopping
 from automl.nn._device import resolve_device
+from automl.nn._inputs import Inputs
 from automl.nn._loop import predict_logits, train
 from automl.nn._model import Member, Shape
 
-LEARNED_TOGETHER = ("classes_", "y_mean_", "y_std_", "n_features_in_", "feature_names_in_")
+LEARNED_TOGETHER = ("classes_", "y_mean_", "y_std_", "n_features_in_", "feature_names_in_", "inputs_")
 
 
 class _TorchMLP(BaseEstimator):
@@ -33,7 +35,7 @@ class _TorchMLP(BaseEstimator):
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
                  n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, n_bins: int = 16):
+                 random_state: int | None = None, n_bins: int = 16, input_scaling: str = "none"):
         self.hidden_layers = hidden_layers
         self.hidden_width = hidden_width
         self.dropout = dropout
@@ -51,6 +53,15 @@ class _TorchMLP(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.n_bins = n_bins
+        self.input_scaling = input_scaling
+
+    ensure_all_finite = True  # a TabM takes missing values ("allow-nan")
+
+    def _fit_inputs(self, X: np.ndarray) -> Inputs:
+        if self.input_scaling not in ("none", "robust"):
+            raise ValueError(f"The 'input_scaling' parameter of {type(self).__name__} must be 'none' or 'robust'. "
+                             f"Got {self.input_scaling!r} instead.")
+        return Inputs.fit(X, getattr(self, "categorical_features", None), robust=self.input_scaling == "robust")
 
     def _validate_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -65,7 +76,7 @@ class _TorchMLP(BaseEstimator):
                      embedding_dim=self.embedding_dim, loss=self.loss,
                      label_smoothing=getattr(self, "label_smoothing", 0.0), optimizer=self.optimizer,
                      schedule=self.schedule, batch_size=self.batch_size, max_epochs=self.max_epochs,
-                     validation_fraction=self.validation_fraction)
+                     validation_fraction=self.validation_fraction, categories=self.inputs_.cardinalities)
 
     def member(self) -> Member:
         return Member(self.learning_rate, self.weight_decay, self.dropout, self._seed())
@@ -80,9 +91,9 @@ class _TorchMLP(BaseEstimator):
 
     def _logits(self, X) -> torch.Tensor:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, X, dtype=np.float32, reset=False, ensure_all_finite=self.ensure_all_finite)
         device = self.model_.flat.device
-        return predict_logits(self.model_, _tensor(X, device))[0].cpu()
+        return predict_logits(self.model_, _tensor(self.inputs_.transform(X), device))[0].cpu()
 
     def __getstate__(self):
         # Pickle fitted models on the CPU, so a model trained on a GPU loads anywhere.
@@ -106,6 +117,8 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
     """
     lead = estimators[0]
     X, y = lead._validate_fit_data(X, y)
+    lead.inputs_ = lead._fit_inputs(X)
+    X = lead.inputs_.transform(X)
     target, n_out = lead._encode_target(y)
     shape = lead.shape_for(X.shape[1], n_out)
     shape.check(owner=type(lead).__name__)
@@ -134,10 +147,11 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
                  batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
                  n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, label_smoothing: float = 0.0, n_bins: int = 16):
+                 random_state: int | None = None, label_smoothing: float = 0.0, n_bins: int = 16,
+                 input_scaling: str = "none"):
         super().__init__(hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
                          batch_size, max_epochs, patience, validation_fraction, schedule, embedding,
-                         n_frequencies, embedding_dim, device, random_state, n_bins)
+                         n_frequencies, embedding_dim, device, random_state, n_bins, input_scaling)
         self.label_smoothing = label_smoothing
 
     @property
@@ -145,7 +159,7 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
         return "bce" if len(getattr(self, "classes_", [])) == 2 else "ce"
 
     def _validate_fit_data(self, X, y):
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite=self.ensure_all_finite)
         check_classification_targets(y)
         return X, y
 
@@ -176,7 +190,7 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
     loss = "mse"
 
     def _validate_fit_data(self, X, y):
-        return validate_data(self, X, y, dtype=np.float32, y_numeric=True)
+        return validate_data(self, X, y, dtype=np.float32, y_numeric=True, ensure_all_finite=self.ensure_all_finite)
 
     def _encode_target(self, y):
         y = y.astype(np.float64)
@@ -185,3 +199,57 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
 
     def predict(self, X) -> np.ndarray:
         return self._logits(X).numpy()[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
+
+
+class _TabM(_TorchMLP):
+    """TabM (automl.nn._tabm): k MLPs sharing their weights, trained on the mean of their losses, predicting
+    their mean. It takes raw numbers with gaps and integer-coded categories (`categorical_features`, as
+    HistGradientBoosting does): numbers are robust-scaled and smoothly clipped, categories embedded."""
+
+    ensure_all_finite = "allow-nan"
+
+    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
+                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
+                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
+                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
+                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
+                 categorical_features=None, device: str = "auto", random_state: int | None = None):
+        _TorchMLP.__init__(self, hidden_layers=hidden_layers, hidden_width=hidden_width, dropout=dropout,
+                           learning_rate=learning_rate, weight_decay=weight_decay, optimizer=optimizer,
+                           batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+                           validation_fraction=validation_fraction, schedule=schedule, embedding=embedding,
+                           n_frequencies=n_frequencies, embedding_dim=embedding_dim, device=device,
+                           random_state=random_state, n_bins=n_bins, input_scaling="robust")
+        self.k = k
+        self.arch = arch
+        self.prune_members = prune_members
+        self.categorical_features = categorical_features
+
+    def shape_for(self, n_in: int, n_out: int) -> Shape:
+        return dataclasses.replace(super().shape_for(n_in, n_out), ensemble=self.arch, ensemble_size=self.k,
+                                   prune_members=bool(self.prune_members))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class TabMClassifier(_TabM, TorchMLPClassifier):
+    """TabM for binary and multiclass classification: the members' mean probability."""
+
+    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
+                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
+                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
+                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
+                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
+                 categorical_features=None, device: str = "auto", random_state: int | None = None,
+                 label_smoothing: float = 0.0):
+        _TabM.__init__(self, k, arch, hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
+                       batch_size, max_epochs, patience, validation_fraction, schedule, embedding, n_bins,
+                       n_frequencies, embedding_dim, prune_members, categorical_features, device, random_state)
+        self.label_smoothing = label_smoothing
+
+
+class TabMRegressor(_TabM, TorchMLPRegressor):
+    """TabM for regression on a standardised target: the members' mean prediction."""

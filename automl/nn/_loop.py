@@ -17,12 +17,17 @@ from torch import nn
 
 from automl.nn._callbacks import Callback, TrainState
 from automl.nn._model import Member, Shape, StackedMLP
+from automl.nn._tabm import make_model
 from automl.nn._optim import StackedOptimizer, schedule_factor
 
 
 def member_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> torch.Tensor:
-    """Mean loss per member: [K]. target is [B] (class codes) or [B, 1] (floats)."""
+    """Mean loss per member: [K]. target is [B] (class codes) or [B, 1] (floats). Logits [K, E, B, n_out]
+    (a TabM's E members) give each TabM the mean of its members' losses."""
     logits = logits.float()
+    if logits.ndim == 4:
+        k, e, b, c = logits.shape
+        logits, target = logits.reshape(k, e * b, c), target.repeat(e, *([1] * (target.ndim - 1)))
     if shape.loss == "ce":
         k, b, c = logits.shape
         per_row = nn.functional.cross_entropy(logits.reshape(k * b, c), target.repeat(k),
@@ -59,12 +64,12 @@ class Trainer:
         assert X.ndim == 2 and X.shape[0] == y.shape[0], f"X {tuple(X.shape)} and y {tuple(y.shape)} must share rows"
         (X_train, y_train), (X_val, y_val) = self.split_validation(X, y)
         k = len(self.members)
-        self.model = StackedMLP(self.shape, self.members).to(self.device)
-        if self.shape.embedding == "ple":
-            self.model.set_bins(X_train)  # from the training rows: not the early-stopping rows, nor the caller's held-out ones
+        self.model = make_model(self.shape, self.members).to(self.device)
+        self.model.set_bins(X_train)  # PLE: from the training rows, not the early-stopping rows nor the caller's held-out ones
         self.optimizer = StackedOptimizer(self.model.flat, self.shape.optimizer,
                                           torch.tensor([m.learning_rate for m in self.members]),
-                                          torch.tensor([m.weight_decay for m in self.members]))
+                                          torch.tensor([m.weight_decay for m in self.members]),
+                                          decay_mask=self.model.decay_mask())
         state = TrainState(k)
         best_flat = self.model.flat.detach().clone()
         best_loss = torch.full((k,), float("inf"), device=self.device)
@@ -85,6 +90,9 @@ class Trainer:
                 break
         with torch.no_grad():
             self.model.flat.copy_(best_flat)
+        if self.shape.prune_members and len(X_val):
+            with self.autocast:
+                self.model.select_members(X_val, y_val, lambda logits, y: member_losses(logits, y, self.shape))
         self.model.eval()
         return TrainResult(self.model, state.history, state.stopped)
 
@@ -117,7 +125,7 @@ class Trainer:
     def validate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.model.eval()
         with self.autocast:
-            return member_losses(self.model(X), y, self.shape)
+            return member_losses(predict_logits(self.model, X), y, self.shape)  # a TabM: its members' mean prediction
 
 
 def train(X: torch.Tensor, y: torch.Tensor, shape: Shape, members: list[Member], device: torch.device,
@@ -130,5 +138,6 @@ def train(X: torch.Tensor, y: torch.Tensor, shape: Shape, members: list[Member],
 def predict_logits(model: StackedMLP, X: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     """Logits of every member: [K, N, n_out], in float32, computed in chunks."""
     model.eval()
-    outputs = [model(X[start:start + chunk]).float() for start in range(0, len(X), chunk)]
+    chunk = max(1024, chunk // model.shape.ensemble_size)  # a TabM's activations are E times wider
+    outputs = [model.logits(X[start:start + chunk]).float() for start in range(0, len(X), chunk)]
     return torch.cat(outputs, dim=1) if outputs else torch.zeros((model.k, 0, model.shape.n_out))

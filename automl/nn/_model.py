@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "flat_cosine")
 EMBEDDINGS = ("none", "periodic", "ple")
 LOSSES = ("bce", "ce", "mse")
+ENSEMBLES = ("none", "mini", "full")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,11 @@ class Shape:
     # "ple": piecewise-linear encoding over quantile bins of the training rows, then linear + ReLU
     n_frequencies: int = 8
     n_bins: int = 16
-    embedding_dim: int = 8
+    embedding_dim: int = 8  # per numeric feature (periodic, ple) and per categorical column
+    categories: tuple[int, ...] = ()  # the last len(categories) inputs are category codes 0..c-1 (embedded)
+    ensemble: str = "none"  # "mini" or "full": a TabM (automl.nn._tabm) of ensemble_size members
+    ensemble_size: int = 1
+    prune_members: bool = False  # TabM: keep the best-scoring subset of members on the validation rows
     loss: str = "ce"
     label_smoothing: float = 0.0
     optimizer: str = "adamw"
@@ -40,11 +45,20 @@ class Shape:
     max_epochs: int = 100
     validation_fraction: float = 0.15
 
+    @property
+    def n_numeric(self) -> int:
+        return self.n_in - len(self.categories)
+
     def check(self, owner: str = "Shape") -> None:
         for name, value, allowed in [("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
                                      ("embedding", self.embedding, EMBEDDINGS), ("loss", self.loss, LOSSES)]:
             if value not in allowed:
                 raise ValueError(f"The '{name}' parameter of {owner} must be one of {allowed}. Got {value!r} instead.")
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"The 'arch' parameter of {owner} must be one of {ENSEMBLES[1:]}. Got {self.ensemble!r} instead.")
+        if self.ensemble != "none" and (self.ensemble_size < 1 or self.hidden_layers < 1):
+            raise ValueError(f"{owner} needs k >= 1 and hidden_layers >= 1, got k={self.ensemble_size} and "
+                             f"hidden_layers={self.hidden_layers}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction}")
         if self.hidden_layers < 0 or min(self.hidden_width, self.batch_size, self.max_epochs) < 1:
@@ -70,20 +84,7 @@ class StackedMLP(nn.Module):
         super().__init__()
         self.shape, self.k, self.members = shape, len(members), list(members)
         self.layout: list[tuple[str, tuple[int, ...]]] = []  # (name, per-member shape) in flat order
-        width = shape.n_in
-        if shape.embedding == "periodic":
-            f, n, d = shape.n_in, shape.n_frequencies, shape.embedding_dim
-            self.layout += [("frequencies", (f, n)), ("embed_w", (f, 2 * n, d)), ("embed_b", (1, f, d))]
-            width = f * d
-        if shape.embedding == "ple":  # the bins' edges are data, not weights: set_bins, before training
-            f, t, d = shape.n_in, shape.n_bins, shape.embedding_dim
-            self.layout += [("embed_w", (f, t, d)), ("embed_b", (1, f, d))]
-            self.register_buffer("edges", torch.linspace(0, 1, t + 1).repeat(f, 1))
-            width = f * d
-        for i in range(shape.hidden_layers):
-            self.layout += [(f"w{i}", (width, shape.hidden_width)), (f"b{i}", (1, shape.hidden_width))]
-            width = shape.hidden_width
-        self.layout += [("w_out", (width, shape.n_out)), ("b_out", (1, shape.n_out))]
+        self._layout_body(self._layout_inputs())
         self.sizes = [math.prod(s) for _, s in self.layout]
         self.flat = nn.Parameter(torch.cat([self._init_member(m.seed) for m in members]))
         # Dropout draws 7-bit uniforms (keep probability in steps of 1/128), 8 per random int64:
@@ -93,33 +94,73 @@ class StackedMLP(nn.Module):
         self.register_buffer("keep_scale", torch.tensor([128.0 / t for t in keep_of_128]).view(-1, 1, 1))
         self.use_dropout = any(t < 128 for t in keep_of_128)
 
+    def _layout_inputs(self) -> int:
+        """The input embeddings' weights; returns the width they hand the body."""
+        shape, f, d = self.shape, self.shape.n_numeric, self.shape.embedding_dim
+        width = f
+        if f and shape.embedding == "periodic":
+            n = shape.n_frequencies
+            self.layout += [("frequencies", (f, n)), ("embed_w", (f, 2 * n, d)), ("embed_b", (1, f, d))]
+            width = f * d
+        if f and shape.embedding == "ple":  # the bins' edges are data, not weights: set_bins, before training
+            self.layout += [("embed_w", (f, shape.n_bins, d)), ("embed_b", (1, f, d))]
+            self.register_buffer("edges", torch.linspace(0, 1, shape.n_bins + 1).repeat(f, 1))
+            width = f * d
+        if shape.categories:  # one table for every column's codes; a column's rows start at its offset
+            self.layout += [("cat_embed", (sum(shape.categories), d))]
+            offsets = torch.tensor([0, *shape.categories[:-1]]).cumsum(0)
+            self.register_buffer("cat_offsets", offsets, persistent=False)
+            width += len(shape.categories) * d
+        return width
+
+    def _layout_body(self, width: int) -> None:
+        for i in range(self.shape.hidden_layers):
+            self.layout += [(f"w{i}", (width, self.shape.hidden_width)), (f"b{i}", (1, self.shape.hidden_width))]
+            width = self.shape.hidden_width
+        self.layout += [("w_out", (width, self.shape.n_out)), ("b_out", (1, self.shape.n_out))]
+
     def _init_member(self, seed: int) -> torch.Tensor:
         """nn.Linear's default init (uniform ±1/sqrt(fan_in)), drawn from the member's own seed."""
         generator = torch.Generator().manual_seed(seed)
         parts, fan_in = [], self.shape.n_in
         for name, s in self.layout:
-            if name == "frequencies":  # periodic embeddings start from N(0, 0.1²) frequencies
-                parts.append(torch.randn(s, generator=generator) * 0.1)
-                continue
-            if name.startswith("w") or name == "embed_w":
-                fan_in = s[-2]
-            bound = 1.0 / math.sqrt(fan_in)
-            parts.append((torch.rand(s, generator=generator) * 2 - 1) * bound)
+            if name.startswith("w") or name in ("embed_w", "cat_embed"):
+                fan_in = s[-1] if name == "cat_embed" else s[-2]
+            parts.append(self._init_part(name, s, generator, fan_in))
         return torch.cat([p.flatten() for p in parts]).unsqueeze(0)
+
+    def _init_part(self, name: str, s: tuple[int, ...], generator: torch.Generator, fan_in: int) -> torch.Tensor:
+        if name == "frequencies":  # periodic embeddings start from N(0, 0.1²) frequencies
+            return torch.randn(s, generator=generator) * 0.1
+        bound = 1.0 / math.sqrt(fan_in)
+        return (torch.rand(s, generator=generator) * 2 - 1) * bound
+
+    def decay_mask(self) -> torch.Tensor:
+        """[1, P]: 1 where weight decay applies. The plain MLP decays every weight."""
+        return torch.ones(1, sum(self.sizes))
 
     def member(self, index: int) -> StackedMLP:
         """Member `index` alone, as a K = 1 model with its own copy of the weights."""
-        single = StackedMLP(self.shape, [self.members[index]]).to(self.flat.device)
+        single = type(self)(self.shape, [self.members[index]]).to(self.flat.device)
         with torch.no_grad():
             single.flat.copy_(self.flat[index:index + 1])
-            if self.shape.embedding == "ple":
-                single.edges.copy_(self.edges)
+            for name, buffer in self.named_buffers():
+                if name in self.SHARED_BUFFERS:
+                    single.get_buffer(name).copy_(buffer)
+                elif name in self.MEMBER_BUFFERS:
+                    single.get_buffer(name).copy_(buffer[index:index + 1])
         return single.eval()
+
+    SHARED_BUFFERS = ("edges",)  # data, the same for every member
+    MEMBER_BUFFERS: tuple[str, ...] = ()  # learned per member after training (subclasses)
 
     def set_bins(self, X: torch.Tensor) -> None:
         """The PLE bins' edges: per feature, the quantiles of the rows given (the training rows only)."""
+        if not (self.shape.n_numeric and self.shape.embedding == "ple"):
+            return
+        X = X[:, :self.shape.n_numeric]
         levels = torch.linspace(0, 1, self.shape.n_bins + 1, device=X.device)
-        step = -(-X.numel() // 2**24)  # torch.quantile takes at most 2**24 values: every step-th row
+        step = max(1, -(-X.numel() // 2**24))  # torch.quantile takes at most 2**24 values: every step-th row
         with torch.no_grad():
             self.edges.copy_(torch.quantile(X[::step].float(), levels, dim=0).T)
 
@@ -127,27 +168,41 @@ class StackedMLP(nn.Module):
         views = torch.split(self.flat, self.sizes, dim=1)
         return {name: v.view(self.k, *s) for (name, s), v in zip(self.layout, views)}
 
+    def embed(self, x: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+        """x: [B, n_in] → what the body takes: [K, B, width] (the numeric embeddings, then the categorical)."""
+        batch, f = x.shape[0], self.shape.n_numeric
+        numeric = x[:, :f]
+        if f and self.shape.embedding == "ple":
+            h = torch.relu(torch.einsum("bft,kftd->kbfd", ple(numeric, self.edges), w["embed_w"]) + w["embed_b"])
+            parts = [h.reshape(self.k, batch, -1)]
+        elif f and self.shape.embedding == "periodic":
+            angles = 2 * math.pi * numeric[None, :, :, None] * w["frequencies"][:, None]  # [K, B, F, n]
+            periodic = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)  # [K, B, F, 2n]
+            h = torch.relu(torch.einsum("kbfi,kfid->kbfd", periodic, w["embed_w"]) + w["embed_b"])
+            parts = [h.reshape(self.k, batch, -1)]
+        else:
+            parts = [numeric.unsqueeze(0).expand(self.k, batch, f)]
+        if self.shape.categories:
+            codes = (x[:, f:].long() + self.cat_offsets).flatten()
+            parts.append(w["cat_embed"][:, codes].reshape(self.k, batch, -1))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
     def forward(self, x: torch.Tensor, dropout_generator: torch.Generator | None = None) -> torch.Tensor:
         """x: [B, n_in] shared by all members → logits [K, B, n_out]."""
         w = self.weights()
-        batch = x.shape[0]
-        if self.shape.embedding == "ple":
-            h = torch.relu(torch.einsum("bft,kftd->kbfd", ple(x, self.edges), w["embed_w"]) + w["embed_b"])
-            h = h.reshape(self.k, batch, -1)
-        elif self.shape.embedding == "periodic":
-            angles = 2 * math.pi * x[None, :, :, None] * w["frequencies"][:, None]  # [K, B, F, n]
-            periodic = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)  # [K, B, F, 2n]
-            h = torch.relu(torch.einsum("kbfi,kfid->kbfd", periodic, w["embed_w"]) + w["embed_b"])
-            h = h.reshape(self.k, batch, -1)
-        else:
-            h = x.unsqueeze(0).expand(self.k, batch, x.shape[1])
+        h = self.embed(x, w)
         for i in range(self.shape.hidden_layers):
             h = torch.relu(torch.baddbmm(w[f"b{i}"], h, w[f"w{i}"]))
             if self.training and self.use_dropout:
                 h = self._dropout(h, dropout_generator)
         return torch.baddbmm(w["b_out"], h, w["w_out"])
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """What the model predicts, as logits [K, B, n_out] (a TabM combines its members here)."""
+        return self(x)
+
     def _dropout(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """h: [K, rows, width]."""
         words = torch.empty((h.numel() + 7) // 8, dtype=torch.int64, device=h.device).random_(generator=generator)
         uniform7 = (words.view(torch.uint8)[: h.numel()].view(h.shape) & 127).float()  # 63 random bits: 7 a byte
         # For integers u and t, clamp(t - u, 0, 1) is 1 where u < t, else 0: a float mask with no

@@ -14,11 +14,13 @@ class StackedOptimizer:
     """Adam, AdamW or SGD (Nesterov momentum) over the flat [K, P] parameter, per-member lr and decay."""
 
     def __init__(self, param: nn.Parameter, kind: str, lr: torch.Tensor, weight_decay: torch.Tensor,
-                 betas=(0.9, 0.999), eps: float = 1e-8, momentum: float = 0.9):
+                 betas=(0.9, 0.999), eps: float = 1e-8, momentum: float = 0.9, decay_mask: torch.Tensor | None = None):
         self.param, self.kind = param, kind
         self.base_lr = lr.view(-1, 1).to(param.device)
         self.lr = self.base_lr.clone()
         self.weight_decay = weight_decay.view(-1, 1).to(param.device)
+        if decay_mask is not None:  # [1, P]: 0 where no decay applies (biases, a TabM's adapters)
+            self.weight_decay = self.weight_decay * decay_mask.to(param.device)
         self.betas, self.eps, self.momentum, self.steps = betas, eps, momentum, 0
         self.m = torch.zeros_like(param)
         self.v = torch.zeros_like(param) if kind != "sgd" else None
@@ -49,6 +51,11 @@ class StackedOptimizer:
 
 
 def schedule_factor(kind: str, epoch: int, max_epochs: int) -> float:
+    """The learning rate's factor at an epoch: constant; cosine from 1 to 0; or flat_cosine (RealMLP's
+    shape): 1 for the first half, then a cosine to 0 over the second."""
     if kind == "cosine":
         return 0.5 * (1 + math.cos(math.pi * epoch / max_epochs))
+    if kind == "flat_cosine":
+        half = max_epochs / 2
+        return 1.0 if epoch < half else 0.5 * (1 + math.cos(math.pi * (epoch - half) / half))
     return 1.0

@@ -21,7 +21,7 @@ LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees",
 LOG_TARGET_SKEW = 0.75  # skewness of y above which fitting log1p(y) is worth a try
 # Warm-start order: strong and cheap first, so a short budget has a good model early (on a 24k-row
 # table, default boosting takes ~1 s a fold where a forest takes ~10 s).
-WARM_START_ORDER = ["hist_gradient_boosting", "linear", "extra_trees", "random_forest", "mlp"]
+WARM_START_ORDER = ["hist_gradient_boosting", "linear", "extra_trees", "random_forest", "mlp", "tabm"]
 
 
 @dataclass

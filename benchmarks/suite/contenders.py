@@ -9,6 +9,7 @@ outside the clock, alike for all), writes predictions.parquet and timing.json to
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -21,8 +22,9 @@ SEED = int(os.environ.get("AUTOML_BENCH_SEED", "0"))  # the split stays fixed; t
 METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 
 
-def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path):
-    """This project, through its Prefect flow, as `automl run` calls it, on a generated config."""
+def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path, families=None):
+    """This project, through its Prefect flow, as `automl run` calls it, on a generated config
+    (`families`: one family alone, for the automl-FAMILY contenders; None: the default families)."""
     import mlflow
 
     from automl.search import start_clock
@@ -33,7 +35,7 @@ def automl(train: Path, test: Path, target: str, task: str, budget: float, work:
     config = parse_config({
         "name": f"bench-{train.parent.name}-{int(budget)}", "seed": SEED, "task": task, "metric": METRIC[task],
         "data": {"source": str(train), "target": target, "test_source": str(test)},
-        "search": {"n_trials": None, "timeout_s": budget},
+        "search": {"n_trials": None, "timeout_s": budget} | ({"families": families} if families else {}),
         "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_location": str(store / "artifacts"),
                      "optuna_storage": str(work / "optuna.journal")},
     })
@@ -91,6 +93,9 @@ def hgb(train: Path, test: Path, target: str, task: str, budget: float, work: Pa
 
 
 CONTENDERS = {"automl": automl, "flaml": flaml, "autogluon": autogluon, "hgb": hgb}
+# One family alone through the same search (issue 16's figure 1): the PyTorch families beside boosting.
+for _family, _name in [("tabm", "tabm"), ("mlp", "mlp"), ("hist_gradient_boosting", "hgb")]:
+    CONTENDERS[f"automl-{_name}"] = functools.partial(automl, families=[_family])
 
 
 def predictions(model, X: pd.DataFrame, task: str) -> pd.DataFrame:

@@ -25,6 +25,23 @@ def ranked(raw: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+ORDER = ["automl", "flaml", "autogluon", "hgb", "automl-tabm", "automl-mlp", "automl-hgb"]
+
+
+def families_alone(group: pd.DataFrame) -> list[str]:
+    """Issue 16's figure 1: each PyTorch family alone against boosting alone, points x 100 per table."""
+    pivot = group.pivot(index="table", columns="contender", values="score")
+    torch_families = [c for c in ("automl-tabm", "automl-mlp") if c in pivot]
+    if "automl-hgb" not in pivot or not torch_families:
+        return []
+    lines = [""]  # the goal: the better family's mean gap above -0.5, and ahead on 3 of 8 tables
+    for c in torch_families:
+        gap = (100 * (pivot[c] - pivot["automl-hgb"])).dropna()
+        lines.append(f"{c} − automl-hgb, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())
+                     + f"; mean {gap.mean():+.2f}; ahead on {(gap > 0).sum()} of {len(gap)}")
+    return lines
+
+
 def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
     results = ranked(raw)
     columns = ["budget_s", "table", "contender", "metric", "score", "second_metric", "second", "fit_s",
@@ -33,7 +50,7 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
     lines = [f"Machine: {machine}. Score: ROC AUC (binary), accuracy (multiclass), R² (regression) on the fixed "
              "25% test split; in brackets the second metric (accuracy, log-loss, RMSE); then wall ÷ budget.", ""]
     for budget, group in results.groupby("budget_s"):
-        contenders = [c for c in ["automl", "flaml", "autogluon", "hgb"] if c in set(group.contender)]
+        contenders = [c for c in ORDER if c in set(group.contender)]
         lines += [f"### Budget {int(budget)} s", "",
                   "| table | metric | " + " | ".join(contenders) + " |",
                   "| --- | --- | " + " | ".join("---:" for _ in contenders) + " |"]
@@ -56,6 +73,7 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
             pivot = group.pivot(index="table", columns="contender", values="score")
             gap = (100 * (pivot["automl"] - pivot["flaml"])).dropna()
             lines += ["", f"automl − flaml, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())]
+        lines += families_alone(group)
         lines.append("")
     errors = raw[raw.error.notna()]
     if len(errors):
@@ -67,7 +85,7 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
 
 def plot(results: pd.DataFrame, path: Path) -> None:
     tables = list(dict.fromkeys(results.table))
-    contenders = [c for c in ["automl", "flaml", "autogluon", "hgb"] if c in set(results.contender)]
+    contenders = [c for c in ORDER if c in set(results.contender)]
     budgets = sorted(results.budget_s.unique())
     fig, axes = plt.subplots(2, int(np.ceil(len(tables) / 2)), figsize=(4 * int(np.ceil(len(tables) / 2)), 7),
                              squeeze=False)

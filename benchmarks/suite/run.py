@@ -32,6 +32,7 @@ WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results"
 TABLES = ["breast_cancer", "digits", "wine", "diabetes", "mlc_churn", "ames", "diamonds", "adult"]
 CONTENDERS = ["automl", "flaml", "autogluon", "hgb"]
+OURS = ["automl", "automl-tabm", "automl-mlp", "automl-hgb"]  # the project's venv; automl-FAMILY: that family alone
 
 
 def bench_python() -> str:
@@ -88,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budgets", type=float, nargs="+", default=[60, 300])
     parser.add_argument("--tables", nargs="+", default=TABLES, choices=TABLES)
-    parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
+    parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS + OURS[1:])
     parser.add_argument("--fresh", action="store_true", help="forget earlier rows in raw.csv")
     parser.add_argument("--seed", type=int, default=0,
                         help="the contenders' search seed (the split stays fixed); results of seed N > 0 go to "
@@ -106,8 +107,8 @@ def main() -> None:
     home = WORK / "prefect-home"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "AUTOML_BENCH_STORE": str(WORK / "mlruns"), "PYTHONPATH": str(ROOT), "AUTOML_BENCH_SEED": str(args.seed)}
-    pythons = {c: (sys.executable if c == "automl" else python) for c in CONTENDERS}
-    if "automl" in args.contenders:  # a user's Prefect home and MLflow store exist already: warm both
+    pythons = {c: (sys.executable if c in OURS else python) for c in CONTENDERS + OURS[1:]}
+    if set(OURS) & set(args.contenders):  # a user's Prefect home and MLflow store exist already: warm both
         run_one("automl", "wine", 15, pythons["automl"], env)
     for budget in args.budgets:
         for table in args.tables:

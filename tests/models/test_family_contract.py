@@ -32,7 +32,7 @@ def test_family_fits_and_predicts(name, task):
     family = get_family(name)
     context = FamilyContext(task=task, seed=0, device="cpu", n_rows=60, n_jobs=1)
     params = draw(family, context)
-    if name == "mlp":
+    if family.uses_device:
         params["max_epochs"] = 3  # the contract, not the quality: keep it short
     X, y = tiny(task)
     model = family.build(params, context)

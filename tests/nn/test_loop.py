@@ -110,7 +110,7 @@ def test_early_stopping_keeps_the_best_weights(data):
 
 
 @pytest.mark.parametrize("embedding, schedule", [("periodic", "cosine"), ("none", "cosine"), ("periodic", "constant"),
-                                                 ("ple", "cosine")])
+                                                 ("ple", "cosine"), ("ple", "flat_cosine")])
 def test_recipe_options_train(data, embedding, schedule):
     X, y = data
     shape = Shape(**{**SHAPE, "embedding": embedding, "schedule": schedule, "max_epochs": 30, "label_smoothing": 0.1})
@@ -169,3 +169,10 @@ def test_ple_bins_come_from_the_training_rows_only(data):
     torch.testing.assert_close(result.model.edges, expected)
     assert not torch.allclose(expected, torch.quantile(X, torch.linspace(0, 1, 9), dim=0).T)  # X_val left out
     torch.testing.assert_close(result.model.member(1).edges, expected)
+
+
+def test_flat_cosine_holds_then_decays():
+    from automl.nn import schedule_factor
+    factors = [schedule_factor("flat_cosine", epoch, 10) for epoch in range(10)]
+    assert factors[:5] == [1.0] * 5 and factors[5] == pytest.approx(1.0)
+    assert factors[7] == pytest.approx(0.5 * (1 + np.cos(np.pi * 2 / 5))) and all(a > b for a, b in zip(factors[5:], factors[6:]))

@@ -1,4 +1,5 @@
-"""scikit-learn's own estimator checks (`parametrize_with_checks`) on the PyTorch estimators and
+"""scikit-learn's own estimator checks (`parametrize_with_checks`) on the PyTorch estimators (the MLP,
+and TabM in both its variants, which takes missing values) and
 on the blend the ensemble step registers (`automl.ensemble.blend`: a soft VotingClassifier / a
 VotingRegressor with weights, here over a PyTorch estimator and a scikit-learn one).
 
@@ -17,13 +18,16 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl.ensemble import blend
-from automl.nn import TorchMLPClassifier, TorchMLPRegressor
+from automl.nn import TabMClassifier, TabMRegressor, TorchMLPClassifier, TorchMLPRegressor
 
 # Small and quick, but trained enough for the checks that ask for a decent fit.
 FAST = dict(hidden_width=32, max_epochs=30, learning_rate=1e-2, device="cpu", random_state=0)
+TABM = dict(FAST, k=4, hidden_layers=1, n_bins=8, embedding_dim=4)
 ESTIMATORS = [
     TorchMLPClassifier(**FAST),
     TorchMLPRegressor(**FAST),
+    TabMClassifier(**TABM),
+    TabMRegressor(**TABM, arch="full"),
     blend({3: TorchMLPClassifier(**FAST), 7: LogisticRegression()}, [2.0, 1.0], classification=True),
     blend({3: TorchMLPRegressor(**FAST), 7: Ridge()}, [1.0, 3.0], classification=False),
 ]
@@ -31,7 +35,7 @@ FLOAT32_BATCHES = "float32 matrix products differ by ~1e-7 between batch sizes; 
 
 
 def expected_failures(estimator) -> dict[str, str]:
-    if isinstance(estimator, (TorchMLPClassifier, TorchMLPRegressor)):
+    if type(estimator) in (TorchMLPClassifier, TorchMLPRegressor):  # a TabM's products happen to agree
         return {"check_methods_subset_invariance": FLOAT32_BATCHES}
     if isinstance(estimator, VotingClassifier):
         return {"check_classifiers_one_label_sample_weights":

@@ -26,7 +26,8 @@ def test_packed_trials_share_the_shape_and_stay_separate_trials(cancer, space_fo
         shared = [{k: v for k, v in t.params.items() if k.split(".")[-1] not in MLP.member_params} for t in pack]
         assert all(s == shared[0] for s in shared)
         assert len({t.params["mlp.learning_rate"] for t in pack}) == 4  # the members differ
-    assert trials[0].params["mlp.learning_rate"] == 1e-3  # the warm-start default leads the first pack
+    default = MLP().defaults(space_for(dataset, ["mlp"]).context)["learning_rate"]
+    assert trials[0].params["mlp.learning_rate"] == default  # the warm-start default leads the first pack
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     # what a trial alone gets, each packed member gets: folds, fold times, epochs, OOF predictions
     timed_folds = [len(r.fold_seconds) for r in result.records]  # a time per fold, as a trial alone has
@@ -94,10 +95,11 @@ def test_a_member_whose_predictions_fail_fails_alone(cancer, space_for, trial_lo
 
     def diverged(self, X):
         proba = real(self, X)
-        return np.full_like(proba, np.nan) if self.learning_rate != 1e-3 else proba  # all but the default
+        return np.full_like(proba, np.nan) if self.learning_rate != default_lr else proba  # all but the default
 
     monkeypatch.setattr(TorchMLPClassifier, "predict_proba", diverged)
     dataset, split = cancer
+    default_lr = MLP().defaults(space_for(dataset, ["mlp"]).context)["learning_rate"]
     result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train, folds=2, study_name="nan",
                         n_trials=3, pack_size=3, pruner="none", logger=trial_log)
     states = [r.state for r in result.records]

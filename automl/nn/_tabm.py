@@ -1,0 +1,122 @@
+"""TabM (Gorishniy et al., ICLR 2025): one MLP that imitates an ensemble of E MLPs.
+
+The E members share the body's weights and differ in cheap per-member parts: "mini" scales the
+input by a member's own adapter (initialised with random signs, or N(0, 1) after numeric
+embeddings); "full" is BatchEnsemble, every linear layer wrapped in a member's input and output
+scalings (ones at the start, but the first) and its own bias. Each member has its own output head.
+Training minimises the mean of the E members' losses; the prediction is the mean of their
+predictions (probabilities for a classifier), optionally over the subset that scores best on the
+validation rows (`prune_members`).
+
+As with StackedMLP, K such models (K trials) live in one flat [K, P] parameter, so a pack of TabM
+trials trains as one: activations are [K, E, B, width].
+"""
+
+from __future__ import annotations
+
+import torch
+
+from automl.nn._model import StackedMLP
+
+ADAPTERS = ("adapter", "r", "s")  # the members' multiplicative scalings: no weight decay, like the biases
+
+
+class StackedTabM(StackedMLP):
+    """K TabMs of one shape, each of shape.ensemble_size members."""
+
+    MEMBER_BUFFERS = ("member_weights",)
+
+    def __init__(self, shape, members):
+        super().__init__(shape, members)
+        e = shape.ensemble_size
+        self.register_buffer("member_weights", torch.full((self.k, e), 1.0 / e))  # the prediction's mean
+
+    def _layout_body(self, width: int) -> None:
+        e, hidden, full = self.shape.ensemble_size, self.shape.hidden_width, self.shape.ensemble == "full"
+        if not full:
+            self.layout.append(("adapter", (e, width)))
+        for i in range(self.shape.hidden_layers):
+            if full:
+                self.layout.append((f"r{i}", (e, width)))
+            self.layout.append((f"w{i}", (width, hidden)))
+            self.layout += [(f"s{i}", (e, hidden)), (f"b{i}", (e, hidden))] if full else [(f"b{i}", (1, hidden))]
+            width = hidden
+        self.layout += [("w_out", (e, width, self.shape.n_out)), ("b_out", (e, self.shape.n_out))]
+
+    def _init_part(self, name, s, generator, fan_in):
+        if name in ("adapter", "r0"):  # the first adapter makes the members differ
+            if self.shape.embedding == "none":
+                return torch.randint(0, 2, s, generator=generator).float() * 2 - 1
+            return torch.randn(s, generator=generator)
+        if name[0] in "rs" and name[1:].isdigit():
+            return torch.ones(s)
+        return super()._init_part(name, s, generator, fan_in)
+
+    def decay_mask(self) -> torch.Tensor:
+        mask = [torch.full((size,), 0.0 if _no_decay(name) else 1.0) for (name, _), size in zip(self.layout, self.sizes)]
+        return torch.cat(mask).unsqueeze(0)
+
+    def forward(self, x: torch.Tensor, dropout_generator: torch.Generator | None = None) -> torch.Tensor:
+        """x: [B, n_in] → every member's logits: [K, E, B, n_out]."""
+        w, e, full = self.weights(), self.shape.ensemble_size, self.shape.ensemble == "full"
+        h = self.embed(x, w).unsqueeze(1)  # [K, 1, B, width]
+        if not full:
+            h = h * w["adapter"].unsqueeze(2)  # [K, E, B, width]
+        for i in range(self.shape.hidden_layers):
+            if full:
+                h = h * w[f"r{i}"].unsqueeze(2)
+            h = torch.matmul(h, w[f"w{i}"].unsqueeze(1))  # one shared weight per TabM
+            h = h * w[f"s{i}"].unsqueeze(2) + w[f"b{i}"].unsqueeze(2) if full else h + w[f"b{i}"].unsqueeze(1)
+            h = torch.relu(h)
+            if self.training and self.use_dropout:
+                k, _, b, width = h.shape
+                h = self._dropout(h.expand(k, e, b, width).reshape(k, e * b, width), dropout_generator).view(k, e, b, width)
+        h = h.expand(-1, e, -1, -1)
+        return torch.matmul(h, w["w_out"]) + w["b_out"].unsqueeze(2)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return combine(self(x), self.member_weights, self.shape.loss)
+
+    @torch.no_grad()
+    def select_members(self, X: torch.Tensor, y: torch.Tensor, losses) -> None:
+        """Keep, per TabM, the m members with the lowest validation loss, m chosen to minimise the
+        loss of their mean prediction (`losses(logits [K, B, n_out], y) → [K]`)."""
+        self.eval()
+        chunk = max(1024, 65536 // self.shape.ensemble_size)
+        out = torch.cat([self(X[i:i + chunk]).float() for i in range(0, len(X), chunk)], dim=2)  # [K, E, B, n_out]
+        k, e = out.shape[:2]
+        alone = torch.stack([losses(out[:, j], y) for j in range(e)], dim=1)  # [K, E]
+        order = alone.argsort(dim=1)
+        best_loss = torch.full((k,), float("inf"), device=out.device)
+        best = self.member_weights.clone()
+        for m in range(1, e + 1):
+            weights = torch.zeros(k, e, device=out.device).scatter_(1, order[:, :m], 1.0 / m)
+            loss = losses(combine(out, weights, self.shape.loss), y)
+            better = loss < best_loss - 1e-9
+            best_loss = torch.where(better, loss, best_loss)
+            best = torch.where(better[:, None], weights, best)
+        self.member_weights.copy_(best)
+
+
+def combine(out: torch.Tensor, weights: torch.Tensor, loss: str) -> torch.Tensor:
+    """Members' logits [K, E, B, n_out] → the ensemble's [K, B, n_out]: the weighted mean of the
+    predictions (probabilities for a classifier, given back as logits: log p, or logit(p))."""
+    weights = weights.to(out.dtype)[:, :, None, None]
+    out = out.float()
+    if loss == "mse":
+        return (out * weights.float()).sum(dim=1)
+    if loss == "bce":
+        p = (torch.sigmoid(out) * weights.float()).sum(dim=1).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    p = (torch.softmax(out, dim=-1) * weights.float()).sum(dim=1)
+    return torch.log(p.clamp_min(1e-12))
+
+
+def _no_decay(name: str) -> bool:
+    return name.startswith("b") or name in ("embed_b", "frequencies", "adapter") or (
+        name[0] in "rs" and name[1:].isdigit())
+
+
+def make_model(shape, members) -> StackedMLP:
+    """The module a shape describes: a TabM when it names an ensemble, else the plain MLP."""
+    return (StackedTabM if shape.ensemble != "none" else StackedMLP)(shape, members)
