@@ -50,9 +50,12 @@ def load(table: str):
     inputs = Inputs.fit(X, mask, robust=True)
     if meta["task"] == "regression":
         target, loss, n_out = torch.tensor(((y - y.mean()) / y.std()).to_numpy(np.float32)).unsqueeze(1), "mse", 1
-    else:
+    elif meta["task"] == "binary":
         codes = pd.factorize(y, sort=True)[0]
         target, loss, n_out = torch.tensor(codes, dtype=torch.float32).unsqueeze(1), "bce", 1
+    else:
+        codes = pd.factorize(y, sort=True)[0]
+        target, loss, n_out = torch.tensor(codes, dtype=torch.int64), "ce", int(codes.max()) + 1
     return torch.from_numpy(inputs.transform(X)), target, inputs.cardinalities, loss, n_out
 
 
@@ -90,7 +93,7 @@ def plain_loop(X, y, shape, epochs, device) -> float:
     model = PlainTabM(shape, edges).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=3e-4)
     loader = DataLoader(TensorDataset(X, y), batch_size=shape.batch_size, shuffle=True)
-    loss_fn = nn.MSELoss() if shape.loss == "mse" else nn.BCEWithLogitsLoss()
+    losses = {"mse": nn.MSELoss(), "bce": nn.BCEWithLogitsLoss(), "ce": nn.CrossEntropyLoss()}
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     sync(device)
     started = time.perf_counter()
@@ -101,7 +104,10 @@ def plain_loop(X, y, shape, epochs, device) -> float:
             optimizer.zero_grad(set_to_none=True)
             with autocast:
                 out = model(xb).float()
-            loss = loss_fn(out, yb.expand_as(out))  # the mean of the k members' losses
+            if shape.loss == "ce":  # the mean of the k members' losses
+                loss = losses["ce"](out.flatten(0, 1), yb.repeat(out.shape[0]))
+            else:
+                loss = losses[shape.loss](out, yb.expand_as(out))
             loss.backward()
             optimizer.step()
     sync(device)

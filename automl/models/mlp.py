@@ -9,8 +9,9 @@ class MLP(ModelFamily):
 
     Its warm start is RealMLP's tuned-default recipe (Holzmüller et al., NeurIPS 2024) as far as
     this network has its parts: robust scaling with smooth clipping of the inputs, periodic numeric
-    embeddings, 3 x 256, AdamW, dropout 0.15, label smoothing 0.1, a flat-then-cosine schedule,
-    batches of 256 and the best epoch's weights. The space around it: depth, width, the optimizer,
+    embeddings, 3 x 256, AdamW, dropout 0.15, label smoothing 0.1, batches of 256 and the best
+    epoch's weights, with a flat-then-cosine learning rate (RealMLP's coslog4 schedule and its
+    front scaling layer are not reproduced). The space around it: depth, width, the optimizer,
     batches, schedule, embedding (none, periodic, piecewise-linear), input scaling, label smoothing,
     learning rate, weight decay and dropout.
     """

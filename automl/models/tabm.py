@@ -17,8 +17,9 @@ class TabM(ModelFamily):
     clipped and embedded (piecewise-linear over the training fold's quantile bins, or periodic);
     categories are integer codes embedded by the network (no one-hot block), missing values allowed.
 
-    The space is the paper's (AdamW; lr 1e-4..5e-3; weight decay; dropout 0..0.5; PLE with 8..64 bins,
-    embeddings 8..32 wide), with the members and widths the device can afford (CUDA and CPU above).
+    The space follows the paper's (AdamW; lr 1e-4..5e-3; weight decay 1e-5..1e-1; dropout 0..0.5;
+    embeddings 8..32 wide; PLE with 8..64 bins where the paper goes 2..128), plus the choice of numeric
+    embedding, with the members and widths the device can afford (CUDA and CPU above).
     """
 
     name = "tabm"

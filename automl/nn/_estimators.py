@@ -93,7 +93,9 @@ class _TorchMLP(BaseEstimator):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=np.float32, reset=False, ensure_all_finite=self.ensure_all_finite)
         device = self.model_.flat.device
-        return predict_logits(self.model_, _tensor(self.inputs_.transform(X), device))[0].cpu()
+        inputs = getattr(self, "inputs_", None)  # absent from models pickled before inputs were learned
+        X = X if inputs is None else inputs.transform(X)
+        return predict_logits(self.model_, _tensor(X, device))[0].cpu()
 
     def __getstate__(self):
         # Pickle fitted models on the CPU, so a model trained on a GPU loads anywhere.
@@ -125,9 +127,9 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
     learned = {k: v for k, v in vars(lead).items() if k in LEARNED_TOGETHER}
     for other in estimators[1:]:
         other.__dict__.update(learned)  # classes_ first: a classifier's loss depends on them
-        if (type(other) is not type(lead) or (other.device, other.patience) != (lead.device, lead.patience)
+        if (type(other) is not type(lead) or _pack_key(other) != _pack_key(lead)
                 or other.shape_for(X.shape[1], n_out) != shape):
-            raise ValueError("packed estimators must share their type, device, patience and shape; only "
+            raise ValueError("packed estimators must share their type, device, patience, inputs and shape; only "
                              "learning_rate, weight_decay, dropout and random_state may differ")
     device = resolve_device(lead.device)
     result = train(_tensor(X, device), target.to(device), shape, [e.member() for e in estimators],
@@ -137,6 +139,13 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
         estimator.history_ = result.history[index]
         estimator.n_epochs_, estimator.device_ = len(estimator.history_), str(device)
     return result.stopped
+
+
+def _pack_key(estimator: _TorchMLP) -> tuple:
+    """What packed estimators must share beyond the shape: the device, the stopping rule, the inputs."""
+    categorical = getattr(estimator, "categorical_features", None)
+    return (estimator.device, estimator.patience, estimator.input_scaling,
+            None if categorical is None else np.asarray(categorical).tolist())
 
 
 class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
@@ -207,6 +216,7 @@ class _TabM(_TorchMLP):
     HistGradientBoosting does): numbers are robust-scaled and smoothly clipped, categories embedded."""
 
     ensure_all_finite = "allow-nan"
+    input_scaling = "robust"  # always (not a parameter): numbers arrive raw, as the native preprocessor passes them
 
     def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
                  dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
@@ -214,18 +224,32 @@ class _TabM(_TorchMLP):
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
                  n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
                  categorical_features=None, device: str = "auto", random_state: int | None = None):
-        _TorchMLP.__init__(self, hidden_layers=hidden_layers, hidden_width=hidden_width, dropout=dropout,
-                           learning_rate=learning_rate, weight_decay=weight_decay, optimizer=optimizer,
-                           batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-                           validation_fraction=validation_fraction, schedule=schedule, embedding=embedding,
-                           n_frequencies=n_frequencies, embedding_dim=embedding_dim, device=device,
-                           random_state=random_state, n_bins=n_bins, input_scaling="robust")
         self.k = k
         self.arch = arch
+        self.hidden_layers = hidden_layers
+        self.hidden_width = hidden_width
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.schedule = schedule
+        self.embedding = embedding
+        self.n_bins = n_bins
+        self.n_frequencies = n_frequencies
+        self.embedding_dim = embedding_dim
         self.prune_members = prune_members
         self.categorical_features = categorical_features
+        self.device = device
+        self.random_state = random_state
 
     def shape_for(self, n_in: int, n_out: int) -> Shape:
+        if self.arch not in ("mini", "full"):
+            raise ValueError(f"The 'arch' parameter of {type(self).__name__} must be one of ('mini', 'full'). "
+                             f"Got {self.arch!r} instead.")
         return dataclasses.replace(super().shape_for(n_in, n_out), ensemble=self.arch, ensemble_size=self.k,
                                    prune_members=bool(self.prune_members))
 

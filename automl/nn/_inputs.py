@@ -50,15 +50,15 @@ class Inputs:
         """Numeric columns first (scaled and clipped with `robust`), then the category codes, float32."""
         if self.center is None and not len(self.categorical):
             return X
-        numeric = X[:, self.numeric].astype(np.float32)
-        if self.center is not None:
-            numeric = (numeric - self.center.astype(np.float32)) * self.scale.astype(np.float32)
-            numeric = np.nan_to_num(numeric / np.sqrt(1 + (numeric / 3) ** 2), nan=0.0)
+        numeric = X[:, self.numeric].astype(np.float64)
+        if self.center is not None:  # in float64, and with hypot: a huge value still bends to ±3, never overflows
+            numeric = (numeric - self.center) * self.scale
+            numeric = np.nan_to_num(numeric / np.hypot(1, numeric / 3), nan=0.0)
         codes = X[:, self.categorical]
         unknown = np.array(self.cardinalities, dtype=np.float32) - 1
         with np.errstate(invalid="ignore"):
             codes = np.where(np.isfinite(codes) & (codes >= 0) & (codes < unknown), np.floor(codes), unknown)
-        return np.hstack([numeric, codes.astype(np.float32)])
+        return np.hstack([numeric.astype(np.float32), codes.astype(np.float32)])
 
 
 def categorical_indices(categorical_features, n_features: int) -> np.ndarray:
@@ -66,6 +66,9 @@ def categorical_indices(categorical_features, n_features: int) -> np.ndarray:
     if categorical_features is None:
         return np.array([], dtype=int)
     values = np.asarray(categorical_features)
+    if values.dtype.kind in "OUS":
+        raise ValueError(f"categorical_features {values.tolist()} names columns; give a boolean mask or column "
+                         "indices (the estimator sees an array, not named columns)")
     if values.dtype == bool:
         if len(values) != n_features:
             raise ValueError(f"categorical_features is a mask of {len(values)} values, but X has {n_features} "

@@ -55,7 +55,9 @@ class Shape:
             if value not in allowed:
                 raise ValueError(f"The '{name}' parameter of {owner} must be one of {allowed}. Got {value!r} instead.")
         if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"The 'arch' parameter of {owner} must be one of {ENSEMBLES[1:]}. Got {self.ensemble!r} instead.")
+            raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
+        if self.prune_members and self.ensemble == "none":
+            raise ValueError("prune_members needs an ensemble ('mini' or 'full'): a plain MLP has no members to prune")
         if self.ensemble != "none" and (self.ensemble_size < 1 or self.hidden_layers < 1):
             raise ValueError(f"{owner} needs k >= 1 and hidden_layers >= 1, got k={self.ensemble_size} and "
                              f"hidden_layers={self.hidden_layers}")

@@ -51,8 +51,8 @@ class StackedOptimizer:
 
 
 def schedule_factor(kind: str, epoch: int, max_epochs: int) -> float:
-    """The learning rate's factor at an epoch: constant; cosine from 1 to 0; or flat_cosine (RealMLP's
-    shape): 1 for the first half, then a cosine to 0 over the second."""
+    """The learning rate's factor at an epoch: constant; cosine from 1 to 0; or flat_cosine: 1 for the
+    first half, then a cosine to 0 over the second."""
     if kind == "cosine":
         return 0.5 * (1 + math.cos(math.pi * epoch / max_epochs))
     if kind == "flat_cosine":

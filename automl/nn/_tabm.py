@@ -44,13 +44,23 @@ class StackedTabM(StackedMLP):
         self.layout += [("w_out", (e, width, self.shape.n_out)), ("b_out", (e, self.shape.n_out))]
 
     def _init_part(self, name, s, generator, fan_in):
-        if name in ("adapter", "r0"):  # the first adapter makes the members differ
+        if name in ("adapter", "r0"):  # the first adapter makes the members differ: one draw per input feature
+            sections = self._feature_widths()
             if self.shape.embedding == "none":
-                return torch.randint(0, 2, s, generator=generator).float() * 2 - 1
-            return torch.randn(s, generator=generator)
+                draw = torch.randint(0, 2, (s[0], len(sections)), generator=generator).float() * 2 - 1
+            else:
+                draw = torch.randn((s[0], len(sections)), generator=generator)
+            return draw.repeat_interleave(torch.tensor(sections), dim=1)
         if name[0] in "rs" and name[1:].isdigit():
             return torch.ones(s)
+        if name[0] == "b" and name[1:] in ("_out", *map(str, range(self.shape.hidden_layers))):
+            return super()._init_part(name, (1, *s[1:]), generator, fan_in).expand(s)  # one bias init for all members
         return super()._init_part(name, s, generator, fan_in)
+
+    def _feature_widths(self) -> list[int]:
+        """How wide each input feature is where the first adapter scales it (its embedding, or 1)."""
+        f, d = self.shape.n_numeric, self.shape.embedding_dim
+        return [1 if self.shape.embedding == "none" else d] * f + [d] * len(self.shape.categories)
 
     def decay_mask(self) -> torch.Tensor:
         mask = [torch.full((size,), 0.0 if _no_decay(name) else 1.0) for (name, _), size in zip(self.layout, self.sizes)]
@@ -60,18 +70,20 @@ class StackedTabM(StackedMLP):
         """x: [B, n_in] → every member's logits: [K, E, B, n_out]."""
         w, e, full = self.weights(), self.shape.ensemble_size, self.shape.ensemble == "full"
         h = self.embed(x, w).unsqueeze(1)  # [K, 1, B, width]
+        k, b = h.shape[0], h.shape[2]
         if not full:
-            h = h * w["adapter"].unsqueeze(2)  # [K, E, B, width]
+            h = h * w["adapter"].unsqueeze(2).to(h.dtype)  # [K, E, B, width]
         for i in range(self.shape.hidden_layers):
             if full:
-                h = h * w[f"r{i}"].unsqueeze(2)
-            h = torch.matmul(h, w[f"w{i}"].unsqueeze(1))  # one shared weight per TabM
-            h = h * w[f"s{i}"].unsqueeze(2) + w[f"b{i}"].unsqueeze(2) if full else h + w[f"b{i}"].unsqueeze(1)
-            h = torch.relu(h)
+                h = h * w[f"r{i}"].unsqueeze(2).to(h.dtype)
+            rows = h.reshape(k, e * b, h.shape[-1])  # the E members' rows through one shared weight: one bmm
+            if full:
+                h = torch.bmm(rows, w[f"w{i}"]).view(k, e, b, -1)
+                h = torch.relu(h * w[f"s{i}"].unsqueeze(2).to(h.dtype) + w[f"b{i}"].unsqueeze(2).to(h.dtype))
+            else:
+                h = torch.relu(torch.baddbmm(w[f"b{i}"], rows, w[f"w{i}"])).view(k, e, b, -1)
             if self.training and self.use_dropout:
-                k, _, b, width = h.shape
-                h = self._dropout(h.expand(k, e, b, width).reshape(k, e * b, width), dropout_generator).view(k, e, b, width)
-        h = h.expand(-1, e, -1, -1)
+                h = self._dropout(h.reshape(k, e * b, -1), dropout_generator).view(k, e, b, -1)
         return torch.matmul(h, w["w_out"]) + w["b_out"].unsqueeze(2)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,14 +113,14 @@ class StackedTabM(StackedMLP):
 def combine(out: torch.Tensor, weights: torch.Tensor, loss: str) -> torch.Tensor:
     """Members' logits [K, E, B, n_out] → the ensemble's [K, B, n_out]: the weighted mean of the
     predictions (probabilities for a classifier, given back as logits: log p, or logit(p))."""
-    weights = weights.to(out.dtype)[:, :, None, None]
+    weights = weights.float()[:, :, None, None]
     out = out.float()
     if loss == "mse":
-        return (out * weights.float()).sum(dim=1)
+        return (out * weights).sum(dim=1)
     if loss == "bce":
-        p = (torch.sigmoid(out) * weights.float()).sum(dim=1).clamp(1e-7, 1 - 1e-7)
+        p = (torch.sigmoid(out) * weights).sum(dim=1).clamp(1e-7, 1 - 1e-7)
         return torch.log(p) - torch.log1p(-p)
-    p = (torch.softmax(out, dim=-1) * weights.float()).sum(dim=1)
+    p = (torch.softmax(out, dim=-1) * weights).sum(dim=1)
     return torch.log(p.clamp_min(1e-12))
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
 
-from automl.nn import Member, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed, predict_logits, train
+from automl.nn import (Member, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed, member_losses,
+                       predict_logits, train)
 from automl.nn._inputs import Inputs
 from automl.nn._loop import Trainer
 
@@ -33,8 +34,9 @@ def test_members_differ_and_the_prediction_is_their_mean_probability(data, arch)
     model = TabMClassifier(**TINY, arch=arch).fit(X, y)
     out = members_logits(model, X)  # [4, 300, 3]
     assert out.shape == (4, 300, 3)
-    for i in range(1, 4):  # different first adapters and heads: different functions
-        assert (out[0].argmax(-1) != out[i].argmax(-1)).any() or not torch.allclose(out[0], out[i], atol=1e-2)
+    for i in range(4):  # different first adapters and heads: four different functions
+        for j in range(i + 1, 4):
+            assert (out[i] - out[j]).abs().mean() > 1e-2, (i, j)
     np.testing.assert_allclose(model.predict_proba(X), torch.softmax(out, -1).mean(0).numpy(), rtol=1e-4, atol=1e-6)
     first = model.model_.weights()["adapter" if arch == "mini" else "r0"][0]
     assert len({tuple(row.tolist()) for row in first}) == 4  # each member its own adapter
@@ -88,6 +90,8 @@ def test_robust_scaling_smooth_clipping_and_category_codes():
     scaled = np.array([-1, -0.5, 0, 0.5, 49, 0.0])
     np.testing.assert_allclose(inputs.transform(X)[:, 0], scaled / np.sqrt(1 + (scaled / 3) ** 2), rtol=1e-6)
     assert inputs.transform(X)[4, 0] < 3  # an outlier is bent towards 3
+    huge = inputs.transform(np.array([[1e30, 0], [-1e30, 0]], dtype=np.float32))[:, 0]
+    np.testing.assert_allclose(huge, [3.0, -3.0], rtol=1e-6)  # bent to ±3, not overflowed to the median
     new = np.array([[2.0, 7], [2.0, np.nan], [2.0, -1], [2.0, 2]], dtype=np.float32)  # unseen, missing, bad, known
     assert inputs.transform(new)[:, 1].tolist() == [3, 3, 3, 2]
 
@@ -105,24 +109,35 @@ def test_many_categories_are_embedded_not_one_hot_and_unseen_ones_predict():
     assert np.isfinite(model.predict_proba(unseen)).all()
 
 
-def test_member_pruning_keeps_the_best_subset_on_the_validation_rows(data):
+def test_member_pruning_drops_members_that_predict_badly_on_the_validation_rows(data):
     X, y = data
     shape = Shape(n_in=6, n_out=3, hidden_layers=1, hidden_width=16, max_epochs=5, ensemble="full",
                   ensemble_size=6, prune_members=True)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    result = train(Xt, yt, shape, [Member(seed=0)], CPU, seed=0)
-    weights = result.model.member_weights[0]
-    kept = int((weights > 0).sum())
-    assert 1 <= kept <= 6 and torch.allclose(weights[weights > 0], torch.full((kept,), 1.0 / kept))
-    assert isinstance(result.model, StackedTabM) and predict_logits(result.model, Xt).shape == (1, 300, 3)
+    model = train(Xt, yt, shape, [Member(seed=0), Member(seed=1)], CPU, seed=0).model
+    with torch.no_grad():  # members 0 and 1 of the second TabM now say "class 0" with certainty
+        model.weights()["b_out"][1, :2] = torch.tensor([50.0, -50.0, -50.0])
+    model.select_members(Xt, yt, lambda logits, target: member_losses(logits, target, shape))
+    weights = model.member_weights
+    kept = (weights[1] > 0).sum().item()
+    assert weights[1, :2].tolist() == [0.0, 0.0] and 1 <= kept <= 4  # the broken members are out
+    assert torch.allclose(weights[1][weights[1] > 0], torch.full((kept,), 1.0 / kept))
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2))
+    assert isinstance(model, StackedTabM) and predict_logits(model, Xt).shape == (2, 300, 3)
+    with pytest.raises(ValueError, match="prune_members needs an ensemble"):
+        Shape(n_in=6, n_out=3, prune_members=True).check()
 
 
 def test_bad_parameters_are_named(data):
     X, y = data
     with pytest.raises(ValueError, match="'arch' parameter of TabMClassifier must be one of"):
         TabMClassifier(**TINY, arch="huge").fit(X, y)
+    with pytest.raises(ValueError, match="'arch' parameter of TabMClassifier must be one of \\('mini', 'full'\\)"):
+        TabMClassifier(**TINY, arch="none").fit(X, y)
     with pytest.raises(ValueError, match="categorical_features is a mask of 2 values, but X has 6 columns"):
         TabMClassifier(**TINY, categorical_features=[True, False]).fit(X, y)
+    with pytest.raises(ValueError, match=r"categorical_features \['city'\] names columns; give a boolean mask"):
+        TabMClassifier(**TINY, categorical_features=["city"]).fit(X, y)
 
 
 @pytest.mark.gpu
