@@ -18,8 +18,6 @@ import torch
 
 from automl.nn._model import StackedMLP
 
-ADAPTERS = ("adapter", "r", "s")  # the members' multiplicative scalings: no weight decay, like the biases
-
 
 class StackedTabM(StackedMLP):
     """K TabMs of one shape, each of shape.ensemble_size members."""
