@@ -31,9 +31,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from automl.features import build_native_preprocessor
-from automl.nn import Member, Shape, resolve_device, train
+from automl.nn import Member, Shape, resolve_device
 from automl.nn._inputs import Inputs
 from automl.nn._model import ple
+from torch_throughput import sync, timed_train  # benchmarks/ is the script's folder: on sys.path
 
 DATA = Path(__file__).resolve().parent / ".data"
 
@@ -117,17 +118,7 @@ def plain_loop(X, y, shape, epochs, device) -> float:
 def trainer_loop(X, y, shape, epochs, device, k) -> float:
     members = [Member(learning_rate=2e-3 * (1 + i % 4), weight_decay=3e-4 * (1 + i // 4), dropout=0.1, seed=i)
                for i in range(k)]
-    Xd, yd = X.to(device), y.to(device)
-    sync(device)
-    started = time.perf_counter()
-    train(Xd, yd, shape, members, device, seed=0)
-    sync(device)
-    return time.perf_counter() - started
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    return timed_train(X, y, shape, members, device)
 
 
 def run_table(table: str, args, device) -> None:

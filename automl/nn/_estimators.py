@@ -224,27 +224,16 @@ class _TabM(_TorchMLP):
                  validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
                  n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
                  categorical_features=None, device: str = "auto", random_state: int | None = None):
+        _TorchMLP.__init__(self, hidden_layers=hidden_layers, hidden_width=hidden_width, dropout=dropout,
+                           learning_rate=learning_rate, weight_decay=weight_decay, optimizer=optimizer,
+                           batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+                           validation_fraction=validation_fraction, schedule=schedule, embedding=embedding,
+                           n_frequencies=n_frequencies, embedding_dim=embedding_dim, device=device,
+                           random_state=random_state, n_bins=n_bins, input_scaling=type(self).input_scaling)
         self.k = k
         self.arch = arch
-        self.hidden_layers = hidden_layers
-        self.hidden_width = hidden_width
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.schedule = schedule
-        self.embedding = embedding
-        self.n_bins = n_bins
-        self.n_frequencies = n_frequencies
-        self.embedding_dim = embedding_dim
         self.prune_members = prune_members
         self.categorical_features = categorical_features
-        self.device = device
-        self.random_state = random_state
 
     def shape_for(self, n_in: int, n_out: int) -> Shape:
         if self.arch not in ("mini", "full"):
