@@ -96,6 +96,9 @@ CONTENDERS = {"automl": automl, "flaml": flaml, "autogluon": autogluon, "hgb": h
 # One family alone through the same search (issue 16's figure 1): the PyTorch families beside boosting.
 for _family, _name in [("tabm", "tabm"), ("mlp", "mlp"), ("hist_gradient_boosting", "hgb")]:
     CONTENDERS[f"automl-{_name}"] = functools.partial(automl, families=[_family])
+# Every family, tabm included (issue 16's figure 2: the full search with the new families).
+CONTENDERS["automl-all"] = functools.partial(automl, families=["linear", "random_forest", "extra_trees",
+                                                               "hist_gradient_boosting", "mlp", "tabm"])
 
 
 def predictions(model, X: pd.DataFrame, task: str) -> pd.DataFrame:

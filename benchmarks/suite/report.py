@@ -25,7 +25,7 @@ def ranked(raw: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-ORDER = ["automl", "flaml", "autogluon", "hgb", "automl-tabm", "automl-mlp", "automl-hgb"]
+ORDER = ["automl", "flaml", "autogluon", "hgb", "automl-tabm", "automl-mlp", "automl-hgb", "automl-all"]
 
 
 def families_alone(group: pd.DataFrame) -> list[str]:
@@ -42,7 +42,22 @@ def families_alone(group: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
+def full_search(group: pd.DataFrame, committed: pd.DataFrame | None) -> list[str]:
+    """Issue 16's figure 2: every family (tabm included) against the committed `automl` rows at this budget."""
+    if committed is None or "automl-all" not in set(group.contender):
+        return []
+    reference = ranked(committed)
+    reference = reference[(reference.contender == "automl") & (reference.budget_s == group.budget_s.iloc[0])]
+    new = group[group.contender == "automl-all"].set_index("table")
+    gap = (100 * (new.score - reference.set_index("table").score)).dropna()
+    if gap.empty:
+        return []
+    return ["", "automl-all − committed automl, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())
+            + f"; better on {(gap > 0).sum()} of {len(gap)}; worst {gap.min():+.2f}; "
+            f"max wall ÷ budget {new.wall_over_budget.max():.3f}"]
+
+
+def write_report(raw: pd.DataFrame, folder: Path, machine: str, committed: pd.DataFrame | None = None) -> None:
     results = ranked(raw)
     columns = ["budget_s", "table", "contender", "metric", "score", "second_metric", "second", "fit_s",
                "wall_over_budget", "rank", "n_trials", "final"]
@@ -74,6 +89,7 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str) -> None:
             gap = (100 * (pivot["automl"] - pivot["flaml"])).dropna()
             lines += ["", f"automl − flaml, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())]
         lines += families_alone(group)
+        lines += full_search(group, committed)
         lines.append("")
     errors = raw[raw.error.notna()]
     if len(errors):

@@ -32,7 +32,8 @@ WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results"
 TABLES = ["breast_cancer", "digits", "wine", "diabetes", "mlc_churn", "ames", "diamonds", "adult"]
 CONTENDERS = ["automl", "flaml", "autogluon", "hgb"]
-OURS = ["automl", "automl-tabm", "automl-mlp", "automl-hgb"]  # the project's venv; automl-FAMILY: that family alone
+OURS = ["automl", "automl-tabm", "automl-mlp", "automl-hgb", "automl-all"]  # the project's venv; automl-FAMILY: that
+# family alone; automl-all: every family, tabm included
 
 
 def bench_python() -> str:
@@ -123,7 +124,8 @@ def main() -> None:
                 raw.to_csv(raw_path, index=False)
     from report import write_report
 
-    write_report(raw, results, machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    committed = pd.read_csv(RESULTS / "raw.csv") if results != RESULTS and (RESULTS / "raw.csv").exists() else None
+    write_report(raw, results, committed=committed, machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
