@@ -213,14 +213,20 @@ class StackedMLP(nn.Module):
         return h * mask
 
 
+PLE_EXTEND = 1.0  # how far the end bins go on beyond the training range, in their own widths
+
+
 def ple(x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear encoding (Gorishniy et al. 2022): x [B, F] over bins with edges [F, T + 1] →
     [B, F, T]; bin t is 0 below it, 1 above it, linear inside; the first and last bins extend
-    beyond the training range (below 0, above 1). A bin of zero width is a step."""
+    beyond the training range, by at most PLE_EXTEND of their width (to -1 and 2). A bin of zero
+    width is a step. Unbounded, a column that was constant in the training rows (all edges equal)
+    read a larger value at prediction as (x - edge) / 1e-12: the predictions of a TabM on ames
+    reached 1e8 times the target's spread (CV R² -4e16)."""
     left, width = edges[:, :-1], (edges[:, 1:] - edges[:, :-1]).clamp_min(1e-12)
     t = (x[:, :, None] - left[None]) / width[None]
     n = edges.shape[1] - 1
     lower = torch.zeros(n, device=x.device, dtype=t.dtype)
     upper = torch.ones(n, device=x.device, dtype=t.dtype)
-    lower[0], upper[-1] = -torch.inf, torch.inf
+    lower[0], upper[-1] = -PLE_EXTEND, 1 + PLE_EXTEND
     return torch.maximum(torch.minimum(t, upper), lower)

@@ -10,6 +10,7 @@ from automl.nn import (Member, Shape, StackedTabM, TabMClassifier, TabMRegressor
                        predict_logits, train)
 from automl.nn._inputs import Inputs
 from automl.nn._loop import Trainer
+from automl.nn._model import ple
 
 CPU = torch.device("cpu")
 TINY = dict(k=4, hidden_layers=2, hidden_width=16, embedding_dim=4, n_bins=8, max_epochs=8, batch_size=32,
@@ -80,6 +81,22 @@ def test_ple_bins_come_from_the_training_rows_of_the_numeric_columns_only(data):
     torch.testing.assert_close(result.model.edges, expected)
     assert not torch.allclose(expected, torch.quantile(Xt[:, :4], torch.linspace(0, 1, 9), dim=0).T)
     torch.testing.assert_close(result.model.member(1).edges, expected)
+
+
+def test_a_column_constant_in_training_rows_does_not_blow_up_predictions_on_new_values():
+    # ames' rare-feature columns: all 0 in a fold's training rows, then a house with a pool. The PLE
+    # bins are all one edge; a new value once read as (x - edge) / 1e-12 (CV R² -4e16 on ames).
+    X, y = make_regression(400, 4, noise=5.0, random_state=0)
+    X = np.column_stack([X, np.zeros(len(X))]).astype(np.float32)
+    y = (y * 1000 + 180_000).astype(np.float32)  # a price
+    model = TabMRegressor(**TINY, embedding="ple").fit(X, y)
+    new = X[:50].copy()
+    new[:, 4] = 738.0  # a pool's area
+    spread = y.max() - y.min()
+    shifted = model.predict(new)
+    assert np.isfinite(shifted).all()
+    assert np.abs(shifted - model.predict(X[:50])).max() < spread  # on the target's scale, not 1e8 times it
+    assert ple(torch.tensor([[-1e6, 1e6]]), torch.zeros(2, 5)).abs().max() <= 2  # bounded, as far as one bin on
 
 
 def test_robust_scaling_smooth_clipping_and_category_codes():
