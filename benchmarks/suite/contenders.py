@@ -24,12 +24,14 @@ METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 
 def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path, families=None):
     """This project, through its Prefect flow, as `automl run` calls it, on a generated config
-    (`families`: one family alone, for the automl-FAMILY contenders; None: the default families)."""
+    (`families`: one family alone, for the automl-FAMILY contenders; "all": every family; None: the defaults)."""
     import mlflow
 
     from automl.search import start_clock
-    from automl.config import parse_config
+    from automl.config import ALL_FAMILIES, parse_config
     from flows.pipeline import automl_pipeline
+
+    families = ALL_FAMILIES if families == "all" else families
 
     store = Path(os.environ.get("AUTOML_BENCH_STORE", work))  # one MLflow store for the suite, as a user has
     config = parse_config({
@@ -97,8 +99,7 @@ CONTENDERS = {"automl": automl, "flaml": flaml, "autogluon": autogluon, "hgb": h
 for _family, _name in [("tabm", "tabm"), ("mlp", "mlp"), ("hist_gradient_boosting", "hgb")]:
     CONTENDERS[f"automl-{_name}"] = functools.partial(automl, families=[_family])
 # Every family, tabm included (issue 16's figure 2: the full search with the new families).
-CONTENDERS["automl-all"] = functools.partial(automl, families=["linear", "random_forest", "extra_trees",
-                                                               "hist_gradient_boosting", "mlp", "tabm"])
+CONTENDERS["automl-all"] = functools.partial(automl, families="all")
 
 
 def predictions(model, X: pd.DataFrame, task: str) -> pd.DataFrame:
