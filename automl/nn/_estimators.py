@@ -129,8 +129,8 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
         other.__dict__.update(learned)  # classes_ first: a classifier's loss depends on them
         if (type(other) is not type(lead) or _pack_key(other) != _pack_key(lead)
                 or other.shape_for(X.shape[1], n_out) != shape):
-            raise ValueError("packed estimators must share their type, device, patience, inputs and shape; only "
-                             "learning_rate, weight_decay, dropout and random_state may differ")
+            raise ValueError("packed estimators must share their type, device, patience, inputs, target scale and "
+                             "shape; only learning_rate, weight_decay, dropout and random_state may differ")
     device = resolve_device(lead.device)
     result = train(_tensor(X, device), target.to(device), shape, [e.member() for e in estimators],
                    device, seed=lead._seed(), callbacks=[*(callbacks or []), EarlyStopping(lead.patience)])
@@ -144,7 +144,7 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
 def _pack_key(estimator: _TorchMLP) -> tuple:
     """What packed estimators must share beyond the shape: the device, the stopping rule, the inputs."""
     categorical = getattr(estimator, "categorical_features", None)
-    return (estimator.device, estimator.patience, estimator.input_scaling,
+    return (estimator.device, estimator.patience, estimator.input_scaling, getattr(estimator, "log_target", False),
             None if categorical is None else np.asarray(categorical).tolist())
 
 
@@ -194,20 +194,40 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
 
 
 class TorchMLPRegressor(RegressorMixin, _TorchMLP):
-    """Regression on a standardised target with mean squared error."""
+    """Regression on a standardised target with mean squared error; with `log_target`, the target is
+    log1p(y) and predictions are expm1 of the network's (prices, counts: a positive, skewed y). This is
+    TransformedTargetRegressor's job done inside the estimator, so packed trials stay plain estimators."""
 
     loss = "mse"
+
+    def __init__(self, hidden_layers: int = 2, hidden_width: int = 128, dropout: float = 0.1,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, optimizer: str = "adamw",
+                 batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
+                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
+                 n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
+                 random_state: int | None = None, n_bins: int = 16, input_scaling: str = "none",
+                 log_target: bool = False):
+        super().__init__(hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
+                         batch_size, max_epochs, patience, validation_fraction, schedule, embedding,
+                         n_frequencies, embedding_dim, device, random_state, n_bins, input_scaling)
+        self.log_target = log_target
 
     def _validate_fit_data(self, X, y):
         return validate_data(self, X, y, dtype=np.float32, y_numeric=True, ensure_all_finite=self.ensure_all_finite)
 
     def _encode_target(self, y):
         y = y.astype(np.float64)
+        if self.log_target:
+            if y.min() <= -1:
+                raise ValueError(f"{type(self).__name__}(log_target=True) fits log1p(y), which needs y > -1; y holds "
+                                 f"{y.min():g}. Set log_target=False for a target that can be this low.")
+            y = np.log1p(y)
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() or 1.0)
         return torch.from_numpy(((y - self.y_mean_) / self.y_std_).astype(np.float32)).unsqueeze(1), 1
 
     def predict(self, X) -> np.ndarray:
-        return self._logits(X).numpy()[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
+        predicted = self._logits(X).numpy()[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
+        return np.expm1(predicted) if getattr(self, "log_target", False) else predicted  # (older pickles lack it)
 
 
 class _TabM(_TorchMLP):
@@ -265,4 +285,17 @@ class TabMClassifier(_TabM, TorchMLPClassifier):
 
 
 class TabMRegressor(_TabM, TorchMLPRegressor):
-    """TabM for regression on a standardised target: the members' mean prediction."""
+    """TabM for regression on a standardised target (log1p(y) with `log_target`): the members' mean
+    prediction (on the log scale with `log_target`, then expm1)."""
+
+    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
+                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
+                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
+                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
+                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
+                 categorical_features=None, device: str = "auto", random_state: int | None = None,
+                 log_target: bool = False):
+        _TabM.__init__(self, k, arch, hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
+                       batch_size, max_epochs, patience, validation_fraction, schedule, embedding, n_bins,
+                       n_frequencies, embedding_dim, prune_members, categorical_features, device, random_state)
+        self.log_target = log_target

@@ -17,7 +17,7 @@ from automl.features import build_native_preprocessor, build_preprocessor, score
 from automl.models import FamilyContext, Suggest, get_family
 from automl.search._rows import RowSample
 
-LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees", "linear")
+LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees", "linear", "mlp", "tabm")
 LOG_TARGET_SKEW = 0.75  # skewness of y above which fitting log1p(y) is worth a try
 # Warm-start order: strong and cheap first, so a short budget has a good model early (on a 24k-row
 # table, default boosting takes ~1 s a fold where a forest takes ~10 s).
@@ -78,8 +78,11 @@ def build_pipeline(params: dict[str, Any], space: SearchSpace) -> Pipeline:
             k = "all" if params["k"] >= space.n_features else params["k"]
             selector = SelectKBest(score_func(params["score_func"], space.context.seed), k=k)
     if params.get("log_target"):  # fitted on log1p(y), predicting expm1 of what it predicts
-        model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1,
-                                           check_inverse=False)
+        if "log_target" in model.get_params():  # the PyTorch regressors do it themselves, so trials still pack
+            model.set_params(log_target=True)
+        else:
+            model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1,
+                                               check_inverse=False)
     return Pipeline([("preprocess", preprocess), ("select", selector), ("model", model)])
 
 

@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import r2_score
 
-from automl.nn import Callback, TorchMLPClassifier, TorchMLPRegressor, resolve_device
+from automl.nn import Callback, TorchMLPClassifier, TorchMLPRegressor, fit_packed, resolve_device
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,24 @@ def test_regressor_converges_on_a_standardised_target():
     y = y * 100 + 5000  # a target on a large scale still trains: it is standardised inside
     model = TorchMLPRegressor(max_epochs=60, learning_rate=3e-3, device="cpu", random_state=0).fit(X, y)
     assert r2_score(y, model.predict(X)) > 0.9
+
+
+
+def test_log_target_trains_on_log1p_and_predicts_on_the_scale_of_y():
+    X, y = make_regression(300, 6, noise=1.0, random_state=2)
+    y = np.exp(1.0 + y / y.std())  # positive and right-skewed, like prices
+    settings = dict(max_epochs=6, device="cpu", random_state=0)
+    logged = TorchMLPRegressor(log_target=True, **settings).fit(X, y)
+    on_log = TorchMLPRegressor(**settings).fit(X, np.log1p(y))  # the same network, handed log1p(y) itself
+    np.testing.assert_allclose(logged.predict(X), np.expm1(on_log.predict(X)), rtol=1e-5)
+    assert logged.predict(X).min() > -1 and on_log.y_mean_ == pytest.approx(np.log1p(y).mean())
+    low = y.copy()
+    low[7] = -3.0
+    with pytest.raises(ValueError, match=r"log_target=True\) fits log1p\(y\), which needs y > -1; y holds -3\. "
+                                         r"Set log_target=False"):
+        TorchMLPRegressor(log_target=True, **settings).fit(X, low)
+    with pytest.raises(ValueError, match="packed estimators must share .* target scale"):
+        fit_packed([TorchMLPRegressor(log_target=True, **settings), TorchMLPRegressor(**settings)], X, y)
 
 
 def test_same_seed_same_model_on_cpu(classes):

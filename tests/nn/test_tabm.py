@@ -69,6 +69,22 @@ def test_a_packed_trial_equals_the_same_config_trained_alone(data, arch):
         assert [h["val_loss"] for h in member.history_] == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4)
 
 
+
+def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_members_mean():
+    X, y = make_regression(200, 5, noise=1.0, random_state=3)
+    y = np.exp(y / y.std())  # positive and skewed
+    configs = [dict(learning_rate=3e-3), dict(learning_rate=1e-2)]
+    packed = [TabMRegressor(**TINY, dropout=0.0, log_target=True, **c) for c in configs]
+    fit_packed(packed, X, y)
+    for c, member in zip(configs, packed):
+        alone = TabMRegressor(**TINY, dropout=0.0, log_target=True, **c).fit(X, y)
+        np.testing.assert_allclose(member.predict(X), alone.predict(X), rtol=1e-4)
+    model = packed[0]
+    on_log = members_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
+    np.testing.assert_allclose(model.predict(X), np.expm1(on_log), rtol=1e-4)
+    assert model.y_mean_ == pytest.approx(np.log1p(y).mean())  # standardised on the log scale
+
+
 def test_ple_bins_come_from_the_training_rows_of_the_numeric_columns_only(data):
     X, y = data
     X = np.column_stack([X[:, :4], np.arange(len(X)) % 5]).astype(np.float32)  # one categorical column

@@ -115,6 +115,29 @@ def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(trial_log):
     assert len(result.records) == 4
 
 
+
+def test_pytorch_regressors_fit_the_log_scale_themselves_so_their_trials_still_pack(trial_log):
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = pd.Series(np.exp(1.0 + X["a"] + 0.3 * rng.normal(size=200)), name="price")
+    context = FamilyContext(task="regression", seed=0, n_jobs=1, n_rows=100)
+    space = SearchSpace(families=["mlp", "tabm"], context=context, metric="r2", numeric=["a", "b"],
+                        categorical=[], n_features=2, score_funcs=[], log_target=True)
+    trials = default_trials(space)
+    assert [(t["family"], t["log_target"]) for t in trials] == [("mlp", True), ("mlp", False), ("tabm", True)]
+    for family in ("mlp", "tabm"):
+        params = {"family": family, "k": None, "model": {"max_epochs": 3}, "log_target": True}
+        model = build_pipeline(params, space).named_steps["model"]  # the estimator itself, no wrapper
+        assert type(model).__name__ in ("TorchMLPRegressor", "TabMRegressor") and model.log_target is True
+    result = run_search(space, X, y, folds=2, study_name="log-packed", n_trials=6, pack_size=3, pruner="none",
+                        logger=trial_log)
+    packed = [r for r in result.records if r.pack_size == 3]
+    assert len(packed) == 6 and all(r.state == "COMPLETE" for r in packed)
+    # the warm start's pack on log1p(y), then its pack on y itself: the members of a pack share the scale
+    assert [r.params["log_target"] for r in result.records] == [True] * 3 + [False] * 3
+    assert result.best_value > 0.4
+
+
 def test_parallel_trials_in_threads_fill_the_budget_once(wine, space_for, trial_log, study_store):
     dataset, split = wine
     result = run_search(space_for(dataset, ["linear", "random_forest"]), split.X_train, split.y_train, folds=2,
