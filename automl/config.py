@@ -25,8 +25,8 @@ MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_los
 Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
 ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
-# tabm is asked for by name: measured at 300 s on a 2-core CPU (benchmarks/README, issue 16 figure 2), adding
-# it was better on 5 of 8 tables but cost ames 0.35 points, its slow trials taking time from boosting's.
+# tabm is asked for by name: at 300 s on a 2-core CPU (benchmarks/README, issue 16 figure 2) no tabm trial
+# entered a final model, and on the large tables a CPU affords it 1-4 trials; it is sized for a GPU.
 DEFAULT_FAMILIES: list[str] = [name for name in ALL_FAMILIES if name != "tabm"]
 # search.cv_folds left empty: more folds on small tables, where fits are cheap and a 3-fold score
 # is noisy enough that the search picks a lucky trial (FLAML cross-validates with 5 folds there too).

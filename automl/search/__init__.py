@@ -24,13 +24,13 @@ from automl.search._records import SearchResult, TrialRecord
 from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._rows import RowSample
 from automl.search._shared import StudyLock
-from automl.search._space import (LOG_TARGET_FAMILIES, SearchSpace, build_model, build_pipeline, default_trials,
+from automl.search._space import (SearchSpace, build_model, build_pipeline, default_trials,
                                   log_target_suits, suggest_pipeline)
 from automl.search._study import (StudyMirror, collect_search, make_pruner, make_sampler, make_storage, open_shared_study,
                                   run_search, uses_journal)
 
 __all__ = [
-    "EPOCH_STEP_BASE", "KEEP_OOF", "LOG_TARGET_FAMILIES", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
+    "EPOCH_STEP_BASE", "KEEP_OOF", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
     "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",

@@ -17,7 +17,6 @@ from automl.features import build_native_preprocessor, build_preprocessor, score
 from automl.models import FamilyContext, Suggest, get_family
 from automl.search._rows import RowSample
 
-LOG_TARGET_FAMILIES = ("hist_gradient_boosting", "random_forest", "extra_trees", "linear", "mlp", "tabm")
 LOG_TARGET_SKEW = 0.75  # skewness of y above which fitting log1p(y) is worth a try
 # Warm-start order: strong and cheap first, so a short budget has a good model early (on a 24k-row
 # table, default boosting takes ~1 s a fold where a forest takes ~10 s).
@@ -53,7 +52,7 @@ def suggest_pipeline(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     if space.score_funcs and not get_family(family).native_categorical:
         params["score_func"] = trial.suggest_categorical("score_func", space.score_funcs)
         params["k"] = trial.suggest_int("k", min(space.min_k, space.n_features), space.n_features)
-    if space.log_target and family in LOG_TARGET_FAMILIES:
+    if space.log_target:  # any regressor: wrapped in TransformedTargetRegressor, or a PyTorch one's own
         params["log_target"] = trial.suggest_categorical("log_target", [False, True])
     suggest = Suggest(trial, prefix=family)
     get_family(family).suggest(suggest, space.context)
@@ -106,9 +105,9 @@ def default_trials(space: SearchSpace) -> list[dict[str, Any]]:
             params |= {"score_func": space.score_funcs[0], "k": space.n_features}
         defaults = get_family(name).defaults(space.context)
         params |= {f"{name}.{key}": value for key, value in defaults.items()}
-        if space.log_target and name in LOG_TARGET_FAMILIES:
+        if space.log_target:
             params["log_target"] = True  # prices and the like: most models fit log1p(y) better
         trials.append(params)
-    if space.log_target and trials and trials[0]["family"] in LOG_TARGET_FAMILIES:
+    if space.log_target and trials:
         trials.insert(1, trials[0] | {"log_target": False})  # the strongest default on y itself, to compare
     return trials

@@ -32,7 +32,6 @@ def test_regressor_converges_on_a_standardised_target():
     assert r2_score(y, model.predict(X)) > 0.9
 
 
-
 def test_log_target_trains_on_log1p_and_predicts_on_the_scale_of_y():
     X, y = make_regression(300, 6, noise=1.0, random_state=2)
     y = np.exp(1.0 + y / y.std())  # positive and right-skewed, like prices

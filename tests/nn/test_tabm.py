@@ -69,7 +69,6 @@ def test_a_packed_trial_equals_the_same_config_trained_alone(data, arch):
         assert [h["val_loss"] for h in member.history_] == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4)
 
 
-
 def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_members_mean():
     X, y = make_regression(200, 5, noise=1.0, random_state=3)
     y = np.exp(y / y.std())  # positive and skewed

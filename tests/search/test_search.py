@@ -115,7 +115,6 @@ def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(trial_log):
     assert len(result.records) == 4
 
 
-
 def test_pytorch_regressors_fit_the_log_scale_themselves_so_their_trials_still_pack(trial_log):
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
