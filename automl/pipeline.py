@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ from automl import evaluation, plots, tracking
 from automl.leaderboard import Winner, leaderboard, winner
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
-from automl.ensemble import FinalModel, final_model
+from automl.ensemble import final_model
 from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
@@ -32,10 +32,10 @@ from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.stores import check_stores
-from automl.search import (TAIL_S, Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
-                           log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
-from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
-from automl.workers import Launch, WorkerJob, portable, progress, run_workers
+from automl.search import (TAIL_S, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, log_target_suits,
+                           run_search, take_clock, uses_journal)
+from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef, run_ends_failed
+from automl.workers import Launch, WorkerJob, search_in_workers
 
 
 @dataclass
@@ -168,62 +168,32 @@ def column_report(dataset: Dataset) -> pd.DataFrame:
 
 def dead_runs(prepared: Prepared) -> list[ParentRun]:
     """This config's runs left RUNNING by a process that is gone (killed, or its machine rebooted)."""
-    config, stores = prepared.config, prepared.stores
-    return [r for r in tracking.parent_runs(stores.tracking_uri, config.experiment_name, config.name) if r.dead]
+    return tracking.dead_runs(*_config_runs(prepared))
 
 
 def end_dead_runs(prepared: Prepared) -> list[ParentRun]:
     """End this config's dead runs KILLED (their children too); they can still be continued."""
-    found = dead_runs(prepared)
-    for run in found:
-        tracking.end_with_children(run.ref, "KILLED", f"its process ({run.process}) was gone")
-    return found
+    return tracking.end_dead_runs(*_config_runs(prepared))
 
 
 def resumable_run(prepared: Prepared, which: str = "last") -> ParentRun:
-    """The run `automl run --resume [which]` continues: this config's newest run, or the one named;
-    a ConfigError if it finished, still runs, ran elsewhere, or was made from another config."""
-    config, stores = prepared.config, prepared.stores
-    runs = tracking.parent_runs(stores.tracking_uri, config.experiment_name, config.name)
-    chosen = runs[:1] if which == "last" else [r for r in runs if which in (r.ref.run_name, r.ref.run_id)]
-    if not chosen:
-        known = ", ".join(r.ref.run_name for r in runs[:5]) or "none"
-        raise ConfigError(f"no run '{which}' of config '{config.name}' in experiment '{config.experiment_name}' "
-                          f"to resume (its newest: {known}); run without --resume to start one")
-    run = chosen[0]
-    name = run.ref.run_name
-    if run.status == "FINISHED":
-        raise ConfigError(f"run '{name}' finished (registered v{run.tags.get('registered_version', '?')}); "
-                          "nothing to resume: run without --resume for a new run")
-    if run.status == "RUNNING" and run.owner_alive is not False:
-        where = run.process.rsplit(":", 1)[0] or "an unknown process"
-        raise ConfigError(f"run '{name}' is still running ({where}); wait for it or stop it, then resume")
-    if PROCESS_TAG not in run.tags:
-        raise ConfigError(f"run '{name}' was made by a version of automl that could not resume; "
-                          "run without --resume for a new run")
-    if run.tags.get("config_hash") != config.config_hash():
-        raise ConfigError(f"run '{name}' was made from another config (hash {run.tags.get('config_hash')}, this one "
-                          f"{config.config_hash()}); resume it with the config it ran, unchanged")
-    return run
+    """The run `automl run --resume [which]` continues (tracking.resumable_run); a ConfigError if
+    it cannot be."""
+    try:
+        return tracking.resumable_run(*_config_runs(prepared), prepared.config.config_hash(), which)
+    except tracking.ResumeRefused as refused:
+        raise ConfigError(str(refused)) from None
 
 
-def resume_run(prepared: Prepared, run: ParentRun, extra_tags: dict[str, str] | None = None) -> RunRef:
-    """Reopen `run` (from resumable_run) for this process: its child runs and study continue."""
-    tracking.reopen_run(run.ref, {PROCESS_TAG: this_process(), **(extra_tags or {})})
-    return run.ref
+def _config_runs(prepared: Prepared) -> tuple[str, str, str]:
+    """Where this config's parent runs are: (tracking URI, experiment, config name)."""
+    config = prepared.config
+    return prepared.stores.tracking_uri, config.experiment_name, config.name
 
 
-def checkpoint_dir(stores: Stores, run_name: str) -> Path:
-    """Where a run keeps what a resumed search needs beside its study (out-of-fold predictions):
-    beside the journal file, or the SQLite store, or else in mlruns/."""
-    storage = stores.optuna_storage
-    if uses_journal(storage):
-        root = Path(storage).parent
-    elif storage.startswith("sqlite:///"):
-        root = Path(storage.removeprefix("sqlite:///")).parent
-    else:
-        root = Path("mlruns")
-    return root.resolve() / "checkpoints" / run_name
+def checkpoint_dir(prepared: Prepared, run: RunRef) -> Path:
+    """The run's checkpoint folder (tracking.checkpoint_dir): the search's kept out-of-fold predictions."""
+    return tracking.checkpoint_dir(prepared.stores.optuna_storage, run.run_name)
 
 
 def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
@@ -261,58 +231,30 @@ def pack_size(prepared: Prepared) -> int:
     return 1
 
 
-class TrialReporter:
-    """The search's TrialLogger: each trial to its MLflow child run, then to `on_trial` (e.g. a
-    Prefect progress artifact)."""
-
-    def __init__(self, runs: tracking.TrialRuns, on_trial: Callable[[TrialRecord], None] | None):
-        self.runs, self.on_trial = runs, on_trial
-
-    def log_trial(self, record: TrialRecord) -> None:
-        self.runs.log_trial(record)
-        if self.on_trial is not None:
-            self.on_trial(record)
-
-    def restored(self, records: list[TrialRecord]) -> None:
-        """A continued search's finished trials (their child runs exist, or are mended after): they
-        count toward the progress shown."""
-        for record in records:
-            if self.on_trial is not None and not record.interrupted:
-                self.on_trial(record)
-
-
 def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
                 on_trial: Callable[[TrialRecord], None] | None = None, launch: Launch | None = None) -> SearchResult:
-    """The Optuna study over families, params and k; one child run per trial; leaderboard + plots."""
-    config, storage = prepared.config, prepared.stores.optuna_storage
-    space, packed = search_space(prepared, profile), pack_size(prepared)
-    if uses_workers(config):
-        started = time.perf_counter()
-        result, runs = search_in_workers(prepared, space, run, packed, on_trial, launch)
-        log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
-        return result
-    runs = tracking.TrialRuns(run)
-    existing = runs.existing()  # a continued run's child runs (none for a new one)
-    # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
-    where = ({"mirror": tracking.JournalMirror(storage, run.run_name, evaluation.METRICS[space.metric].direction)}
-             if uses_journal(storage) else {"storage": storage})
+    """The Optuna study over families, params and k, in this process or in search.workers worker
+    processes (`launch`: see automl.workers); one child run per trial; the trials' table and plots."""
+    config, split = prepared.config, prepared.split
+    space, settings = search_space(prepared, profile), search_settings(prepared, run)
     started = time.perf_counter()
-    try:
-        result = run_search(space, prepared.split.X_train, prepared.split.y_train,
-                            folds=cv_folds(config, prepared.split.y_train, prepared.dataset.task),
-                            study_name=run.run_name, logger=TrialReporter(runs, on_trial), n_trials=config.search.n_trials,
-                            pruner=config.search.pruner, n_jobs=config.search.n_jobs, pack_size=packed,
-                            deadline=replace(prepared.deadline),  # (a copy: the search sets its reserve)
-                            checkpoint=checkpoint_dir(prepared.stores, run.run_name),
-                            started=max(existing, default=-1) + 1, **where)
-    except BaseException:  # an interrupt: the trials told so far still reach MLflow
-        with suppress(Exception):
-            runs.flush()
-        raise
-    runs.mend(result.records[:result.resumed], existing)
-    runs.flush()  # every child run is in MLflow before the search step ends
-    log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
+    if uses_workers(config):
+        job = WorkerJob(space, split.X_train, split.y_train, settings, prepared.deadline.at, run)
+        result, runs = search_in_workers(job, config.search.workers, config.tracking, on_trial, launch)
+    else:
+        result, runs = search_in_process(prepared, space, settings, run, on_trial)
+    tracking.log_search(RunLog(run), result, runs, time.perf_counter() - started, settings.pack_size,
+                        plots.search_figures(result))
     return result
+
+
+def search_settings(prepared: Prepared, run: RunRef) -> SearchSettings:
+    """How this run's search runs: the same value for this process and for every worker."""
+    config, split = prepared.config, prepared.split
+    return SearchSettings(study_name=run.run_name, folds=cv_folds(config, split.y_train, prepared.dataset.task),
+                          n_trials=config.search.n_trials, pruner=config.search.pruner, n_jobs=config.search.n_jobs,
+                          pack_size=pack_size(prepared), storage=prepared.stores.optuna_storage,
+                          checkpoint=str(checkpoint_dir(prepared, run)))
 
 
 def uses_workers(config: RunConfig) -> bool:
@@ -321,53 +263,27 @@ def uses_workers(config: RunConfig) -> bool:
     return config.search.workers > 1 or config.search.dask_address is not None
 
 
-def search_in_workers(prepared: Prepared, space: SearchSpace, run: RunRef, packed: int,
-                      on_trial: Callable[[TrialRecord], None] | None,
-                      launch: Launch | None = None) -> tuple[SearchResult, tracking.TrialRuns]:
-    """search.workers workers fill the run's study; their trials read back as one result. `launch`
-    runs them (default: local processes, automl.workers.run_workers; flows/workers.py: a Dask
-    cluster) and returns what they kept where the checkpoint folder is not shared."""
-    config, storage, split = prepared.config, prepared.stores.optuna_storage, prepared.split
-    folds = cv_folds(config, split.y_train, prepared.dataset.task)
-    open_shared_study(run.run_name, storage, evaluation.METRICS[space.metric].direction)
-    checkpoint, env = checkpoint_dir(prepared.stores, run.run_name), {}
-    written = config.tracking
-    ref = replace(run, tracking_uri=portable(run.tracking_uri, written.tracking_uri, "tracking", env))
-    job = WorkerJob(space, split.X_train, split.y_train, folds, run.run_name, config.search.n_trials,
-                    config.search.pruner, config.search.n_jobs, packed, prepared.deadline.at, str(checkpoint), ref,
-                    portable(storage, written.optuna_storage, "storage", env))
-    with progress(run.run_name, storage, on_trial):
-        kept = (launch or run_workers)(job, config.search.workers, env)
-    saved = Checkpoint(checkpoint)
-    for oof, classes in kept or []:  # (workers elsewhere: what they kept comes back with them)
-        if classes is not None:
-            saved.save_classes(classes)
-        for number, predictions in oof.items():
-            saved.save(number, predictions)
+def search_in_process(prepared: Prepared, space: SearchSpace, settings: SearchSettings, run: RunRef,
+                      on_trial: Callable[[TrialRecord], None] | None) -> tuple[SearchResult, tracking.TrialRuns]:
+    """run_search in this process; a continued run's child runs are made one per trial after."""
     runs = tracking.TrialRuns(run)
-    result = collect_search(space, folds=folds, study_name=run.run_name, storage=storage, checkpoint=checkpoint,
-                            logger=TrialReporter(runs, None))
-    runs.mend(result.records, runs.existing())  # a worker that died: its trials' child runs made whole
-    runs.flush()
+    existing = runs.existing()  # a continued run's child runs (none for a new one)
+    settings = replace(settings, started=max(existing, default=-1) + 1)
+    mirror = None
+    if uses_journal(settings.storage):  # the study runs in memory; the writer process writes the file behind it
+        mirror = tracking.JournalMirror(settings.storage, run.run_name, evaluation.METRICS[space.metric].direction)
+        settings = replace(settings, storage=None)
+    try:
+        result = run_search(space, prepared.split.X_train, prepared.split.y_train, settings,
+                            tracking.TrialReporter(runs, on_trial), mirror=mirror,
+                            deadline=replace(prepared.deadline))  # (a copy: the search sets its reserve)
+    except BaseException:  # an interrupt: the trials told so far still reach MLflow
+        with suppress(Exception):
+            runs.flush()
+        raise
+    runs.mend(result.records[:result.resumed], existing)
+    runs.flush()  # every child run is in MLflow before the search step ends
     return result, runs
-
-
-def log_search(log: RunLog, result: SearchResult, runs: tracking.TrialRuns, seconds: float, pack: int) -> None:
-    """Every trial's row, Optuna's plots, the best single trial and the tracking overhead on the
-    parent run (what won is logged after the refit: the winner and the leaderboard)."""
-    board = result.trial_table()
-    log.log_table(board, "search/trials.csv")
-    for name, figure in plots.search_figures(result):
-        log.log_figure(figure, f"search/{name}.png")
-    states = board["state"].value_counts().to_dict()
-    best = result.best
-    log.log(params={"best_trial": {"number": best.number, **best.params}, "pack_size": pack,
-                    "cv_folds_used": result.folds},
-            metrics={"best_trial_cv_score": result.best_value, "search_seconds": seconds, "n_trials": len(board),
-                     **{f"n_trials_{k.lower()}": v for k, v in states.items()},
-                     "tracking_seconds_per_trial": runs.seconds_writing / max(runs.count, 1),
-                     "tracking_seconds_waited": runs.seconds_waited,
-                     "tracking_overhead": runs.seconds_waited / seconds if seconds else 0.0})
 
 
 def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) -> FittedModel:
@@ -383,7 +299,7 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     predict_ms = 1e6 * (time.perf_counter() - started) / max(len(s.y_test), 1)
     board = leaderboard(result, won, fit_s, predict_ms)
     log = RunLog(run)
-    log_winner(log, final, won)
+    tracking.log_winner(log, final, won)
     log.log_table(board, "leaderboard.csv")
     tracking.mark_final_members(run, won.weights)
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
@@ -400,65 +316,19 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     return FittedModel(pipeline, metrics, test_score, final.kind, won, board)
 
 
-def log_winner(log: RunLog, final: FinalModel, won: Winner) -> None:
-    """What won, by one name (tag and param `winner`), why, and what ensemble selection found."""
-    metrics = {"winner_cv_score": won.cv_score}
-    params = {"final_model": final.kind, "winner": won.name}
-    if final.selection is not None:
-        sel = final.selection
-        metrics.update(ensemble_oof_score=sel.score, best_single_oof_score=sel.best_single_score,
-                       ensemble_size=len(sel.weights))
-        if sel.log_loss is not None:  # the tie-breaker for label metrics
-            metrics.update(ensemble_oof_log_loss=sel.log_loss, best_single_oof_log_loss=sel.best_single_log_loss)
-    if won.is_blend:
-        params["ensemble_weights"] = ", ".join(f"trial {n} {w:.2f}" for n, w in won.weights.items())
-    log.log(params=params, metrics=metrics,
-            tags={"winner": won.name, "winner_family": won.family, "final_model_reason": final.reason})
-
-
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
     """Log and register the final model; `champion` moves only if it wins (a retry makes no second version)."""
     config, d = prepared.config, prepared.dataset
     served = PredictMethods(ServedModel(d.cleaner, model.pipeline))  # raw rows, as read from the training table
-    lock = champion_lock(prepared.stores, config.registered_model_name)
-    try:
-        return tracking.register_model(run, served, d.raw_example, config.registered_model_name, d.metric,
-                                       model.test_score, evaluation.METRICS[d.metric].greater_is_better,
-                                       input_schema(d.cleaner, d.raw_example), lock)
-    finally:
-        if lock is not None:
-            lock.close()
+    score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better)
+    # (the Optuna storage: where two runs on one tracking server take the champion lock)
+    return tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,
+                                   input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage)
 
 
-def champion_lock(stores: Stores, model_name: str) -> StudyLock | None:
-    """What orders two runs' champion decisions on a tracking server, which has no lock of its own:
-    the Optuna storage's (a PostgreSQL advisory lock, taken on every host; a file lock beside a
-    journal or SQLite file, on one). None for a local store: its own file lock does."""
-    if not stores.tracking_uri.startswith(("http://", "https://")):
-        return None
-    return StudyLock(stores.optuna_storage, f"champion:{model_name}")
-
-
-def finish_run(run: RunRef, status: str = "FINISHED", stores: Stores | None = None) -> None:
-    """End the parent run; a finished run's checkpoint (what a resume would need) is removed
-    first, so a run killed between the two is left resumable, not finished with a stale folder."""
-    if status == "FINISHED" and stores is not None:
-        Checkpoint(checkpoint_dir(stores, run.run_name)).remove()
-    RunLog(run).end(status)
-
-
-@contextmanager
-def run_ends_failed(run: RunRef):
-    """Marks the parent run FAILED when a step raises, KILLED when it is interrupted (Ctrl-C,
-    SIGTERM): never left RUNNING; finish_run ends it otherwise."""
-    try:
-        yield
-    except Exception:
-        finish_run(run, "FAILED")
-        raise
-    except BaseException:
-        finish_run(run, "KILLED")
-        raise
+def finish_step(prepared: Prepared, run: RunRef) -> None:
+    """The parent run ends FINISHED, its checkpoint folder removed first (tracking.finish_run)."""
+    tracking.finish_run(run, checkpoint=checkpoint_dir(prepared, run))
 
 
 def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
@@ -471,7 +341,7 @@ def run_pipeline(config: RunConfig, frame: pd.DataFrame | None = None,
         result = search_step(prepared, profile, run)
         model = refit_and_evaluate(prepared, result, run)
         registration = register_step(prepared, model, run)
-        finish_run(run, stores=prepared.stores)
+        finish_step(prepared, run)
     return summarize(run, result, model, registration)
 
 

@@ -1,11 +1,11 @@
 """`search.workers: N`: N worker processes fill one stored study, every trial's child run under the
 one parent run; ensemble selection, the refit and the registration stay with the caller, once.
 
-The caller (automl.pipeline.search_step) writes what the workers need (the search space, the
-training split, the deadline, the parent run) to the run's checkpoint folder and starts
-`python -m automl.workers FILE INDEX` N times. A store URL that holds a password travels as a
-${VAR} reference, never in the file: the one the config wrote, or one this module sets in the
-workers' environment (`portable`); each worker resolves it. A worker's stdin is its line to
+The caller (automl.pipeline.search_step, through search_in_workers) writes what the workers need
+(the search space, the training split, the search's settings, the deadline, the parent run) to
+the run's checkpoint folder and starts `python -m automl.workers FILE INDEX` N times. A store URL
+that holds a password travels as a ${VAR} reference, never in the file: the one the config wrote,
+or one this module sets in the workers' environment (`portable`); each worker resolves it. A worker's stdin is its line to
 the caller: when the caller dies, SIGKILL included, the pipe closes and the worker ends (its
 running trial is failed as interrupted by the next start, as after any crash). While it waits,
 the caller reads the study for progress (`progress`); then automl.search.collect_search reads
@@ -29,10 +29,13 @@ from typing import Callable
 import optuna
 import pandas as pd
 
-from automl.search import Deadline, SearchSpace, TrialRecord, make_storage, run_search, uses_journal
+from automl.config import TrackingConfig
+from automl.evaluation import METRICS
+from automl.search import (Checkpoint, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, collect_search,
+                           make_storage, open_shared_study, run_search, uses_journal)
 from automl.search._resume import record_of
 from automl.secrets import env_references, has_password, resolve_env
-from automl.tracking import RunRef, TrialRuns
+from automl.tracking import RunRef, TrialReporter, TrialRuns
 
 ENV_NAMES = {"storage": "AUTOML_WORKER_STORAGE", "tracking": "AUTOML_WORKER_TRACKING"}
 POLL_S = 2.0  # how often the waiting caller reads the study for progress
@@ -46,16 +49,14 @@ class WorkerJob:
     space: SearchSpace
     X: pd.DataFrame
     y: pd.Series
-    folds: int
-    study_name: str
-    n_trials: int | None
-    pruner: str
-    n_jobs: int
-    pack_size: int
+    settings: SearchSettings  # its storage as the workers read it (see `portable`); its checkpoint folder:
+    #   where each worker keeps its out-of-fold predictions
     deadline_at: float | None  # wall-clock seconds (time.time): the same instant in every process
-    checkpoint: str  # the run's checkpoint folder: each worker keeps its out-of-fold predictions there
     run: RunRef  # the parent run the workers' child runs go under (its tracking URI: see `portable`)
-    storage: str  # the study's storage (see `portable`)
+
+    @property
+    def study_name(self) -> str:
+        return self.settings.study_name
 
 
 # Runs N workers on a job (its env: what `portable` set) and returns when all have ended, with
@@ -76,11 +77,38 @@ def portable(resolved: str, written: str, kind: str, env: dict[str, str]) -> str
     return f"${{{ENV_NAMES[kind]}}}"
 
 
+def search_in_workers(job: WorkerJob, workers: int, written: TrackingConfig, on_trial: Callable[[TrialRecord], None] | None,
+                      launch: Launch | None = None) -> tuple[SearchResult, TrialRuns]:
+    """`workers` workers fill the job's study; their trials read back as one result, with the child
+    runs that log them. `job` holds the URLs as this process uses them, `written` (the config's
+    tracking section) as the config wrote them. `launch` runs the workers (default: local
+    processes, run_workers; flows/workers.py: a Dask cluster) and returns what they kept where the
+    checkpoint folder is not shared."""
+    settings, env = job.settings, {}
+    open_shared_study(settings.study_name, settings.storage, METRICS[job.space.metric].direction)
+    storage = portable(settings.storage, written.optuna_storage, "storage", env)
+    tracking_uri = portable(job.run.tracking_uri, written.tracking_uri, "tracking", env)
+    sent = replace(job, settings=replace(settings, storage=storage), run=replace(job.run, tracking_uri=tracking_uri))
+    with progress(settings.study_name, settings.storage, on_trial):
+        kept = (launch or run_workers)(sent, workers, env)
+    saved = Checkpoint(settings.checkpoint)
+    for oof, classes in kept or []:  # (workers elsewhere: what they kept comes back with them)
+        if classes is not None:
+            saved.save_classes(classes)
+        for number, predictions in oof.items():
+            saved.save(number, predictions)
+    runs = TrialRuns(job.run)
+    result = collect_search(job.space, settings, TrialReporter(runs, None))
+    runs.mend(result.records, runs.existing())  # a worker that died: its trials' child runs made whole
+    runs.flush()
+    return result, runs
+
+
 def run_workers(job: WorkerJob, workers: int, env: dict[str, str]) -> None:
     """Start `workers` processes on `job` (`env`: what `portable` set) and return when all have
     ended; a RuntimeError if any failed (its output says why). Their out-of-fold predictions are
     in the checkpoint folder, which they share with the caller."""
-    folder = Path(job.checkpoint)
+    folder = Path(job.settings.checkpoint)
     folder.mkdir(parents=True, exist_ok=True)
     job_file = folder / JOB_FILE
     job_file.write_bytes(pickle.dumps(job))
@@ -155,13 +183,10 @@ def work(job: WorkerJob, index: int):
     """One worker, in any process on any host: the ordinary search on the shared study
     (run_search(worker=index)), its trials logged as child runs of the parent run. Returns its
     SearchResult (its own trials, the out-of-fold predictions it kept)."""
-    storage = _resolve(job.storage, "tracking.optuna_storage")
+    settings = replace(job.settings, storage=_resolve(job.settings.storage, "tracking.optuna_storage"))
     runs = TrialRuns(replace(job.run, tracking_uri=_resolve(job.run.tracking_uri, "tracking.tracking_uri")))
     try:
-        return run_search(job.space, job.X, job.y, folds=job.folds, study_name=job.study_name, logger=runs,
-                          storage=storage, n_trials=job.n_trials, pruner=job.pruner, n_jobs=job.n_jobs,
-                          pack_size=job.pack_size, deadline=Deadline(job.deadline_at), checkpoint=job.checkpoint,
-                          worker=index)
+        return run_search(job.space, job.X, job.y, settings, runs, deadline=Deadline(job.deadline_at), worker=index)
     finally:
         runs.flush()  # every child run is written before the worker ends
 

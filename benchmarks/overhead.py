@@ -31,7 +31,7 @@ from mlflow import MlflowClient  # noqa: E402
 from automl.config import parse_config  # noqa: E402
 from automl.features import profile_features  # noqa: E402
 from automl.pipeline import load_and_validate, search_space  # noqa: E402
-from automl.search import run_search  # noqa: E402
+from automl.search import SearchSettings, run_search  # noqa: E402
 
 
 class NoTracking:
@@ -47,8 +47,8 @@ def bare(config, trials: int) -> float:
                                prepared.score_funcs, seed=config.seed)
     space = search_space(prepared, profile)
     started = time.perf_counter()  # the search step of the flow counts study creation too
-    run_search(space, s.X_train, s.y_train, folds=config.search.cv_folds, study_name="bare", logger=NoTracking(),
-               n_trials=trials, pruner=config.search.pruner)
+    settings = SearchSettings("bare", folds=config.search.cv_folds, n_trials=trials, pruner=config.search.pruner)
+    run_search(space, s.X_train, s.y_train, settings, NoTracking())
     return time.perf_counter() - started
 
 

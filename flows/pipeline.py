@@ -29,6 +29,7 @@ from prefect.settings import get_current_settings
 from prefect.utilities.urls import url_for
 
 from automl import pipeline as steps
+from automl import tracking
 from automl.config import ConfigError, RunConfig
 from automl.data import DataError
 from automl.evaluation import METRICS
@@ -117,7 +118,7 @@ def load_and_validate(config: RunConfig) -> steps.Prepared | State:
 
 
 start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-mlflow-run", **step)
-resume_run = task(steps.resume_run, name="resume-mlflow-run", task_run_name="resume-mlflow-run[{run.ref.run_name}]",
+resume_run = task(tracking.resume_run, name="resume-mlflow-run", task_run_name="resume-mlflow-run[{run.ref.run_name}]",
                   **step)
 profile_features = task(steps.profile_step, name="feature-profile", task_run_name="feature-profile", **step)
 refit_and_evaluate = task(steps.refit_and_evaluate, name="refit-and-evaluate",
@@ -212,7 +213,7 @@ def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., A
     if resume:
         previous = steps.resumable_run(prepared, resume)
         logger.info(f"resuming run {previous.ref.run_name} ({previous.status})")
-        return call(resume_run, prepared, previous, prefect_tags())
+        return call(resume_run, previous, prefect_tags())
     for dead in steps.end_dead_runs(prepared):
         logger.warning(f"run {dead.ref.run_name} of this config was left running by a process that is gone; "
                        f"ended KILLED. Continue it with: automl run CONFIG --resume {dead.ref.run_name}")
@@ -249,7 +250,7 @@ def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | No
             result = call(search.with_options(timeout_seconds=search_timeout(config)), prepared, profile, run)
             model = call(refit_and_evaluate, prepared, result, run)
         registration = call(register, prepared, model, run)
-        steps.finish_run(run, stores=prepared.stores)
+        steps.finish_step(prepared, run)
     metric = prepared.dataset.metric
     create_markdown_artifact(report_markdown(config, run, result, model, registration, metric),
                              key=artifact_key(config, "report"),

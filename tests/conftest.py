@@ -24,7 +24,7 @@ from automl.data import load_dataset, split_dataset  # noqa: E402
 from automl.features import valid_score_funcs  # noqa: E402
 from automl.models import FAMILIES, FamilyContext, ModelFamily  # noqa: E402
 from automl.models.mlp import MLP  # noqa: E402
-from automl.search import SearchSpace, make_storage  # noqa: E402
+from automl.search import SearchSettings, SearchSpace, make_storage  # noqa: E402
 from automl.tracking import JournalMirror  # noqa: E402
 from tests.postgres_cluster import Postgres, PostgresMissing, postgres_cluster  # noqa: E402
 
@@ -86,11 +86,13 @@ class StudyStore:
         return {"memory": None, "journal": str(self.root / "optuna.journal"),
                 "sqlite": f"sqlite:///{self.root / 'optuna.db'}"}[self.mode]
 
-    def search_args(self, study_name: str, direction: str) -> dict:
-        """run_search's storage and mirror arguments."""
-        if self.mode == "journal":
-            return {"mirror": JournalMirror(self.url(), study_name, direction)}
-        return {"storage": self.url()}
+    def settings(self, study_name: str, **values) -> SearchSettings:
+        """run_search's settings, with the storage it uses directly (none for a journal: the mirror's)."""
+        return SearchSettings(study_name, storage=self.url() if self.mode == "sqlite" else None, **values)
+
+    def mirror(self, study_name: str, direction: str) -> JournalMirror | None:
+        """run_search's mirror: the journal file written behind the search, as the pipeline does."""
+        return JournalMirror(self.url(), study_name, direction) if self.mode == "journal" else None
 
     def load(self, study_name: str) -> optuna.Study | None:
         """The stored study, read back from the store (None in memory: nothing is stored)."""

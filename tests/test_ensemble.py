@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier
 from automl.ensemble import blend, final_model, select
 from automl.features import valid_score_funcs
 from automl.models import FamilyContext
-from automl.search import Deadline, SearchSpace, build_pipeline, run_search
+from automl.search import Deadline, SearchSettings, SearchSpace, build_pipeline, run_search
 
 
 def test_selection_blends_complementary_predictors():
@@ -100,7 +100,8 @@ def search(data, n_rows):
         def log_trial(self, record):
             pass
 
-    return run_search(space, split.X_train, split.y_train, folds=2, study_name="ens", n_trials=6, logger=Quiet())
+    return run_search(space, split.X_train, split.y_train, SearchSettings(study_name="ens", folds=2, n_trials=6),
+                      Quiet())
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +172,8 @@ def test_kept_predictions_hold_every_family_best(wine, space_for, trial_log):
     family's best one, even when another family's trials all score higher."""
     dataset, split = wine
     space = space_for(dataset, ["linear", "hist_gradient_boosting", "random_forest"])
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="keep", n_trials=9,
-                        pruner="none", logger=trial_log, keep_oof=2)
+    result = run_search(space, split.X_train, split.y_train,
+                        SearchSettings(study_name="keep", folds=2, n_trials=9, pruner="none", keep_oof=2), trial_log)
     completed = [r for r in result.records if r.state == "COMPLETE"]
     families = {r.family for r in completed}
     assert len(completed) >= 6 and len(families) == 3

@@ -5,7 +5,7 @@ cross-validated on the training split only, within a trial budget and a wall-clo
 - the time-aware first fit: RowSample (a trial trained on fewer rows, refitted the same way)
 - the one cross-validation routine for K ≥ 1 trials trained together: CrossValidation
 - packing (grouping only): ask_group, shared_params
-- the study and its driver: run_search, make_storage, make_pruner
+- the study and its driver: run_search (how it runs: one SearchSettings value), make_storage, make_pruner
 - many worker processes on one stored study: run_search(worker=i), open_shared_study, collect_search
 - the budget: Deadline (injectable clock), start_clock, refit_reserve
 - what it leaves: TrialRecord, SearchResult
@@ -17,12 +17,13 @@ stored copy of the study to a StudyMirror, both supplied by the caller (automl.p
 
 from automl.search._budget import (POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds,
                                    start_clock, take_clock)
-from automl.search._cv import (EPOCH_STEP_BASE, KEEP_OOF, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime,
-                               TrialLogger, cv_splitter)
+from automl.search._cv import (EPOCH_STEP_BASE, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime, TrialLogger,
+                               cv_splitter)
 from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
 from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._rows import RowSample
+from automl.search._settings import KEEP_OOF, SearchSettings
 from automl.search._shared import StudyLock
 from automl.search._space import (SearchSpace, build_model, build_pipeline, default_trials,
                                   log_target_suits, suggest_pipeline)
@@ -31,7 +32,7 @@ from automl.search._study import (StudyMirror, collect_search, make_pruner, make
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
-    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSpace", "StudyLock",
+    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",

@@ -1,7 +1,7 @@
 """One cross-validation routine for K ≥ 1 trials trained together; a trial alone is K = 1.
 
 Every fold fits preprocess → SelectKBest → model on the training folds only (no leakage): the
-preprocessing and selection once for the group (its members share them), then the K models
+preprocessing and selection once for the group (its trials share them), then the K models
 together (ModelFamily.fit). What every trial gets, whatever K is, is written once here:
 out-of-fold predictions, fold timing, a deadline check before each fold and after each epoch,
 reports after each fold (step = fold) and each epoch (step = EPOCH_STEP_BASE × (fold + 1) + epoch),
@@ -32,10 +32,10 @@ from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_r
 from automl.search._records import TrialRecord
 import automl.search._rows as _rows
 from automl.search._resume import INTERRUPTED_ATTR, RECORD_ATTR, Checkpoint, record_attr
+from automl.search._settings import SearchSettings
 from automl.search._space import SearchSpace, build_pipeline
 
 EPOCH_STEP_BASE = 1000  # epoch reports live at steps >= this, apart from the per-fold ones
-KEEP_OOF = 20  # out-of-fold predictions kept for ensemble selection: the best this many trials
 MIN_EPOCHS_BEFORE_PRUNING = 10  # early epochs mostly measure the learning rate, not the end result
 _log = logging.getLogger(__name__)
 STATES = {"COMPLETE": optuna.trial.TrialState.COMPLETE, "PRUNED": optuna.trial.TrialState.PRUNED,
@@ -72,10 +72,10 @@ def release_device_memory(error: BaseException) -> None:
 
 
 @dataclass
-class _Member:
+class _GroupTrial:
     """One trial of the group being cross-validated."""
 
-    trial: optuna.Trial
+    optuna_trial: optuna.Trial
     record: TrialRecord
     oof: np.ndarray | None = None
 
@@ -84,15 +84,15 @@ class CrossValidation:
     """Cross-validates groups of trials on (X, y), tells the study and the logger how each ended,
     keeps the best trials' out-of-fold predictions and the reserve the deadline leaves for the refit."""
 
-    def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, folds: int, study: optuna.Study,
-                 logger: TrialLogger, deadline: Deadline | None = None, keep_oof: int = KEEP_OOF,
-                 checkpoint: Checkpoint | None = None):
+    def __init__(self, space: SearchSpace, X: pd.DataFrame, y: pd.Series, settings: SearchSettings,
+                 study: optuna.Study, logger: TrialLogger, deadline: Deadline | None = None):
         self.space, self.X, self.y, self.study, self.logger = space, X, y, study, logger
         self.deadline = deadline or Deadline(None)
         self.clock = self.deadline.clock  # fold times and the deadline read the same clock
-        self.splits = list(cv_splitter(space.context.task, folds, space.context.seed).split(X, y))
+        self.splits = list(cv_splitter(space.context.task, settings.folds, space.context.seed).split(X, y))
         self.sign = 1.0 if METRICS[space.metric].greater_is_better else -1.0
-        self.keep_oof, self.checkpoint = keep_oof, checkpoint
+        self.keep_oof = settings.keep_oof
+        self.checkpoint = Checkpoint(settings.checkpoint) if settings.checkpoint is not None else None
         self._classes_saved = False
         self.records: list[TrialRecord] = []
         self.oof: dict[int, np.ndarray] = {}
@@ -104,22 +104,22 @@ class CrossValidation:
     def evaluate(self, trials: list[optuna.Trial], params: list[dict]) -> list[TrialRecord]:
         """Cross-validate trials of one family that share everything but their member parameters."""
         started, now = self.clock(), time.time()
-        group = [_Member(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials), worker=self.worker,
-                                        started_at=now)) for t, p in zip(trials, params)]
+        group = [_GroupTrial(t, TrialRecord(t.number, p["family"], p, "RUNNING", pack_size=len(trials),
+                                            worker=self.worker, started_at=now)) for t, p in zip(trials, params)]
         running = list(group)
         try:
             self._fit_first_to_budget(group)
-            for member in group:
-                member.trial.set_user_attr("pipeline_params", member.record.params)
+            for trial in group:
+                trial.optuna_trial.set_user_attr("pipeline_params", trial.record.params)
                 if len(group) > 1:
-                    member.trial.set_user_attr("pack_size", len(group))
+                    trial.optuna_trial.set_user_attr("pack_size", len(group))
             for fold, (train_idx, valid_idx) in enumerate(self.splits):
                 self._check_time(running, fold)
                 running = self._fold(running, fold, train_idx, valid_idx)
                 if not running:
                     break
-            for member in running:
-                member.record.state, member.record.value = "COMPLETE", float(np.mean(member.record.fold_scores))
+            for trial in running:
+                trial.record.state, trial.record.value = "COMPLETE", float(np.mean(trial.record.fold_scores))
         except OutOfTime as error:
             self.stopped = True
             _end(running, "PRUNED", str(error))
@@ -127,50 +127,57 @@ class CrossValidation:
             _end(running, "FAIL", f"{type(error).__name__}: {error}"[:500])
             release_device_memory(error)
             if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: told and logged as interrupted, raised
-                for member in running:
-                    member.record.interrupted = True
-                    member.record.reason = f"interrupted ({type(error).__name__})"
+                for trial in running:
+                    trial.record.interrupted = True
+                    trial.record.reason = f"interrupted ({type(error).__name__})"
                 raise
         finally:
             self._finish(group, self.clock() - started)
-        return [member.record for member in group]
+        return [trial.record for trial in group]
 
-    def _fold(self, running: list[_Member], fold: int, train_idx: np.ndarray, valid_idx: np.ndarray) -> list[_Member]:
-        """Fit the group on the training folds, score each member on the held-out one; return the
-        members still running."""
+    def _fit_group(self, group: list[_GroupTrial], rows: np.ndarray,
+                   callbacks: list[Callback] | None = None) -> tuple[Pipeline, list]:
+        """Fit the group on `rows`: the head its trials share (preprocess + select) once, then
+        their K models together on its output. → (the fitted head, the fitted models)."""
+        pipelines = [build_pipeline(trial.record.params, self.space) for trial in group]
+        head = Pipeline(pipelines[0].steps[:-1])
+        X = head.fit_transform(self.X.iloc[rows], self.y.iloc[rows])
+        models = [pipeline.steps[-1][1] for pipeline in pipelines]
+        get_family(group[0].record.family).fit(models, X, self.y.iloc[rows], callbacks)
+        return head, models
+
+    def _fold(self, running: list[_GroupTrial], fold: int, train_idx: np.ndarray,
+              valid_idx: np.ndarray) -> list[_GroupTrial]:
+        """Fit the group on the training folds, score each trial on the held-out one; return the
+        trials still running."""
         started = self.clock()
-        fraction = running[0].record.params.get("rows_fraction")  # the group's members share it
+        fraction = running[0].record.params.get("rows_fraction")  # the group's trials share it
         if fraction is not None:
             train_idx = train_idx[self._sample(train_idx, fraction)]
-        pipelines = [build_pipeline(member.record.params, self.space) for member in running]
-        head = Pipeline(pipelines[0].steps[:-1])  # preprocess + select: shared by the group
-        X_train = head.fit_transform(self.X.iloc[train_idx], self.y.iloc[train_idx])
-        models = [pipeline.steps[-1][1] for pipeline in pipelines]
         epochs = EpochReports(self, running, fold)
-        get_family(running[0].record.family).fit(models, X_train, self.y.iloc[train_idx],
-                                                 [epochs, StopWhenOutOfTime(self, fold)])
+        head, models = self._fit_group(running, train_idx, [epochs, StopWhenOutOfTime(self, fold)])
         X_valid, y_valid = head.transform(self.X.iloc[valid_idx]), self.y.iloc[valid_idx]
         scored = {i: self._score(model, X_valid, y_valid, fold, running[i].record) for i, model in enumerate(models)
                   if i not in epochs.pruned}
         alone = (self.clock() - started) / self._pack_factor(len(running))
         still = []
-        for i, member in enumerate(running):
+        for i, trial in enumerate(running):
             if i in epochs.pruned:
-                _end([member], "PRUNED", epochs.pruned[i])
-            elif isinstance(scored[i], str):  # this member's predictions failed; the others go on
-                _end([member], "FAIL", scored[i])
-            elif self._record_fold(member, fold, valid_idx, *scored[i], alone):
-                still.append(member)
+                _end([trial], "PRUNED", epochs.pruned[i])
+            elif isinstance(scored[i], str):  # this trial's predictions failed; the others go on
+                _end([trial], "FAIL", scored[i])
+            elif self._record_fold(trial, fold, valid_idx, *scored[i], alone):
+                still.append(trial)
         return still
 
     def _pack_factor(self, k: int) -> float:
-        """How much longer a fold of k members takes than one member's: k times the work on a CPU;
+        """How much longer a fold of k trials takes than one trial's: k times the work on a CPU;
         on a GPU, which one small model fills no less than k do, about the same time."""
         return 1.0 if self.space.context.device == "cuda" else float(k)
 
     def _score(self, model, X: np.ndarray, y: pd.Series, fold: int,
                record: TrialRecord) -> tuple[np.ndarray, float] | str:
-        """(predictions, score) of one member on the held-out fold, or why that failed; the time
+        """(predictions, score) of one trial on the held-out fold, or why that failed; the time
         its predictions took is added to the record's."""
         try:
             started = time.perf_counter()  # (a measurement for the leaderboard: not the deadline's clock)
@@ -192,18 +199,18 @@ class CrossValidation:
             self.classes = np.asarray(model.classes_)
         return np.asarray(model.predict_proba(X), dtype=float)
 
-    def _record_fold(self, member: _Member, fold: int, valid_idx: np.ndarray, predicted: np.ndarray,
+    def _record_fold(self, trial: _GroupTrial, fold: int, valid_idx: np.ndarray, predicted: np.ndarray,
                      score: float, seconds: float) -> bool:
         """Keep the fold's score, predictions and time; report the running mean; False once pruned."""
-        record = member.record
-        if member.oof is None:
-            member.oof = np.zeros((len(self.y), *predicted.shape[1:]))
-        member.oof[valid_idx] = predicted
+        record = trial.record
+        if trial.oof is None:
+            trial.oof = np.zeros((len(self.y), *predicted.shape[1:]))
+        trial.oof[valid_idx] = predicted
         record.fold_scores.append(score)
         record.fold_seconds.append(seconds)
-        member.trial.report(float(np.mean(record.fold_scores)), step=fold)
-        if member.trial.should_prune():
-            _end([member], "PRUNED", f"pruned after fold {fold}")
+        trial.optuna_trial.report(float(np.mean(record.fold_scores)), step=fold)
+        if trial.optuna_trial.should_prune():
+            _end([trial], "PRUNED", f"pruned after fold {fold}")
             return False
         return True
 
@@ -213,7 +220,7 @@ class CrossValidation:
         context = self.space.context
         return _rows.sample_rows(self.y.iloc[rows], fraction, context.seed, context.is_classification)
 
-    def _fit_first_to_budget(self, group: list[_Member]) -> None:
+    def _fit_first_to_budget(self, group: list[_GroupTrial]) -> None:
         """The time-aware first fit (automl.search._rows): while no trial has completed, time the
         group on two samples of the first fold's rows and, where its folds and refit would take more
         than FIRST_SHARE of the search's time, have it train on the fraction of rows that fits."""
@@ -225,30 +232,28 @@ class CrossValidation:
             for rows in (_rows.PROBE_ROWS // 2, _rows.PROBE_ROWS):
                 probe = train_idx[self._sample(train_idx, rows / len(train_idx))]
                 started = self.clock()
-                pipelines = [build_pipeline(member.record.params, self.space) for member in group]
-                X = Pipeline(pipelines[0].steps[:-1]).fit_transform(self.X.iloc[probe], self.y.iloc[probe])
-                get_family(group[0].record.family).fit([p.steps[-1][1] for p in pipelines], X, self.y.iloc[probe])
+                self._fit_group(group, probe)
                 probes.append((len(probe), self.clock() - started))
         except Exception:  # the trial's own folds will fail and say why
             return
         folds = len(self.splits)
-        refit = REFIT_MARGIN / self._pack_factor(len(group))  # one member's refit, in folds of the group
+        refit = REFIT_MARGIN / self._pack_factor(len(group))  # one trial's refit, in folds of the group
         fraction = _rows.first_fit_fraction(probes, len(train_idx), folds, refit,
                                             self.deadline.search_left() - POST_SEARCH_S)
         if fraction < 1.0:
             said = ", ".join(f"{rows} rows in {seconds:.1f} s" for rows, seconds in probes)
             _log.info("trial %d trains on %.0f%% of the rows to fit the budget (probes: %s)",
                       group[0].record.number, 100 * fraction, said)
-            for member in group:
-                member.record.params["rows_fraction"] = round(fraction, 4)
+            for trial in group:
+                trial.record.params["rows_fraction"] = round(fraction, 4)
 
-    def _check_time(self, running: list[_Member], fold: int) -> None:
+    def _check_time(self, running: list[_GroupTrial], fold: int) -> None:
         """Stop before a fold that the deadline has no room for (estimated from the group's earlier
         folds, else from the family's earlier trials, on all rows). With no completed trial there is
         no model yet, so the first one always runs (on the rows _fit_first_to_budget left it)."""
         if self.deadline.at is None or not self.completed_any():
             return
-        record = running[0].record  # the group's members share their fold times
+        record = running[0].record  # the group's trials share their fold times
         if record.fold_seconds:
             alone = float(np.mean(record.fold_seconds))
         else:
@@ -266,22 +271,22 @@ class CrossValidation:
         return any(r.state == "COMPLETE" for r in self.records)
 
     # -- the end of a trial -----------------------------------------------------------------------
-    def _finish(self, group: list[_Member], seconds: float) -> None:
+    def _finish(self, group: list[_GroupTrial], seconds: float) -> None:
         """Keep, tell and log each trial of the group once (a pruned one keeps its finished folds'
         mean). A logger that fails costs a warning, not the search; a tell that fails is raised
-        once every member has been handled."""
+        once every trial has been handled."""
         failed_tell: BaseException | None = None
-        for member in group:
-            record = member.record
+        for trial in group:
+            record = trial.record
             record.duration_s = seconds  # the wall time it ran, beside its pack if it had one
             if record.value is None and record.fold_scores:
                 record.value = float(np.mean(record.fold_scores))
             with self._lock:
                 self.records.append(record)
                 if record.state == "COMPLETE":
-                    self._keep_oof(record, member.oof)
+                    self._keep_oof(record, trial.oof)
             try:
-                self._tell(member)
+                self._tell(trial)
             except Exception as error:
                 failed_tell = failed_tell or error
             try:
@@ -291,15 +296,15 @@ class CrossValidation:
         if failed_tell is not None:
             raise failed_tell
 
-    def _tell(self, member: _Member) -> None:
-        record = member.record
+    def _tell(self, trial: _GroupTrial) -> None:
+        record = trial.record
         if record.reason:
-            member.trial.set_user_attr("fail_reason" if record.state == "FAIL" else "prune_reason", record.reason)
+            trial.optuna_trial.set_user_attr("fail_reason" if record.state == "FAIL" else "prune_reason", record.reason)
         if record.interrupted:
-            member.trial.set_user_attr(INTERRUPTED_ATTR, True)
-        member.trial.set_user_attr(RECORD_ATTR, record_attr(record))  # what a resumed search restores
+            trial.optuna_trial.set_user_attr(INTERRUPTED_ATTR, True)
+        trial.optuna_trial.set_user_attr(RECORD_ATTR, record_attr(record))  # what a resumed search restores
         complete = record.state == "COMPLETE"
-        self.study.tell(member.trial, record.value if complete else None, state=STATES[record.state])
+        self.study.tell(trial.optuna_trial, record.value if complete else None, state=STATES[record.state])
 
     def _keep_oof(self, record: TrialRecord, oof: np.ndarray) -> None:
         """Keep the best `keep_oof` trials' predictions, never dropping a family's best (the blend
@@ -334,27 +339,28 @@ class CrossValidation:
         self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
 
 
-def _end(members: list[_Member], state: str, reason: str) -> None:
-    for member in members:
-        if member.record.state == "RUNNING":
-            member.record.state, member.record.reason = state, reason
+def _end(trials: list[_GroupTrial], state: str, reason: str) -> None:
+    for trial in trials:
+        if trial.record.state == "RUNNING":
+            trial.record.state, trial.record.reason = state, reason
 
 
 class EpochReports(Callback):
-    """Each epoch of each member of a group: kept for its MLflow run, reported to its trial as the
-    study reads scores, and pruned on its own from MIN_EPOCHS_BEFORE_PRUNING on."""
+    """Each epoch of each trial of a group (the group's K models are trained as one pack, model m
+    for trial m): kept for its MLflow run, reported to its Optuna trial as the study reads scores,
+    and pruned on its own from MIN_EPOCHS_BEFORE_PRUNING on."""
 
-    def __init__(self, cv: CrossValidation, running: list[_Member], fold: int):
+    def __init__(self, cv: CrossValidation, running: list[_GroupTrial], fold: int):
         self.cv, self.running, self.fold = cv, running, fold
-        self.pruned: dict[int, str] = {}  # member index → why
+        self.pruned: dict[int, str] = {}  # index of the trial in the group → why
 
     def on_epoch_end(self, state: TrainState) -> None:
         step = EPOCH_STEP_BASE * (self.fold + 1) + state.epoch
         for m in state.training():
-            member, losses = self.running[m], state.history[m][-1]
-            member.record.epoch_history.append({"fold": self.fold, "epoch": state.epoch, **losses})
-            member.trial.report(-self.cv.sign * losses["val_loss"], step=step)
-            if state.epoch >= MIN_EPOCHS_BEFORE_PRUNING and member.trial.should_prune():
+            trial, losses = self.running[m], state.history[m][-1]
+            trial.record.epoch_history.append({"fold": self.fold, "epoch": state.epoch, **losses})
+            trial.optuna_trial.report(-self.cv.sign * losses["val_loss"], step=step)
+            if state.epoch >= MIN_EPOCHS_BEFORE_PRUNING and trial.optuna_trial.should_prune():
                 state.stop(m, "pruned")
                 self.pruned[m] = f"pruned at fold {self.fold}, epoch {state.epoch}"
 

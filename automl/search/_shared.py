@@ -12,56 +12,16 @@ folder) is read back by collect_search, in the process that ensembles and regist
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import optuna
-from filelock import FileLock
 
+from automl.locks import NamedLock
 from automl.search._resume import INTERRUPTED_ATTR
 
 
-class StudyLock:
-    """A lock every process of one study takes around asking (see the module's docstring); named
-    otherwise (`study_name`), it orders other decisions made by runs on many hosts, such as moving
-    a registered model's champion alias on an MLflow server (automl.pipeline.champion_lock)."""
-
-    def __init__(self, storage: str, study_name: str):
-        self.storage, self.study_name = storage, study_name
-        self._file: FileLock | None = None
-        self._connection = None
-        if storage.startswith(("postgresql://", "postgresql+")):
-            import sqlalchemy
-
-            engine = sqlalchemy.create_engine(storage, poolclass=sqlalchemy.pool.NullPool)
-            self._connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            digest = hashlib.sha256(f"automl-ask:{study_name}".encode()).digest()
-            self._key = int.from_bytes(digest[:8], "big", signed=True)
-        else:
-            path = storage.removeprefix("sqlite:///") if storage.startswith("sqlite:///") else storage
-            self._file = FileLock(str(Path(path)) + ".ask.lock")
-
-    def __enter__(self) -> StudyLock:
-        if self._file is not None:
-            self._file.acquire()
-        else:
-            self._execute("SELECT pg_advisory_lock(:key)")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._file is not None:
-            self._file.release()
-        else:
-            self._execute("SELECT pg_advisory_unlock(:key)")
-
-    def _execute(self, sql: str) -> None:
-        import sqlalchemy
-
-        self._connection.execute(sqlalchemy.text(sql), {"key": self._key})
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
+class StudyLock(NamedLock):
+    """The lock every process of one study takes around asking (see the module's docstring), in
+    the study's storage (a journal file or an RDB URL) under the study's name: StudyLock(storage,
+    study_name)."""
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

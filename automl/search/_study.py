@@ -19,10 +19,11 @@ from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
 from automl.search._budget import Deadline
-from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger, tell_restored
+from automl.search._cv import CrossValidation, TrialLogger, tell_restored
 from automl.search._packing import SuggestFailed, ask_group
 from automl.search._records import SearchResult
 from automl.search._resume import Checkpoint, fail_stale, record_of, restore, searched_seconds
+from automl.search._settings import SearchSettings
 from automl.search._shared import StudyLock, counted_trials, warm_starts_taken
 from automl.search._space import SearchSpace, default_trials
 
@@ -80,57 +81,53 @@ def make_sampler(seed: int, parallel: bool = False) -> optuna.samplers.BaseSampl
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=parallel)
 
 
-def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
-               logger: TrialLogger, storage: str | None = None, mirror: StudyMirror | None = None,
-               n_trials: int | None = None, pruner: str = "median", n_jobs: int = 1, pack_size: int = 1,
-               deadline: Deadline | None = None, keep_oof: int = KEEP_OOF, checkpoint: str | Path | None = None,
-               started: int = 0, worker: int | None = None) -> SearchResult:
+def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, settings: SearchSettings, logger: TrialLogger, *,
+               mirror: StudyMirror | None = None, deadline: Deadline | None = None,
+               worker: int | None = None) -> SearchResult:
     """Create the study (or continue the stored one of that name), enqueue each family's defaults,
     fill it within the budget.
 
-    storage: None (in memory), a journal file or an RDB URL; or else a `mirror`: the study runs in
-    memory and the mirror keeps its stored copy. pack_size > 1 trains trials of a packing family
-    (ModelFamily.member_params) that many at a time; n_jobs > 1 runs groups in threads.
-    A study already stored under `study_name` is continued (its process must be gone): finished
-    trials count toward n_trials, interrupted ones are run again, out-of-fold predictions come
-    back from `checkpoint` (a folder); `started` is how many trials the caller knows were begun.
-    `worker` (0, 1, ...): this process is one of several filling the study in `storage` at once
-    (automl.search._shared); it counts their trials toward n_trials, and what it returns holds
+    settings.storage: None (in memory), a journal file or an RDB URL; or else a `mirror`: the study
+    runs in memory and the mirror keeps its stored copy. settings.pack_size > 1 trains trials of a
+    packing family (ModelFamily.member_params) that many at a time; n_jobs > 1 runs groups in threads.
+    A study already stored under settings.study_name is continued (its process must be gone):
+    finished trials count toward n_trials, interrupted ones are run again, out-of-fold predictions
+    come back from settings.checkpoint (a folder).
+    `worker` (0, 1, ...): this process is one of several filling the study in settings.storage at
+    once (automl.search._shared); it counts their trials toward n_trials, and what it returns holds
     only its own (collect_search reads them all).
     """
-    if storage is not None and mirror is not None:
-        raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
-    if worker is not None and storage is None:
+    if settings.storage is not None and mirror is not None:
+        raise ValueError(f"give run_search a storage ({settings.storage!r}) or a mirror, not both")
+    if worker is not None and settings.storage is None:
         raise ValueError("a worker of a shared study needs the study's storage (a journal file or an RDB URL)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
-    study, filled = _open_study(study_name, storage, mirror, direction, space.context, n_jobs, pruner, started,
-                                worker)
+    study = _open_study(settings, direction, space.context.seed, mirror, worker)
     previous = study.get_trials(deepcopy=False) if worker is None else []
     for key, value in {"metric": space.metric, "families": space.families}.items():
         study.set_user_attr(key, value)
         if mirror is not None and not previous:
             mirror.set_user_attr(key, value)
-    saved = Checkpoint(checkpoint) if checkpoint is not None else None
     deadline = deadline or Deadline(None)
     records = [record_of(t) for t in previous]
     if previous and deadline.at is not None:  # the time the earlier processes searched is spent
-        deadline.at -= searched_seconds(records, n_jobs)
-    cv = CrossValidation(space, X, y, folds, study, logger, deadline, keep_oof, saved)
+        deadline.at -= searched_seconds(records, settings.n_jobs)
+    cv = CrossValidation(space, X, y, settings, study, logger, deadline)
     cv.worker = worker
     if previous:
-        cv.restore(records, *(saved.load() if saved else ({}, None)))
+        cv.restore(records, *(cv.checkpoint.load() if cv.checkpoint else ({}, None)))
     done = [t for t, r in zip(previous, records) if not r.interrupted]
     warm_done = {t.user_attrs.get("warm_start") for t in done}  # (the index among the defaults)
-    warm_start = [(i, p) for i, p in enumerate(default_trials(space)[: n_trials or None]) if i not in warm_done]
-    shared = StudyLock(storage, study_name) if worker is not None else None
-    driver = Driver(study, cv, n_trials, pack_size, warm_start, [mirror] if mirror else [], asked=len(done),
-                    shared=shared)
-    _drive(driver, n_jobs, mirror)
+    defaults = default_trials(space)[: settings.n_trials or None]
+    warm_start = [(i, p) for i, p in enumerate(defaults) if i not in warm_done]
+    shared = StudyLock(settings.storage, settings.study_name) if worker is not None else None
+    driver = Driver(study, cv, settings, warm_start, [mirror] if mirror else [], asked=len(done), shared=shared)
+    _drive(driver, settings.n_jobs, mirror)
     if not cv.completed_any() and worker is None:  # (a worker's fellows may have completed some)
-        _none_completed(study_name, cv.records)
-    return SearchResult(study_name, direction, sorted(cv.records, key=lambda r: r.number), space, folds,
-                        trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes,
+        _none_completed(settings.study_name, cv.records)
+    return SearchResult(settings.study_name, direction, sorted(cv.records, key=lambda r: r.number), space,
+                        settings.folds, trials=study.get_trials(deepcopy=False), oof=cv.oof, classes=cv.classes,
                         resumed=len(previous))
 
 
@@ -159,21 +156,21 @@ def open_shared_study(study_name: str, storage: str, direction: str) -> None:
     fail_stale(study)
 
 
-def collect_search(space: SearchSpace, *, folds: int, study_name: str, storage: str, checkpoint: str | Path,
-                   logger: TrialLogger) -> SearchResult:
-    """What the workers of a shared study left, read back as one SearchResult (as if one process
-    had run every trial): each trial's record, the kept out-of-fold predictions from `checkpoint`.
-    Trials a dead worker left running become interrupted FAIL trials first."""
-    study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+def collect_search(space: SearchSpace, settings: SearchSettings, logger: TrialLogger) -> SearchResult:
+    """What the workers of a shared study (settings.storage) left, read back as one SearchResult (as
+    if one process had run every trial): each trial's record, the kept out-of-fold predictions from
+    settings.checkpoint. Trials a dead worker left running become interrupted FAIL trials first."""
+    study_name = settings.study_name
+    study = optuna.load_study(study_name=study_name, storage=make_storage(settings.storage))
     fail_stale(study)
     trials = study.get_trials(deepcopy=False)
     records = sorted((record_of(t) for t in trials), key=lambda r: r.number)
-    oof, classes = Checkpoint(checkpoint).load()
+    oof, classes = Checkpoint(settings.checkpoint).load()
     complete = {r.number for r in records if r.state == "COMPLETE"}
     if not complete:
         _none_completed(study_name, records)
     tell_restored(logger, records)
-    return SearchResult(study_name, METRICS[space.metric].direction, records, space, folds, trials=trials,
+    return SearchResult(study_name, METRICS[space.metric].direction, records, space, settings.folds, trials=trials,
                         oof={n: p for n, p in oof.items() if n in complete}, classes=classes, resumed=len(records))
 
 
@@ -183,29 +180,31 @@ def _none_completed(study_name: str, records: list) -> None:
                        f"failures: {reasons[:3]}; raise search.n_trials or timeout_s, or check the data")
 
 
-def _open_study(name: str, storage: str | None, mirror: StudyMirror | None, direction: str, context,
-                n_jobs: int, pruner: str, started: int, worker: int | None = None) -> tuple[optuna.Study, list[int]]:
+def _open_study(settings: SearchSettings, direction: str, seed: int, mirror: StudyMirror | None,
+                worker: int | None) -> optuna.Study:
     """The study to fill: new, or the stored one of that name continued (see run_search); a
     continued study's sampler is seeded apart, so it does not draw the first process's trials again,
     and so is each worker's. A worker leaves other processes' running trials alone (the process
     that started the workers failed the stale ones before)."""
+    name, storage, parallel = settings.study_name, settings.storage, settings.n_jobs > 1
     if mirror is not None:
         stored = mirror.stored_trials()
-        study = optuna.create_study(study_name=name, direction=direction, pruner=make_pruner(pruner),
-                                    sampler=make_sampler(context.seed + len(stored), n_jobs > 1))
-        filled = restore(study, stored, started) if stored or started else []
+        study = optuna.create_study(study_name=name, direction=direction, pruner=make_pruner(settings.pruner),
+                                    sampler=make_sampler(seed + len(stored), parallel))
+        filled = restore(study, stored, settings.started) if stored or settings.started else []
         mirror.copied_already(len(study.trials), filled)
-        return study, filled
-    parallel = n_jobs > 1 or worker is not None  # trials of other threads or processes run beside
+        return study
+    parallel = parallel or worker is not None  # trials of other threads or processes run beside
     study = optuna.create_study(study_name=name, storage=make_storage(storage), direction=direction,
-                                sampler=make_sampler(context.seed, parallel), pruner=make_pruner(pruner),
+                                sampler=make_sampler(seed, parallel), pruner=make_pruner(settings.pruner),
                                 load_if_exists=storage is not None)
     if storage is None:
-        return study, []
-    filled = fail_stale(study) if worker is None else []
+        return study
+    if worker is None:
+        fail_stale(study)
     if study.trials or worker is not None:
-        study.sampler = make_sampler(context.seed + len(study.trials) + 1000 * (worker or 0), parallel)
-    return study, filled
+        study.sampler = make_sampler(seed + len(study.trials) + 1000 * (worker or 0), parallel)
+    return study
 
 
 class Driver:
@@ -213,9 +212,10 @@ class Driver:
     stops the search; with n_jobs > 1, in that many threads, each asking under one lock. An
     error or interrupt anywhere stops every thread from asking again."""
 
-    def __init__(self, study: optuna.Study, cv: CrossValidation, n_trials: int | None, pack_size: int,
+    def __init__(self, study: optuna.Study, cv: CrossValidation, settings: SearchSettings,
                  warm_start: list[tuple[int, dict]], callbacks: list, asked: int = 0, shared: StudyLock | None = None):
-        self.study, self.cv, self.n_trials, self.pack_size = study, cv, n_trials, pack_size
+        self.study, self.cv = study, cv
+        self.n_trials, self.pack_size = settings.n_trials, settings.pack_size
         self.warm_start, self.callbacks = list(warm_start), callbacks
         self.asked = asked  # trials toward n_trials (a continued study's finished ones count)
         self.shared = shared  # one of several processes filling the study: ask under this lock

@@ -2,22 +2,32 @@
 
 - runs: RunRef (a run by value: URI, experiment, id, name), start_run, RunLog (params, metrics,
   tags, artifacts, end) — what Prefect tasks pass between them
-- trials: TrialRuns, one nested child run per trial (automl.search's TrialLogger);
-  mark_final_members tags the trials the final model is made of
+- trials: TrialRuns, one nested child run per trial (automl.search's TrialLogger), TrialReporter
+  (the same, each trial also handed to a progress callback); mark_final_members tags the trials
+  the final model is made of
 - the study's stored copy: JournalMirror (automl.search's StudyMirror)
-- the registry: register_model (idempotent per run), Registration, the `champion` alias policy
+- what the parent run shows of the search and of the final model: log_search, log_winner
+- the registry: register_model (idempotent per run), Registration, HoldoutScore, the `champion`
+  alias policy and the lock that orders two runs' decisions (champion_lock)
 - a run's life beyond one process: parent_runs of a config, ParentRun (its status and whether its
-  process lives), end_with_children, reopen_run (automl run --resume)
+  process lives), dead_runs, end_dead_runs, resumable_run and resume_run (automl run --resume),
+  the checkpoint folder a resumed search reads (checkpoint_dir), finish_run, run_ends_failed
 
 The writer process that makes child runs and journal appends off the search's GIL is private.
 """
 
 from automl.tracking._journal import JournalMirror
-from automl.tracking._lifecycle import PROCESS_TAG, ParentRun, end_with_children, parent_runs, reopen_run
-from automl.tracking._registry import CHAMPION, Registration, model_requirements, register_model
+from automl.tracking._lifecycle import (PROCESS_TAG, ParentRun, ResumeRefused, checkpoint_dir, dead_runs,
+                                        end_dead_runs, end_with_children, finish_run, parent_runs, reopen_run,
+                                        resumable_run, resume_run, run_ends_failed)
+from automl.tracking._registry import (CHAMPION, HoldoutScore, Registration, champion_lock, model_requirements,
+                                       register_model)
 from automl.tracking._runs import RunLog, RunRef, absolute_uri, flatten, open_experiment, start_run
-from automl.tracking._trials import TrialRuns, mark_final_members, trial_run
+from automl.tracking._summaries import log_search, log_winner
+from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members, trial_run
 
-__all__ = ["CHAMPION", "PROCESS_TAG", "JournalMirror", "ParentRun", "Registration", "RunLog", "RunRef", "TrialRuns",
-           "absolute_uri", "end_with_children", "flatten", "mark_final_members", "model_requirements", "open_experiment", "parent_runs",
-           "register_model", "reopen_run", "start_run", "trial_run"]
+__all__ = ["CHAMPION", "PROCESS_TAG", "HoldoutScore", "JournalMirror", "ParentRun", "Registration", "ResumeRefused",
+           "RunLog", "RunRef", "TrialReporter", "TrialRuns", "absolute_uri", "champion_lock", "checkpoint_dir",
+           "dead_runs", "end_dead_runs", "end_with_children", "finish_run", "flatten", "log_search", "log_winner",
+           "mark_final_members", "model_requirements", "open_experiment", "parent_runs", "register_model",
+           "reopen_run", "resumable_run", "resume_run", "run_ends_failed", "start_run", "trial_run"]

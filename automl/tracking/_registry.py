@@ -8,6 +8,7 @@ one. Versions carry their `metric` and `test_score` tags from creation.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -18,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 
+from automl.locks import NamedLock
 from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
@@ -41,11 +43,24 @@ def model_requirements() -> list[str]:
     return [f"{name}=={installed_version(name).split('+')[0]}" for name in packages]
 
 
-def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metric: str, score: float,
-                   greater_is_better: bool, input_schema=None, lock=None) -> Registration:
+@dataclass(frozen=True)
+class HoldoutScore:
+    """The new model's score on the test split, and which way is better for its metric."""
+
+    metric: str
+    value: float
+    greater_is_better: bool
+
+    def beats(self, other: float) -> bool:
+        return self.value > other if self.greater_is_better else self.value < other
+
+
+def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score: HoldoutScore,
+                   input_schema=None, lock_store: str | None = None) -> Registration:
     """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins.
-    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock` orders two
-    runs' champion decisions where the store cannot (a tracking server); default: store_lock."""
+    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock_store`:
+    where two runs' champion decisions are ordered when the tracking store cannot order them (see
+    champion_lock)."""
     quiet_links(run.tracking_uri)
     client = MlflowClient(run.tracking_uri)
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
@@ -55,14 +70,32 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, metri
         model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
         mlflow.set_tracking_uri(run.tracking_uri)
         made = mlflow.register_model(model_uri, name, await_registration_for=60,
-                                     tags={"metric": metric, "test_score": repr(score)})
+                                     tags={"metric": score.metric, "test_score": repr(score.value)})
         version = str(made.version)
-    with lock if lock is not None else store_lock(run.tracking_uri):  # two runs finishing together: one decides at a time
-        registration = _maybe_move_champion(client, name, version, metric, score, greater_is_better)
+    with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
+        registration = _maybe_move_champion(client, name, version, score)
     RunLog(run).log(tags={"registered_model": name, "registered_version": version,
                           "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
                     metrics={"champion_previous_score": registration.previous_score})
     return registration
+
+
+@contextmanager
+def champion_lock(tracking_uri: str, lock_store: str | None, name: str):
+    """What orders two runs' champion decisions on model `name`. A local store: its own file lock
+    (store_lock). A tracking server has no lock of its own: the named lock in `lock_store` (the
+    run's Optuna storage: a PostgreSQL advisory lock, taken on every host; a file lock beside a
+    journal or SQLite file, on one); none when no lock_store is given."""
+    if lock_store is None or not tracking_uri.startswith(("http://", "https://")):
+        with store_lock(tracking_uri):
+            yield
+        return
+    lock = NamedLock(lock_store, f"champion:{name}")
+    try:
+        with lock:
+            yield
+    finally:
+        lock.close()
 
 
 def _logged_model_uri(run: RunRef) -> str | None:
@@ -102,8 +135,7 @@ def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -
     return info.model_uri
 
 
-def _maybe_move_champion(client: MlflowClient, name: str, version: str, metric: str, score: float,
-                         greater_is_better: bool) -> Registration:
+def _maybe_move_champion(client: MlflowClient, name: str, version: str, score: HoldoutScore) -> Registration:
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
@@ -115,12 +147,12 @@ def _maybe_move_champion(client: MlflowClient, name: str, version: str, metric: 
         return Registration(name, version, True, f"v{version} of this run is the champion already", None)
     old_metric = current.tags.get("metric")
     old_score = float(current.tags["test_score"]) if "test_score" in current.tags else None
-    if old_metric != metric or old_score is None:
+    if old_metric != score.metric or old_score is None:
         return Registration(name, version, False, f"champion v{current.version} was scored with "
-                            f"'{old_metric}', not '{metric}'; set the alias by hand to compare", old_score)
-    wins = score > old_score if greater_is_better else score < old_score
+                            f"'{old_metric}', not '{score.metric}'; set the alias by hand to compare", old_score)
+    wins = score.beats(old_score)
     if wins:
         client.set_registered_model_alias(name, CHAMPION, version)
     verdict = "beats" if wins else "does not beat"
-    return Registration(name, version, wins, f"test {metric} {score:.6g} {verdict} champion "
+    return Registration(name, version, wins, f"test {score.metric} {score.value:.6g} {verdict} champion "
                         f"v{current.version}'s {old_score:.6g}", old_score)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from mlflow import MlflowClient
 from mlflow.entities import RunTag
@@ -18,7 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from automl.tracking._runs import RunRef, flatten
 from automl.tracking._writer import writer_process
-from automl.tracking._writes import write_run
+from automl.tracking._writes import ChildRun, write_run
 
 if TYPE_CHECKING:
     from automl.search import TrialRecord
@@ -99,10 +99,9 @@ class TrialRuns:
 
     def log_trial(self, record: TrialRecord) -> None:
         tags, params, metrics = trial_run(record, self.parent.run_id, int(time.time() * 1000))
-        status = run_status(record)
-        self._writer.submit(self._owner, write_run, self.parent.tracking_uri, self.parent.experiment_id,
-                            f"trial-{record.number:03d}-{record.family}", tags, params, metrics, status,
-                            *run_times(record))
+        run = ChildRun(f"trial-{record.number:03d}-{record.family}", tags, params, metrics, run_status(record),
+                       *run_times(record))
+        self._writer.submit(self._owner, write_run, self.parent.tracking_uri, self.parent.experiment_id, run)
         self.count += 1
 
     def flush(self) -> None:
@@ -160,3 +159,23 @@ def mark_final_members(parent: RunRef, weights: dict[int, float]) -> None:
         elif "in_final_model" in run.data.tags:
             client.delete_tag(run.info.run_id, "in_final_model")
             client.delete_tag(run.info.run_id, "final_model_weight")
+
+
+class TrialReporter:
+    """The search's TrialLogger: each trial to its MLflow child run, then to `on_trial` (e.g. a
+    Prefect progress artifact)."""
+
+    def __init__(self, runs: TrialRuns, on_trial: Callable[[TrialRecord], None] | None):
+        self.runs, self.on_trial = runs, on_trial
+
+    def log_trial(self, record: TrialRecord) -> None:
+        self.runs.log_trial(record)
+        if self.on_trial is not None:
+            self.on_trial(record)
+
+    def restored(self, records: list[TrialRecord]) -> None:
+        """A continued search's finished trials (their child runs exist, or are mended after): they
+        count toward the progress shown."""
+        for record in records:
+            if self.on_trial is not None and not record.interrupted:
+                self.on_trial(record)

@@ -3,6 +3,7 @@ journal appends. Module-level functions, so they are sent to that process by ref
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,18 +19,29 @@ def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri)
 
 
-def write_run(tracking_uri: str, experiment_id: str, run_name: str, tags: dict[str, str],
-              params: dict[str, str], metrics: list[tuple[str, float, int, int]], status: str,
-              start_ms: int | None = None, end_ms: int | None = None) -> None:
-    """Create the run with its tags, log params and metrics (key, value, timestamp ms, step), end
-    it; start and end are the trial's own when given (else: now)."""
+@dataclass(frozen=True)
+class ChildRun:
+    """One child run as written: its name, tags, params, metrics (key, value, timestamp ms, step) and
+    end status; its start and end (ms since the epoch) are the trial's own when given (else: now)."""
+
+    name: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list[tuple[str, float, int, int]]
+    status: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+def write_run(tracking_uri: str, experiment_id: str, run: ChildRun) -> None:
+    """Create the run with its tags, log its params and metrics, end it."""
     client = _client(tracking_uri)
-    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags, start_time=start_ms).info.run_id
-    batch = [Metric(*m) for m in metrics]
+    run_id = client.create_run(experiment_id, run_name=run.name, tags=run.tags, start_time=run.start_ms).info.run_id
+    batch = [Metric(*m) for m in run.metrics]
     for start in range(0, max(len(batch), 1), MAX_BATCH):
         client.log_batch(run_id, metrics=batch[start:start + MAX_BATCH],
-                         params=[Param(k, v) for k, v in params.items()] if start == 0 else [])
-    client.set_terminated(run_id, status=status, end_time=end_ms)
+                         params=[Param(k, v) for k, v in run.params.items()] if start == 0 else [])
+    client.set_terminated(run_id, status=run.status, end_time=run.end_ms)
 
 
 @cache

@@ -4,9 +4,9 @@ search stops for it."""
 import optuna
 import pytest
 
-from automl.search import (POST_SEARCH_S, TAIL_S, CrossValidation, Deadline, OutOfTime, TrialRecord, refit_reserve,
-                           run_search, start_clock, take_clock)
-from automl.search._cv import _Member
+from automl.search import (POST_SEARCH_S, TAIL_S, CrossValidation, Deadline, OutOfTime, SearchSettings, TrialRecord,
+                           refit_reserve, run_search, start_clock, take_clock)
+from automl.search._cv import _GroupTrial
 
 
 def test_the_clock_started_by_the_cli_is_used_once():
@@ -46,26 +46,27 @@ def test_a_fold_that_cannot_finish_in_time_is_not_started(wine, space_for, trial
     dataset, split = wine
     study = optuna.create_study(direction="maximize")
     deadline = Deadline(at=1000.0, reserve_s=997.0, clock=lambda: 0.0)  # 3 s left for the search
-    cv = CrossValidation(space_for(dataset, ["linear"]), split.X_train, split.y_train, 2, study, trial_log, deadline)
+    cv = CrossValidation(space_for(dataset, ["linear"]), split.X_train, split.y_train, SearchSettings("fold", folds=2),
+                         study, trial_log, deadline)
     cv.records = [record(0, "linear", 0.9, [5.0, 5.0])]  # linear folds took 5 s each before
 
-    def member(family, fold_seconds=()):
-        return _Member(None, TrialRecord(1, family, {}, "RUNNING", fold_seconds=list(fold_seconds)))
+    def group_trial(family, fold_seconds=()):
+        return _GroupTrial(None, TrialRecord(1, family, {}, "RUNNING", fold_seconds=list(fold_seconds)))
 
     with pytest.raises(OutOfTime, match="out of time before fold 0"):
-        cv._check_time([member("linear")], 0)
-    cv._check_time([member("mlp")], 0)  # no estimate for this family: goes on
-    cv._check_time([member("linear", [1.0])], 1)  # this trial's own folds take 1 s: fits
+        cv._check_time([group_trial("linear")], 0)
+    cv._check_time([group_trial("mlp")], 0)  # no estimate for this family: goes on
+    cv._check_time([group_trial("linear", [1.0])], 1)  # this trial's own folds take 1 s: fits
     deadline.at = None
-    cv._check_time([member("linear")], 0)  # no time budget: nothing to check
+    cv._check_time([group_trial("linear")], 0)  # no time budget: nothing to check
 
 
 def test_a_spent_budget_still_yields_one_model_then_stops(wine, space_for, trial_log, study_store, step_clock):
     dataset, split = wine
     spent = Deadline(at=0.0, clock=step_clock)  # the clock reads 1, 2, ...: past the deadline from the start
     result = run_search(space_for(dataset, ["linear", "hist_gradient_boosting"]), split.X_train, split.y_train,
-                        folds=2, study_name="spent", n_trials=10, logger=trial_log, deadline=spent,
-                        **study_store.search_args("spent", "maximize"))
+                        study_store.settings("spent", folds=2, n_trials=10), trial_log, deadline=spent,
+                        mirror=study_store.mirror("spent", "maximize"))
     assert [r.state for r in trial_log.records] == ["COMPLETE"]  # the first trial, then the stop
     assert len(result.trials) == 1
     stored = study_store.load("spent")
@@ -78,8 +79,8 @@ def test_an_epoch_past_the_deadline_ends_the_trial_and_the_search(wine, space_fo
     epochs in its time is spent: pruned "out of time" mid-fold, and no trial after it."""
     dataset, split = wine
     deadline = Deadline(at=25.0, clock=step_clock)
-    result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train, folds=2,
-                        study_name="epochs", n_trials=10, logger=trial_log, deadline=deadline)
+    result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train,
+                        SearchSettings(study_name="epochs", folds=2, n_trials=10), trial_log, deadline=deadline)
     assert [(r.family, r.state) for r in result.records] == [("linear", "COMPLETE"), ("mlp", "PRUNED")]
     mlp = result.records[1]
     assert mlp.reason.startswith("out of time at fold 0, epoch ") and mlp.fold_scores == []

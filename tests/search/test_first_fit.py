@@ -10,9 +10,10 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from automl.ensemble import final_model
-from automl.search import CrossValidation, Deadline, OutOfTime, RowSample, TrialRecord, build_model, run_search
+from automl.search import (CrossValidation, Deadline, OutOfTime, RowSample, SearchSettings, TrialRecord, build_model,
+                           run_search)
 from automl.search import _rows
-from automl.search._cv import _Member
+from automl.search._cv import _GroupTrial
 from automl.search._rows import FIRST_SHARE, first_fit_fraction, sample_rows
 from automl.tracking._trials import trial_run
 
@@ -67,8 +68,8 @@ def small_probes(monkeypatch):
 
 def search(cancer, space_for, trial_log, deadline, families=("hist_gradient_boosting",), n_trials=1):
     dataset, split = cancer
-    return run_search(space_for(dataset, list(families)), split.X_train, split.y_train, folds=2,
-                      study_name="first-fit", n_trials=n_trials, logger=trial_log, deadline=deadline)
+    return run_search(space_for(dataset, list(families)), split.X_train, split.y_train,
+                      SearchSettings(study_name="first-fit", folds=2, n_trials=n_trials), trial_log, deadline=deadline)
 
 
 def test_a_first_trial_the_budget_cannot_hold_trains_on_fewer_rows(cancer, space_for, trial_log, step_clock,
@@ -105,11 +106,11 @@ def test_a_later_trial_is_expected_to_take_longer_on_every_row(wine, space_for, 
     them is expected to take 4 s a fold, which the 3 s left do not hold."""
     dataset, split = wine
     deadline = Deadline(at=1000.0, reserve_s=997.0, clock=lambda: 0.0)  # 3 s left for the search
-    cv = CrossValidation(space_for(dataset, ["linear"]), split.X_train, split.y_train, 2,
+    cv = CrossValidation(space_for(dataset, ["linear"]), split.X_train, split.y_train, SearchSettings("later", folds=2),
                          optuna.create_study(direction="maximize"), trial_log, deadline)
     sampled = TrialRecord(0, "linear", {"rows_fraction": 0.25}, "COMPLETE", 0.9, [0.9, 0.9], fold_seconds=[1.0, 1.0])
     cv.records = [sampled]
-    later = _Member(None, TrialRecord(1, "linear", {}, "RUNNING"))
+    later = _GroupTrial(None, TrialRecord(1, "linear", {}, "RUNNING"))
     with pytest.raises(OutOfTime, match="out of time before fold 0"):
         cv._check_time([later], 0)
     sampled.params = {}  # the same folds on every row: 1 s, which fits

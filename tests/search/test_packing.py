@@ -10,13 +10,13 @@ from automl.ensemble import final_model
 from automl.evaluation import score_predictions
 from automl.models.mlp import MLP
 from automl.pipeline import load_and_validate, pack_size
-from automl.search import Deadline, run_search
+from automl.search import Deadline, SearchSettings, run_search
 
 
 def test_packed_trials_share_the_shape_and_stay_separate_trials(cancer, space_for, trial_log):
     dataset, split = cancer
-    result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train, folds=2, study_name="packed",
-                        n_trials=8, pack_size=4, pruner="none", logger=trial_log)
+    result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train,
+                        SearchSettings(study_name="packed", folds=2, n_trials=8, pruner="none", pack_size=4), trial_log)
     trials = result.trials
     assert len(trials) == 8 and len(trial_log.records) == 8
     assert [t.user_attrs.get("packed_with") for t in trials] == [None, 0, 0, 0, None, 4, 4, 4]
@@ -49,8 +49,9 @@ def test_packs_under_a_tight_deadline_enter_the_ensemble_and_end_in_time(cancer,
     leaves room for a few packs, not for 40 trials."""
     dataset, split = cancer
     deadline = Deadline(at=250.0, clock=step_clock)
-    result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train, folds=2,
-                        study_name="tight", n_trials=40, pack_size=4, logger=trial_log, deadline=deadline)
+    result = run_search(space_for(dataset, ["linear", "mlp"]), split.X_train, split.y_train,
+                        SearchSettings(study_name="tight", folds=2, n_trials=40, pack_size=4), trial_log,
+                        deadline=deadline)
     records = {r.number: r for r in result.records}
     packed = [r for r in result.records if r.pack_size == 4 and r.state == "COMPLETE"]
     assert len(packed) >= 2 and {r.number for r in packed} <= set(result.oof)  # packed members are in the pool
@@ -69,7 +70,7 @@ def test_an_out_of_memory_error_inside_a_pack_fails_only_that_packs_trials(cance
                                                                            out_of_memory_family):
     dataset, split = cancer
     result = run_search(space_for(dataset, ["linear", out_of_memory_family]), split.X_train, split.y_train,
-                        folds=2, study_name="oom", n_trials=10, pack_size=3, logger=trial_log)
+                        SearchSettings(study_name="oom", folds=2, n_trials=10, pack_size=3), trial_log)
     failed = [r for r in result.records if r.state == "FAIL"]
     assert [r.number for r in failed] == [1, 2, 3]  # the first pack: the default leader and its two followers
     assert all("OutOfMemoryError: CUDA out of memory" in r.reason for r in failed)
@@ -100,8 +101,8 @@ def test_a_member_whose_predictions_fail_fails_alone(cancer, space_for, trial_lo
     monkeypatch.setattr(TorchMLPClassifier, "predict_proba", diverged)
     dataset, split = cancer
     default_lr = MLP().defaults(space_for(dataset, ["mlp"]).context)["learning_rate"]
-    result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train, folds=2, study_name="nan",
-                        n_trials=3, pack_size=3, pruner="none", logger=trial_log)
+    result = run_search(space_for(dataset, ["mlp"]), split.X_train, split.y_train,
+                        SearchSettings(study_name="nan", folds=2, n_trials=3, pruner="none", pack_size=3), trial_log)
     states = [r.state for r in result.records]
     assert states == ["COMPLETE", "FAIL", "FAIL"] and all("NaN" in r.reason for r in result.records[1:])
     assert set(result.oof) == {0}

@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import r2_score
 
 from automl.models import FamilyContext
-from automl.search import (CrossValidation, SearchSpace, build_pipeline, default_trials, log_target_suits,
-                           make_pruner, run_search, suggest_pipeline)
+from automl.search import (CrossValidation, SearchSettings, SearchSpace, build_pipeline, default_trials,
+                           log_target_suits, make_pruner, run_search, suggest_pipeline)
 
 COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                           optuna.trial.TrialState.FAIL)
@@ -18,8 +18,8 @@ COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialSt
 def test_search_runs_the_budget_warm_starts_and_persists(wine, space_for, trial_log, study_store):
     dataset, split = wine
     space = space_for(dataset, ["linear", "hist_gradient_boosting"])
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="wine-test", n_trials=5,
-                        logger=trial_log, **study_store.search_args("wine-test", "maximize"))
+    result = run_search(space, split.X_train, split.y_train, study_store.settings("wine-test", folds=2, n_trials=5),
+                        trial_log, mirror=study_store.mirror("wine-test", "maximize"))
     assert len(result.records) == 5 and [r.number for r in trial_log.records] == [0, 1, 2, 3, 4]
     # defaults first, the cheap and strong one leading; boosting takes raw columns (no SelectKBest)
     assert [r.family for r in result.records[:2]] == ["hist_gradient_boosting", "linear"]
@@ -41,9 +41,9 @@ def test_search_runs_the_budget_warm_starts_and_persists(wine, space_for, trial_
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, space_for, trial_log, study_store, broken_family):
     dataset, split = wine
-    result = run_search(space_for(dataset, [broken_family, "linear"]), split.X_train, split.y_train, folds=2,
-                        study_name="with-failures", n_trials=4, pruner="none", logger=trial_log,
-                        **study_store.search_args("with-failures", "maximize"))
+    result = run_search(space_for(dataset, [broken_family, "linear"]), split.X_train, split.y_train,
+                        study_store.settings("with-failures", folds=2, n_trials=4, pruner="none"), trial_log,
+                        mirror=study_store.mirror("with-failures", "maximize"))
     assert [r.state for r in result.records[:2]] == ["COMPLETE", "FAIL"]  # known families' defaults go first
     failed = trial_log.records[1]
     assert failed.family == "broken" and "InvalidParameterError" in failed.reason and "'C'" in failed.reason
@@ -56,8 +56,8 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(wine, space_for, tria
 def test_all_trials_failing_is_an_error_naming_the_reason(wine, space_for, trial_log, broken_family):
     dataset, split = wine
     with pytest.raises(RuntimeError, match="no trial of study 'doomed' completed.*InvalidParameterError"):
-        run_search(space_for(dataset, [broken_family]), split.X_train, split.y_train, folds=2, study_name="doomed",
-                   n_trials=2, logger=trial_log)
+        run_search(space_for(dataset, [broken_family]), split.X_train, split.y_train,
+                   SearchSettings(study_name="doomed", folds=2, n_trials=2), trial_log)
 
 
 def test_mlp_trials_report_epochs_and_hopeless_ones_are_pruned(wine, space_for, trial_log, study_store):
@@ -69,14 +69,14 @@ def test_mlp_trials_report_epochs_and_hopeless_ones_are_pruned(wine, space_for, 
                 "mlp.hidden_width": 32, "mlp.dropout": 0.5, "mlp.optimizer": "sgd", "mlp.learning_rate": 1e-3,
                 "mlp.weight_decay": 1e-2, "mlp.batch_size": 256, "mlp.max_epochs": 120}
 
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="mlp", n_trials=6,
-                        logger=trial_log, **study_store.search_args("mlp", "maximize"))
+    result = run_search(space, split.X_train, split.y_train, study_store.settings("mlp", folds=2, n_trials=6),
+                        trial_log, mirror=study_store.mirror("mlp", "maximize"))
     assert result.records[0].epoch_history and {"fold", "epoch", "train_loss", "val_loss"} <= set(
         result.records[0].epoch_history[0])
     study = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
     study.add_trials(result.trials)
     study.enqueue_trial(hopeless)
-    cv = CrossValidation(space, split.X_train, split.y_train, 2, study, trial_log)
+    cv = CrossValidation(space, split.X_train, split.y_train, SearchSettings("mlp", folds=2), study, trial_log)
     trial = study.ask()
     [record] = cv.evaluate([trial], [suggest_pipeline(trial, space)])
     assert record.state == "PRUNED" and record.reason.startswith("pruned at fold 0, epoch ")
@@ -105,7 +105,7 @@ def test_a_skewed_positive_target_is_also_tried_on_the_log_scale(trial_log):
     trials = default_trials(space)
     assert [(t["family"], t["log_target"]) for t in trials[:3]] == [
         ("hist_gradient_boosting", True), ("hist_gradient_boosting", False), ("linear", True)]
-    result = run_search(space, X, y, folds=2, study_name="log", n_trials=4, logger=trial_log)
+    result = run_search(space, X, y, SearchSettings(study_name="log", folds=2, n_trials=4), trial_log)
     assert result.records[0].params["log_target"] is True and result.records[1].params["log_target"] is False
     # A linear model of log(y) fits this target far better than one of y itself.
     plain = build_pipeline({"family": "linear", "k": None, "model": {"alpha": 1.0}, "log_target": False}, space)
@@ -128,8 +128,9 @@ def test_pytorch_regressors_fit_the_log_scale_themselves_so_their_trials_still_p
         params = {"family": family, "k": None, "model": {"max_epochs": 3}, "log_target": True}
         model = build_pipeline(params, space).named_steps["model"]  # the estimator itself, no wrapper
         assert type(model).__name__ in ("TorchMLPRegressor", "TabMRegressor") and model.log_target is True
-    result = run_search(space, X, y, folds=2, study_name="log-packed", n_trials=6, pack_size=3, pruner="none",
-                        logger=trial_log)
+    result = run_search(space, X, y,
+                        SearchSettings(study_name="log-packed", folds=2, n_trials=6, pruner="none", pack_size=3),
+                        trial_log)
     packed = [r for r in result.records if r.pack_size == 3]
     assert len(packed) == 6 and all(r.state == "COMPLETE" for r in packed)
     # the warm start's pack on log1p(y), then its pack on y itself: the members of a pack share the scale
@@ -139,9 +140,9 @@ def test_pytorch_regressors_fit_the_log_scale_themselves_so_their_trials_still_p
 
 def test_parallel_trials_in_threads_fill_the_budget_once(wine, space_for, trial_log, study_store):
     dataset, split = wine
-    result = run_search(space_for(dataset, ["linear", "random_forest"]), split.X_train, split.y_train, folds=2,
-                        study_name="threads", n_trials=6, n_jobs=2, logger=trial_log,
-                        **study_store.search_args("threads", "maximize"))
+    result = run_search(space_for(dataset, ["linear", "random_forest"]), split.X_train, split.y_train,
+                        study_store.settings("threads", folds=2, n_trials=6, n_jobs=2), trial_log,
+                        mirror=study_store.mirror("threads", "maximize"))
     assert sorted(r.number for r in result.records) == list(range(6))
     assert sorted(r.number for r in trial_log.records) == list(range(6))
     stored = study_store.load("threads")
@@ -152,8 +153,8 @@ def test_parallel_trials_in_threads_fill_the_budget_once(wine, space_for, trial_
 def test_an_interrupt_in_one_thread_stops_every_thread_from_asking(wine, space_for, trial_log, interrupting_family):
     dataset, split = wine
     with pytest.raises(KeyboardInterrupt):
-        run_search(space_for(dataset, [interrupting_family]), split.X_train, split.y_train, folds=2,
-                   study_name="interrupted", n_trials=60, n_jobs=2, logger=trial_log)
+        run_search(space_for(dataset, [interrupting_family]), split.X_train, split.y_train,
+                   SearchSettings(study_name="interrupted", folds=2, n_trials=60, n_jobs=2), trial_log)
     # the interrupted trial is told and logged; the other thread ends the trial it is running, no more
     assert any(r.state == "FAIL" and r.interrupted and r.reason == "interrupted (KeyboardInterrupt)"
                for r in trial_log.records)
@@ -166,8 +167,8 @@ def test_a_logger_that_fails_costs_a_warning_not_the_search(wine, space_for, cap
             raise ConnectionError("tracking server unreachable")
 
     dataset, split = wine
-    result = run_search(space_for(dataset, ["linear"]), split.X_train, split.y_train, folds=2,
-                        study_name="unlogged", n_trials=3, logger=Unreachable())
+    result = run_search(space_for(dataset, ["linear"]), split.X_train, split.y_train,
+                        SearchSettings(study_name="unlogged", folds=2, n_trials=3), Unreachable())
     assert [r.state for r in result.records].count("COMPLETE") >= 1 and len(result.records) == 3
     assert "trial 0 ended COMPLETE but could not be logged: tracking server unreachable" in caplog.text
 
@@ -177,8 +178,8 @@ def test_a_family_whose_space_raises_fails_its_trials_and_the_search_goes_on(win
     dataset, split = wine
     space = space_for(dataset, ["linear", cannot_suggest_family])
     space.score_funcs = []  # (the bad family's trials fail before k is drawn either way)
-    result = run_search(space, split.X_train, split.y_train, folds=2, study_name="unsuggestable", n_trials=6,
-                        logger=trial_log)
+    result = run_search(space, split.X_train, split.y_train,
+                        SearchSettings(study_name="unsuggestable", folds=2, n_trials=6), trial_log)
     failed = [t for t in result.trials if t.state == FAIL]
     assert failed and all("ValueError while suggesting: no space here" in t.user_attrs["fail_reason"] for t in failed)
     assert len(result.trials) == 6 and result.best_params["family"] == "linear"
@@ -192,15 +193,16 @@ def test_an_interrupted_search_continues_where_it_stopped(wine, space_for, trial
         pytest.skip("an in-memory study is gone with its process: nothing to continue")
     dataset, split = wine
     space, checkpoint = space_for(dataset, [interrupting_family]), tmp_path / "checkpoint"
-    search = dict(folds=2, study_name="resumed", n_trials=5, logger=trial_log, checkpoint=checkpoint)
+    settings = study_store.settings("resumed", folds=2, n_trials=5, checkpoint=str(checkpoint))
     with pytest.raises(KeyboardInterrupt):
-        run_search(space, split.X_train, split.y_train, **search, **study_store.search_args("resumed", "maximize"))
+        run_search(space, split.X_train, split.y_train, settings, trial_log,
+                   mirror=study_store.mirror("resumed", "maximize"))
     first = {r.number: r for r in trial_log.records}
     assert sorted(first) == [0, 1] and first[0].state == "COMPLETE" and first[1].interrupted
     assert sorted(p.name for p in checkpoint.glob("*.npy")) == ["classes.npy", "trial-00000.npy"]
     trial_log.records.clear()
-    result = run_search(space, split.X_train, split.y_train, **search,
-                        **study_store.search_args("resumed", "maximize"))
+    result = run_search(space, split.X_train, split.y_train, settings, trial_log,
+                        mirror=study_store.mirror("resumed", "maximize"))
     assert result.resumed == 2 and [r.number for r in result.records] == list(range(6))
     assert [r.number for r in trial_log.records] == [2, 3, 4, 5]  # only new trials are logged again
     assert [r.number for r in result.records if r.interrupted] == [1]

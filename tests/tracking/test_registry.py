@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from automl.tracking import CHAMPION, RunLog, register_model, start_run
+from automl.tracking import CHAMPION, HoldoutScore, RunLog, register_model, start_run
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_champion_moves_only_when_the_new_model_wins(new_run, fitted):
     results = []
     for score in (0.80, 0.75, 0.90):
         run = new_run(f"run-{score}")
-        results.append(register_model(run, model, X, "toy-model", "roc_auc", score, greater_is_better=True))
+        results.append(register_model(run, model, X, "toy-model", HoldoutScore("roc_auc", score, True)))
         RunLog(run).end()
     assert [r.moved_alias for r in results] == [True, False, True]
     assert "0.75 does not beat champion v1's 0.8" in results[1].reason
@@ -50,8 +50,8 @@ def test_champion_moves_only_when_the_new_model_wins(new_run, fitted):
 
 def test_champion_with_another_metric_is_not_replaced(new_run, fitted):
     model, X = fitted
-    register_model(new_run("a"), model, X, "m", "roc_auc", 0.5, True)
-    lower_is_better = register_model(new_run("b"), model, X, "m", "log_loss", 0.1, False)
+    register_model(new_run("a"), model, X, "m", HoldoutScore("roc_auc", 0.5, True))
+    lower_is_better = register_model(new_run("b"), model, X, "m", HoldoutScore("log_loss", 0.1, False))
     assert not lower_is_better.moved_alias and "scored with 'roc_auc', not 'log_loss'" in lower_is_better.reason
 
 
@@ -71,9 +71,9 @@ def test_a_retried_registration_makes_no_second_version(new_run, fitted, monkeyp
 
     monkeypatch.setattr(mlflow, "register_model", unreachable_once)
     with pytest.raises(ConnectionError):
-        register_model(run, model, X, "retry-model", "roc_auc", 0.9, True)
-    first = register_model(run, model, X, "retry-model", "roc_auc", 0.9, True)
-    again = register_model(run, model, X, "retry-model", "roc_auc", 0.9, True)
+        register_model(run, model, X, "retry-model", HoldoutScore("roc_auc", 0.9, True))
+    first = register_model(run, model, X, "retry-model", HoldoutScore("roc_auc", 0.9, True))
+    again = register_model(run, model, X, "retry-model", HoldoutScore("roc_auc", 0.9, True))
     client = MlflowClient(run.tracking_uri)
     versions = client.search_model_versions("name = 'retry-model'")
     assert [str(v.version) for v in versions] == ["1"] and first.version == again.version == "1"
