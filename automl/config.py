@@ -6,7 +6,6 @@ The same models are the Prefect flow's parameters, so the UI renders a form from
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,14 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from automl.names import FAMILY_NAMES, did_you_mean
 from automl.secrets import has_password, redact, redact_values, resolve_env
 
 # One flat Literal per choice, so the Prefect form renders a single dropdown.
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
-Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
+Family = Literal[FAMILY_NAMES]  # (automl.names: the one list, which automl.models registers)
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
-ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
+ALL_FAMILIES: list[str] = list(FAMILY_NAMES)
 # tabm is asked for by name: at 300 s on a 2-core CPU (benchmarks/README, issue 16 figure 2) no tabm trial
 # entered a final model, and on the large tables a CPU affords it 1-4 trials; it is sized for a GPU.
 DEFAULT_FAMILIES: list[str] = [name for name in ALL_FAMILIES if name != "tabm"]
@@ -49,10 +49,8 @@ class _Section(BaseModel):
             known = set(cls.model_fields)
             for key in values:
                 if key not in known:
-                    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
-                    did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
                     raise ValueError(
-                        f"unknown key '{key}' in {cls.__name__}.{did_you_mean} "
+                        f"unknown key '{key}' in {cls.__name__}.{did_you_mean(str(key), sorted(known))} "
                         f"Allowed keys: {', '.join(sorted(known))}."
                     )
         return values
