@@ -10,6 +10,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from automl.evaluation import SIGNS
+
 if TYPE_CHECKING:
     from automl.search._space import SearchSpace
 
@@ -60,7 +62,7 @@ class SearchResult:
 
     @property
     def sign(self) -> float:
-        return 1.0 if self.direction == "maximize" else -1.0
+        return SIGNS[self.direction]
 
     @property
     def best(self) -> TrialRecord:
