@@ -32,6 +32,7 @@ from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.stores import check_stores
+from automl.urls import sqlite_file
 from automl.search import (TAIL_S, Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
                            log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
@@ -219,8 +220,8 @@ def checkpoint_dir(stores: Stores, run_name: str) -> Path:
     storage = stores.optuna_storage
     if uses_journal(storage):
         root = Path(storage).parent
-    elif storage.startswith("sqlite:///"):
-        root = Path(storage.removeprefix("sqlite:///")).parent
+    elif sqlite_file(storage) is not None:
+        root = sqlite_file(storage).parent
     else:
         root = Path("mlruns")
     return root.resolve() / "checkpoints" / run_name

@@ -19,6 +19,7 @@ import optuna
 from filelock import FileLock
 
 from automl.search._resume import INTERRUPTED_ATTR
+from automl.urls import sqlite_file
 
 
 class StudyLock:
@@ -38,8 +39,7 @@ class StudyLock:
             digest = hashlib.sha256(f"automl-ask:{study_name}".encode()).digest()
             self._key = int.from_bytes(digest[:8], "big", signed=True)
         else:
-            path = storage.removeprefix("sqlite:///") if storage.startswith("sqlite:///") else storage
-            self._file = FileLock(str(Path(path)) + ".ask.lock")
+            self._file = FileLock(str(sqlite_file(storage) or Path(storage)) + ".ask.lock")
 
     def __enter__(self) -> StudyLock:
         if self._file is not None:

@@ -25,6 +25,7 @@ from automl.search._records import SearchResult
 from automl.search._resume import Checkpoint, fail_stale, record_of, restore, searched_seconds
 from automl.search._shared import StudyLock, counted_trials, warm_starts_taken
 from automl.search._space import SearchSpace, default_trials
+from automl.urls import sqlite_file
 
 class StudyMirror(Protocol):
     """A copy of the study kept in another store, written behind the search (automl.tracking.JournalMirror)."""
@@ -47,8 +48,8 @@ def uses_journal(storage: str | None) -> bool:
 
 def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
     """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
-    if storage is not None and storage.startswith("sqlite:///"):  # two runs may create its tables at once
-        with FileLock(storage.removeprefix("sqlite:///") + ".lock"):
+    if sqlite_file(storage) is not None:  # two runs may create its tables at once
+        with FileLock(f"{sqlite_file(storage)}.lock"):
             return optuna.storages.RDBStorage(storage)
     if storage is not None and storage.startswith(("postgresql://", "postgresql+")):  # the same, on a server
         lock = StudyLock(storage, "storage-tables")
