@@ -256,19 +256,19 @@ def resolve_stores(tracking: TrackingConfig) -> Stores:
 SECRET_ENV = "AUTOML_SECRET_{key}"  # where a literal password moves for the length of one process
 
 
-def passwords_to_env(config: RunConfig) -> RunConfig:
-    """The config with each tracking URL that holds a literal password replaced by ${AUTOML_SECRET_…},
-    the URL itself put in this process's environment: what a flow run's parameters (stored in
-    Prefect's database) may hold. Resolved back by resolve_stores in the same process."""
-    import os
-
+def hide_passwords(config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+    """The config with each tracking URL that holds a literal password replaced by ${AUTOML_SECRET_…}
+    (what a flow run's parameters, stored in Prefect's database, may hold), and those variables'
+    values (the URLs). The caller puts them in the environment where the flow runs (`automl run`:
+    its own process), so resolve_stores finds them; nothing here changes the environment."""
     values = config.model_dump(mode="json")
+    secrets = {}
     for key in ("tracking_uri", "artifact_location", "optuna_storage"):
         if has_password(values["tracking"][key]):
             name = SECRET_ENV.format(key=key.upper())
-            os.environ[name] = values["tracking"][key]
+            secrets[name] = values["tracking"][key]
             values["tracking"][key] = "${" + name + "}"
-    return RunConfig.model_validate(values)
+    return RunConfig.model_validate(values), secrets
 
 
 def literal_passwords(config: RunConfig) -> list[str]:

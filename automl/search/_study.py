@@ -18,6 +18,7 @@ from filelock import FileLock
 from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
+from automl.scoped import optuna_warnings_only
 from automl.search._budget import Deadline
 from automl.search._cv import KEEP_OOF, CrossValidation, TrialLogger, tell_restored
 from automl.search._packing import SuggestFailed, ask_group
@@ -81,6 +82,7 @@ def make_sampler(seed: int, parallel: bool = False) -> optuna.samplers.BaseSampl
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=parallel)
 
 
+@optuna_warnings_only()  # not a line per trial; the caller's level is back after
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int, study_name: str,
                logger: TrialLogger, storage: str | None = None, mirror: StudyMirror | None = None,
                n_trials: int | None = None, pruner: str = "median", n_jobs: int = 1, pack_size: int = 1,
@@ -103,7 +105,6 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, *, folds: int,
         raise ValueError(f"give run_search a storage ({storage!r}) or a mirror, not both")
     if worker is not None and storage is None:
         raise ValueError("a worker of a shared study needs the study's storage (a journal file or an RDB URL)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
     study, filled = _open_study(study_name, storage, mirror, direction, space.context, n_jobs, pruner, started,
                                 worker)
@@ -152,6 +153,7 @@ def _drive(driver: Driver, n_jobs: int, mirror: StudyMirror | None) -> None:
         mirror.flush()
 
 
+@optuna_warnings_only()
 def open_shared_study(study_name: str, storage: str, direction: str) -> None:
     """Create the study that workers will fill (or, continuing one, fail what dead processes left
     running), once, before any worker starts."""

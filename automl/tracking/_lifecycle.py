@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from automl.processes import alive
-from automl.tracking._runs import RunRef, absolute_uri, store_lock
+from automl.tracking._runs import RunRef, absolute_uri, end_run, store_lock
+from automl.urls import sqlite_file
 
 PROCESS_TAG = "automl.process"  # host:pid:start of the process running it (automl.processes)
 
@@ -39,7 +39,8 @@ class ParentRun:
 
 def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[ParentRun]:
     """The config's top-level runs in its experiment, newest first (none if it has no experiment)."""
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
+    store = sqlite_file(tracking_uri)
+    if store is not None and not store.exists():
         return []  # no store yet: looking must not create one (nor its folder)
     uri = absolute_uri(tracking_uri)
     with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
@@ -64,7 +65,7 @@ def end_with_children(run: RunRef, status: str, reason: str) -> None:
     for found in [*children, client.get_run(run.run_id)]:
         if found.info.status == "RUNNING":
             client.set_tag(found.info.run_id, "automl.ended_reason", reason)
-            client.set_terminated(found.info.run_id, status=status)
+            end_run(client, found.info.run_id, status)
 
 
 def reopen_run(run: RunRef, tags: dict[str, str]) -> None:
