@@ -141,7 +141,9 @@ class SearchConfig(_Section):
         f"(steadier scores where fits are cheap), else {LARGE_FOLDS}.",
     )
     pruner: Literal["median", "none"] = Field(
-        "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
+        "median", title="Pruner",
+        description="Stops unpromising trials early: after each fold, and after each epoch of the PyTorch "
+        "families (mlp, tabm).",
     )
     n_jobs: int = Field(1, ge=1, title="Parallel trials", description="Trials run at once in threads.")
     workers: int = Field(
@@ -155,11 +157,12 @@ class SearchConfig(_Section):
         "hosts; the study on PostgreSQL, MLflow behind a server); empty: local processes.",
     )
     pack_trials: Literal["auto", "on", "off"] = Field(
-        "auto", title="Pack MLP trials",
-        description="Train several MLP trials of one shape at once (each still its own trial and run); "
-        "auto packs on CUDA, where it pays.",
+        "auto", title="Pack PyTorch trials",
+        description="Train several trials of one PyTorch family (mlp, tabm) and one shape at once (each still "
+        "its own trial and run); auto packs on CUDA, where it pays.",
     )
-    pack_size: int = Field(8, ge=2, le=64, title="Pack size", description="MLP trials trained together.")
+    pack_size: int = Field(8, ge=2, le=64, title="Pack size",
+                           description="PyTorch trials (mlp, tabm) trained together in one pack.")
 
     def folds(self, n_train: int, smallest_class: int | None = None) -> int:
         """CV folds for n_train training rows (smallest_class: rows of the rarest class, if any):
