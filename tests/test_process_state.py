@@ -16,6 +16,7 @@ import optuna
 import pytest
 
 from automl.scoped import environment, optuna_warnings_only
+from automl.secrets import resolve_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,3 +112,12 @@ def test_scoped_settings_are_put_back_even_after_an_error(monkeypatch):
     with optuna_warnings_only():
         assert optuna.logging.get_verbosity() == optuna.logging.ERROR
     optuna.logging.set_verbosity(optuna.logging.INFO)
+
+
+def test_env_references_resolve_from_a_mapping_given_without_touching_the_environment(monkeypatch):
+    monkeypatch.delenv("AUTOML_TEST_URL", raising=False)
+    given = {"AUTOML_TEST_URL": "postgresql://me:pw@db/optuna"}
+    assert resolve_env("${AUTOML_TEST_URL}", "tracking.optuna_storage", given) == "postgresql://me:pw@db/optuna"
+    assert "AUTOML_TEST_URL" not in os.environ
+    with pytest.raises(ValueError, match=r"tracking.optuna_storage names \$\{AUTOML_TEST_URL\}, which is not set"):
+        resolve_env("${AUTOML_TEST_URL}", "tracking.optuna_storage")
