@@ -6,7 +6,6 @@ The same models are the Prefect flow's parameters, so the UI renders a form from
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,14 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from automl.names import FAMILY_NAMES, did_you_mean
 from automl.secrets import has_password, redact, redact_values, resolve_env
 
 # One flat Literal per choice, so the Prefect form renders a single dropdown.
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
-Family = Literal["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
+Family = Literal[FAMILY_NAMES]  # (automl.names: the one list, which automl.models registers)
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
-ALL_FAMILIES: list[str] = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm"]
+ALL_FAMILIES: list[str] = list(FAMILY_NAMES)
 # tabm is asked for by name: at 300 s on a 2-core CPU (benchmarks/README, issue 16 figure 2) no tabm trial
 # entered a final model, and on the large tables a CPU affords it 1-4 trials; it is sized for a GPU.
 DEFAULT_FAMILIES: list[str] = [name for name in ALL_FAMILIES if name != "tabm"]
@@ -49,10 +49,8 @@ class _Section(BaseModel):
             known = set(cls.model_fields)
             for key in values:
                 if key not in known:
-                    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
-                    did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
                     raise ValueError(
-                        f"unknown key '{key}' in {cls.__name__}.{did_you_mean} "
+                        f"unknown key '{key}' in {cls.__name__}.{did_you_mean(str(key), sorted(known))} "
                         f"Allowed keys: {', '.join(sorted(known))}."
                     )
         return values
@@ -143,7 +141,9 @@ class SearchConfig(_Section):
         f"(steadier scores where fits are cheap), else {LARGE_FOLDS}.",
     )
     pruner: Literal["median", "none"] = Field(
-        "median", title="Pruner", description="Stops unpromising trials early, per fold and per MLP epoch."
+        "median", title="Pruner",
+        description="Stops unpromising trials early: after each fold, and after each epoch of the PyTorch "
+        "families (mlp, tabm).",
     )
     n_jobs: int = Field(1, ge=1, title="Parallel trials", description="Trials run at once in threads.")
     workers: int = Field(
@@ -157,11 +157,12 @@ class SearchConfig(_Section):
         "hosts; the study on PostgreSQL, MLflow behind a server); empty: local processes.",
     )
     pack_trials: Literal["auto", "on", "off"] = Field(
-        "auto", title="Pack MLP trials",
-        description="Train several MLP trials of one shape at once (each still its own trial and run); "
-        "auto packs on CUDA, where it pays.",
+        "auto", title="Pack PyTorch trials",
+        description="Train several trials of one PyTorch family (mlp, tabm) and one shape at once (each still "
+        "its own trial and run); auto packs on CUDA, where it pays.",
     )
-    pack_size: int = Field(8, ge=2, le=64, title="Pack size", description="MLP trials trained together.")
+    pack_size: int = Field(8, ge=2, le=64, title="Pack size",
+                           description="PyTorch trials (mlp, tabm) trained together in one pack.")
 
     def folds(self, n_train: int, smallest_class: int | None = None) -> int:
         """CV folds for n_train training rows (smallest_class: rows of the rarest class, if any):
@@ -258,19 +259,19 @@ def resolve_stores(tracking: TrackingConfig) -> Stores:
 SECRET_ENV = "AUTOML_SECRET_{key}"  # where a literal password moves for the length of one process
 
 
-def passwords_to_env(config: RunConfig) -> RunConfig:
-    """The config with each tracking URL that holds a literal password replaced by ${AUTOML_SECRET_…},
-    the URL itself put in this process's environment: what a flow run's parameters (stored in
-    Prefect's database) may hold. Resolved back by resolve_stores in the same process."""
-    import os
-
+def hide_passwords(config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+    """The config with each tracking URL that holds a literal password replaced by ${AUTOML_SECRET_…}
+    (what a flow run's parameters, stored in Prefect's database, may hold), and those variables'
+    values (the URLs). The caller puts them in the environment where the flow runs (`automl run`:
+    its own process), so resolve_stores finds them; nothing here changes the environment."""
     values = config.model_dump(mode="json")
+    secrets = {}
     for key in ("tracking_uri", "artifact_location", "optuna_storage"):
         if has_password(values["tracking"][key]):
             name = SECRET_ENV.format(key=key.upper())
-            os.environ[name] = values["tracking"][key]
+            secrets[name] = values["tracking"][key]
             values["tracking"][key] = "${" + name + "}"
-    return RunConfig.model_validate(values)
+    return RunConfig.model_validate(values), secrets
 
 
 def literal_passwords(config: RunConfig) -> list[str]:

@@ -63,7 +63,7 @@ def select(oof: dict[int, np.ndarray], y: pd.Series, metric: str, classes: np.nd
     compared with `reference` (trial number, its out-of-fold predictions): by default the best candidate."""
     if not oof:
         raise ValueError("no out-of-fold predictions to select from")
-    sign = 1.0 if METRICS[metric].greater_is_better else -1.0
+    sign = METRICS[metric].sign
     tie_break = breaks_ties_on_log_loss(metric, classes)
     if classes is not None:  # labels as integer codes: the metrics run ~10× faster than on strings
         y = pd.Categorical(np.asarray(y), categories=classes).codes

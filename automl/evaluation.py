@@ -11,9 +11,14 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+# Optuna's direction of a study, as the factor that makes larger always better (sign * value).
+SIGNS = {"maximize": 1.0, "minimize": -1.0}
+
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """One metric; `greater_is_better` is where its sign is decided (everything else reads it from here)."""
+
     name: str
     tasks: tuple[str, ...]
     greater_is_better: bool
@@ -23,6 +28,15 @@ class MetricSpec:
     @property
     def direction(self) -> str:
         return "maximize" if self.greater_is_better else "minimize"
+
+    @property
+    def sign(self) -> float:
+        """1.0 or -1.0: sign * score is larger for a better score."""
+        return SIGNS[self.direction]
+
+    def better(self, score: float, than: float) -> bool:
+        """Whether `score` is strictly better than `than` on this metric."""
+        return self.sign * score > self.sign * than
 
 
 def _roc_auc(y, pred, proba, classes):

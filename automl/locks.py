@@ -10,6 +10,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from automl.urls import sqlite_file
+
 
 class NamedLock:
     """The lock called `name` in `store` (a PostgreSQL URL, or a journal or SQLite file or URL)."""
@@ -26,8 +28,7 @@ class NamedLock:
             digest = hashlib.sha256(f"automl-ask:{name}".encode()).digest()
             self._key = int.from_bytes(digest[:8], "big", signed=True)
         else:
-            path = store.removeprefix("sqlite:///") if store.startswith("sqlite:///") else store
-            self._file = FileLock(str(Path(path)) + ".ask.lock")
+            self._file = FileLock(str(sqlite_file(store) or Path(store)) + ".ask.lock")
 
     def __enter__(self) -> NamedLock:
         if self._file is not None:

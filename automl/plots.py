@@ -2,22 +2,24 @@
 that name the metric): the search's history coloured by family with pruned trials shown, the top
 parameter importances, and the final model on the test split (a confusion matrix with counts and
 row percentages; ROC, precision-recall and calibration curves for a binary task; residuals for
-regression; permutation importance). Plain functions of finished results; nothing is written here."""
+regression; permutation importance). Plain functions of finished results; nothing is written here.
+
+Figures are matplotlib.figure.Figure objects, not pyplot's: no backend is chosen or switched and no
+figure is kept in pyplot's registry, so a user's own matplotlib set-up is left as it was (a figure
+is freed when the last reference to it goes)."""
 
 from __future__ import annotations
 
 import warnings
 from typing import TYPE_CHECKING, Iterator
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
-from sklearn.calibration import CalibrationDisplay  # noqa: E402
+import numpy as np
+import optuna
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from sklearn import metrics as skm
+from sklearn.calibration import CalibrationDisplay
 
 if TYPE_CHECKING:
     from automl.search import SearchResult
@@ -28,16 +30,16 @@ TOP_FEATURES = 15  # permutation importances shown
 
 
 def _figure(size=WIDE):
-    fig, ax = plt.subplots(figsize=size, dpi=100)
-    return fig, ax
+    fig = Figure(figsize=size, dpi=100)
+    return fig, fig.subplots()
 
 
-def history_figure(result: SearchResult) -> plt.Figure:
+def history_figure(result: SearchResult) -> Figure:
     """Each trial's CV score by trial number, coloured by family: complete trials filled, pruned ones
     hollow at their partial score; the best so far as a step line."""
     fig, ax = _figure()
     families = sorted({r.family for r in result.records})
-    colours = dict(zip(families, plt.cm.tab10.colors))
+    colours = dict(zip(families, colormaps["tab10"].colors))
     for family in families:
         done = [r for r in result.records if r.family == family and r.value is not None]
         complete = [r for r in done if r.state == "COMPLETE"]
@@ -65,7 +67,7 @@ def history_figure(result: SearchResult) -> plt.Figure:
     return fig
 
 
-def importance_figure_of_params(result: SearchResult) -> plt.Figure | None:
+def importance_figure_of_params(result: SearchResult) -> Figure | None:
     """The TOP_PARAMS most important parameters (Optuna's fANOVA) on the complete trials; None when
     fewer than 3 completed or nothing varied."""
     study = result.study()
@@ -84,7 +86,7 @@ def importance_figure_of_params(result: SearchResult) -> plt.Figure | None:
                  f"Parameter importances: top {len(top)} of {len(importances)}")
 
 
-def _bars(names: list[str], values: list[float], xlabel: str, title: str, errors=None) -> plt.Figure:
+def _bars(names: list[str], values: list[float], xlabel: str, title: str, errors=None) -> Figure:
     fig, ax = _figure((10, max(3.0, 0.4 * len(names) + 1.5)))
     ax.barh(range(len(names))[::-1], values, xerr=errors, color="#4c72b0")
     ax.set_yticks(range(len(names))[::-1], names, fontsize=10)
@@ -94,14 +96,14 @@ def _bars(names: list[str], values: list[float], xlabel: str, title: str, errors
     return fig
 
 
-def search_figures(result: SearchResult) -> Iterator[tuple[str, plt.Figure]]:
+def search_figures(result: SearchResult) -> Iterator[tuple[str, Figure]]:
     yield "optimization_history", history_figure(result)
     importances = importance_figure_of_params(result)
     if importances is not None:
         yield "param_importances", importances
 
 
-def confusion_figure(y, predicted, classes) -> plt.Figure:
+def confusion_figure(y, predicted, classes) -> Figure:
     """Counts and row percentages (recall per true class), no grid lines through the numbers."""
     matrix = skm.confusion_matrix(y, predicted, labels=classes)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -122,12 +124,13 @@ def confusion_figure(y, predicted, classes) -> plt.Figure:
 
 
 def evaluation_figures(task: str, y, predicted: np.ndarray,
-                       classes: np.ndarray | None = None) -> Iterator[tuple[str, plt.Figure]]:
+                       classes: np.ndarray | None = None) -> Iterator[tuple[str, Figure]]:
     """The final model on the test split, from its predictions there: values for regression, class
     probabilities (columns in `classes` order) for classification."""
     y = np.asarray(y)
     if task == "regression":
-        fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
+        fig = Figure(figsize=(12, 5.5), dpi=100)
+        axes = fig.subplots(1, 2)
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="actual_vs_predicted", ax=axes[0])
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="residual_vs_predicted", ax=axes[1])
         axes[0].set_title("Test: actual vs predicted")
@@ -154,7 +157,7 @@ def evaluation_figures(task: str, y, predicted: np.ndarray,
     yield "calibration", fig
 
 
-def permutation_figure(table: pd.DataFrame, metric: str) -> plt.Figure:
+def permutation_figure(table: pd.DataFrame, metric: str) -> Figure:
     top = table.head(TOP_FEATURES)
     return _bars(list(top["column"]), list(top["importance"]), f"test {metric} lost when the column is shuffled",
                  f"Permutation importance of the final model: top {len(top)} of {len(table)} columns",

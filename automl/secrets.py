@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Mapping
 
 # scheme://user:password@ — the password is everything up to the last '@' before the host
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^\s/]*)@")
@@ -43,10 +43,12 @@ def env_references(text: str) -> list[str]:
     return _ENV_REFERENCE.findall(text)
 
 
-def resolve_env(text: str, key: str) -> str:
-    """`text` with each ${VAR} replaced by the variable's value; an unset one is a ValueError naming it."""
-    missing = [name for name in env_references(text) if name not in os.environ]
+def resolve_env(text: str, key: str, environ: Mapping[str, str] | None = None) -> str:
+    """`text` with each ${VAR} replaced by the variable's value in `environ` (default: this process's
+    environment, read, never written); an unset one is a ValueError naming it."""
+    environ = os.environ if environ is None else environ
+    missing = [name for name in env_references(text) if name not in environ]
     if missing:
         raise ValueError(f"{key} names ${{{missing[0]}}}, which is not set in this environment; "
                          f"export {missing[0]}=… where the run starts (it is read at run time and never stored)")
-    return _ENV_REFERENCE.sub(lambda m: os.environ[m[1]], text)
+    return _ENV_REFERENCE.sub(lambda m: environ[m[1]], text)

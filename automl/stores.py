@@ -17,6 +17,7 @@ from pathlib import Path
 
 from automl.config import ConfigError, Stores
 from automl.secrets import redact
+from automl.urls import sqlite_file
 
 ANSWER_WITHIN_S = 5.0
 RDB_SCHEMES = ("postgresql", "mysql", "mssql", "oracle", "sqlite")
@@ -53,7 +54,7 @@ def _check_optuna_storage(storage: str) -> None:
     key = "tracking.optuna_storage"
     if "://" not in storage:
         _check_writable_file(storage, key, folder=False)
-    elif storage.startswith("sqlite:"):
+    elif storage.startswith("sqlite"):
         _check_sqlite(storage, key)
     else:
         _check_database(storage, key)
@@ -79,10 +80,10 @@ def _check_answers(uri: str, key: str) -> None:
 
 
 def _check_sqlite(uri: str, key: str) -> None:
-    path = uri.split(":///", 1)[1] if ":///" in uri else ""
-    if not path or path == ":memory:":
+    path = sqlite_file(uri)
+    if path is None:
         raise ConfigError(f"{key} '{uri}' names no file; use e.g. sqlite:///mlruns/mlflow.db")
-    _check_writable_file(path.split("?", 1)[0], key, folder=False)
+    _check_writable_file(str(path), key, folder=False)
 
 
 def _check_writable_file(path: str, key: str, folder: bool) -> None:

@@ -168,15 +168,7 @@ def progress(study_name: str, storage: str, on_trial: Callable[[TrialRecord], No
 
 
 def _resolve(text: str, key: str, env: dict[str, str] | None = None) -> str:
-    if env is None:
-        return resolve_env(text, key)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return resolve_env(text, key)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return resolve_env(text, key, None if env is None else {**os.environ, **env})
 
 
 def work(job: WorkerJob, index: int):

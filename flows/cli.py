@@ -15,7 +15,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 STARTUP_TIMEOUT_S = 120
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
-from automl.config import ConfigError, load_config, passwords_to_env  # noqa: E402
+from automl.config import ConfigError, hide_passwords, load_config  # noqa: E402
 from automl.data import DataError  # noqa: E402
 from automl.secrets import redact  # noqa: E402
 
@@ -101,7 +101,8 @@ def run(config, resume: str | None = None) -> int:
     from automl.processes import started_at
     from automl.search import start_clock
 
-    flow_config = passwords_to_env(config)  # the flow run's parameters hold no password
+    flow_config, secrets = hide_passwords(config)  # the flow run's parameters hold no password:
+    os.environ.update(secrets)  # this process's own environment holds it (the flow resolves ${AUTOML_SECRET_…})
     prepared = steps.load_and_validate(flow_config)
     for note in prepared.dataset.notes:
         print(f"automl: note: {note}", file=sys.stderr)

@@ -75,7 +75,7 @@ def trial_progress(config: RunConfig, metric: str):
     budget = config.search.n_trials
     artifact_id = create_progress_artifact(progress=0.0, key=artifact_key(config, "search-progress"),
                                            description=f"{config.name}: trials done / {budget or 'time budget'}")
-    greater = METRICS[metric].greater_is_better
+    spec = METRICS[metric]
     state = {"done": 0, "best": None, "best_trial": None, "updated": time.monotonic(), "since": []}
     logger = get_run_logger()
 
@@ -94,7 +94,7 @@ def trial_progress(config: RunConfig, metric: str):
     def on_trial(record) -> None:
         state["done"] += 1
         state["since"].append(record.state)
-        if record.state == "COMPLETE" and (state["best"] is None or (record.value > state["best"]) == greater):
+        if record.state == "COMPLETE" and (state["best"] is None or spec.better(record.value, state["best"])):
             state["best"], state["best_trial"] = record.value, f"{record.number}, {record.family}"
         if time.monotonic() - state["updated"] >= PROGRESS_EVERY_S:  # push() after the search sends the rest
             push()

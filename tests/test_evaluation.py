@@ -73,3 +73,9 @@ def test_permutation_importance_subsamples_by_class_and_never_fails_the_run():
     assert table is not None and 100 <= table["rows"].iloc[0] < 2000  # a stratified subsample keeps the rare class
     one_class = permutation_table("roc_auc", model, X.iloc[20:], y[20:], seed=0, predict_ms_per_1k=0.01)
     assert one_class is None  # ROC AUC cannot be computed: no table, no error
+
+def test_a_metrics_sign_is_decided_once_in_its_spec():
+    assert (METRICS["roc_auc"].sign, METRICS["rmse"].sign, METRICS["log_loss"].sign) == (1.0, -1.0, -1.0)
+    assert METRICS["roc_auc"].better(0.9, 0.8) and not METRICS["roc_auc"].better(0.8, 0.9)
+    assert METRICS["rmse"].better(1.0, 2.0) and not METRICS["rmse"].better(2.0, 2.0)  # equal is not better
+    assert {spec.direction for spec in METRICS.values()} == {"maximize", "minimize"}

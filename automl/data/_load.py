@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from automl.config import RunConfig
 from automl.data._read import read_file
 from automl.data._validate import DataError, Dataset, validate_table
+from automl.names import did_you_mean
 
 BUNDLED = {
     "breast_cancer": "load_breast_cancer",
@@ -35,10 +35,8 @@ def read_table(source: str | pd.DataFrame, key: str = "data.source", encoding: s
     if source.startswith("sklearn:"):
         bundled = source.split(":", 1)[1]
         if bundled not in BUNDLED:
-            hint = difflib.get_close_matches(bundled, list(BUNDLED), n=1)
-            did_you_mean = f" Did you mean 'sklearn:{hint[0]}'?" if hint else ""
             raise DataError(
-                f"unknown bundled data set '{source}'.{did_you_mean} "
+                f"unknown bundled data set '{source}'.{did_you_mean(bundled, BUNDLED, prefix='sklearn:')} "
                 f"Bundled: {', '.join('sklearn:' + k for k in BUNDLED)}."
             )
         import sklearn.datasets

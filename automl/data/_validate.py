@@ -5,7 +5,6 @@ Every check runs before anything is written; each failure names the value and th
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 from automl.config import LARGE_FOLDS, RunConfig
 from automl.data._columns import ColumnCleaner, ColumnDecision
 from automl.evaluation import default_metric, metrics_for_task
+from automl.names import did_you_mean
 
 # A numeric target with at most this many distinct integer values is read as classes.
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
@@ -90,16 +90,13 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:
     if target not in table.columns:
-        same_letters = [c for c in table.columns if c.lower() == target.lower()]
-        hint = same_letters or difflib.get_close_matches(target, list(table.columns), n=1)
-        did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
-        raise DataError(f"target column '{target}' is not in the table '{name}'.{did_you_mean} "
+        hint = did_you_mean(target, table.columns)
+        raise DataError(f"target column '{target}' is not in the table '{name}'.{hint} "
                         f"Columns: {', '.join(list(table.columns)[:20])}{_delimiter_hint(table)}")
     missing_drops = [c for c in config.data.drop_columns if c not in table.columns]
     if missing_drops:
-        hints = {c: difflib.get_close_matches(c, list(table.columns), n=1) for c in missing_drops}
-        did_you_mean = "".join(f" Did you mean '{h[0]}' for '{c}'?" for c, h in hints.items() if h)
-        raise DataError(f"data.drop_columns names columns that are not in the table: {missing_drops}.{did_you_mean} "
+        hints = "".join(did_you_mean(c, table.columns, name_word=True) for c in missing_drops)
+        raise DataError(f"data.drop_columns names columns that are not in the table: {missing_drops}.{hints} "
                         f"Columns: {', '.join(list(table.columns)[:30])}")
     if target in config.data.drop_columns:
         raise DataError(f"data.drop_columns drops the target '{target}'; remove it from drop_columns")

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.feature_selection import (  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # (not pyplot: no backend chosen, no figure kept; see automl.plots)
+from sklearn.feature_selection import (
     f_classif,
     f_regression,
     mutual_info_classif,
@@ -84,10 +81,11 @@ def profile_features(X_train: pd.DataFrame, y_train: pd.Series, numeric: list[st
     return FeatureProfile(n_features=Xt.shape[1], score_funcs=score_funcs, table=table)
 
 
-def profile_figure(profile: FeatureProfile, top: int = 25) -> plt.Figure:
+def profile_figure(profile: FeatureProfile, top: int = 25) -> Figure:
     """Horizontal bars of the top features, each score scaled to its maximum so they share an axis."""
     shown = profile.table.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.28 * len(shown) + 1)))
+    fig = Figure(figsize=(8, max(3.0, 0.28 * len(shown) + 1)))
+    ax = fig.subplots()
     height = 0.8 / len(profile.score_funcs)
     positions = np.arange(len(shown))
     for i, name in enumerate(profile.score_funcs):

@@ -90,7 +90,7 @@ class CrossValidation:
         self.deadline = deadline or Deadline(None)
         self.clock = self.deadline.clock  # fold times and the deadline read the same clock
         self.splits = list(cv_splitter(space.context.task, settings.folds, space.context.seed).split(X, y))
-        self.sign = 1.0 if METRICS[space.metric].greater_is_better else -1.0
+        self.sign = METRICS[space.metric].sign
         self.keep_oof = settings.keep_oof
         self.checkpoint = Checkpoint(settings.checkpoint) if settings.checkpoint is not None else None
         self._classes_saved = False

@@ -10,6 +10,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from automl.evaluation import SIGNS
+from automl.scoped import optuna_warnings_only
+
 if TYPE_CHECKING:
     from automl.search._space import SearchSpace
 
@@ -60,7 +63,7 @@ class SearchResult:
 
     @property
     def sign(self) -> float:
-        return 1.0 if self.direction == "maximize" else -1.0
+        return SIGNS[self.direction]
 
     @property
     def best(self) -> TrialRecord:
@@ -76,6 +79,7 @@ class SearchResult:
     def best_value(self) -> float:
         return self.best.value
 
+    @optuna_warnings_only()
     def study(self) -> optuna.Study:
         """An in-memory copy of the study (for Optuna's plots)."""
         study = optuna.create_study(direction=self.direction, study_name=self.study_name)

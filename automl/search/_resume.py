@@ -77,12 +77,17 @@ def restore(study: optuna.Study, stored: list[optuna.trial.FrozenTrial], started
 def fail_stale(study: optuna.Study) -> list[int]:
     """A shared storage's trials left RUNNING (or WAITING from an old enqueue) by a dead process
     become interrupted FAIL trials. Returns their numbers."""
+    # Optuna 5 has no public API for this: Study keeps its storage private (no accessor), and
+    # Study.tell fails only RUNNING trials and sets no user attributes on another process's trial.
+    # The storage's own methods (public BaseStorage API) do it, reached through that attribute.
     storage, numbers = study._storage, []
+    study_id = storage.get_study_id_from_name(study.study_name)
     states = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
     for trial in study.get_trials(deepcopy=False, states=states):
-        storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
-        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)  # (not trial._trial_id)
+        storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+        storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED)
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
         numbers.append(trial.number)
     return numbers
 

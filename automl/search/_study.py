@@ -18,6 +18,7 @@ from filelock import FileLock
 from threadpoolctl import ThreadpoolController
 
 from automl.evaluation import METRICS
+from automl.scoped import optuna_warnings_only
 from automl.search._budget import Deadline
 from automl.search._cv import CrossValidation, TrialLogger, tell_restored
 from automl.search._packing import SuggestFailed, ask_group
@@ -26,6 +27,7 @@ from automl.search._resume import Checkpoint, fail_stale, record_of, restore, se
 from automl.search._settings import SearchSettings
 from automl.search._shared import StudyLock, counted_trials, warm_starts_taken
 from automl.search._space import SearchSpace, default_trials
+from automl.urls import sqlite_file
 
 class StudyMirror(Protocol):
     """A copy of the study kept in another store, written behind the search (automl.tracking.JournalMirror)."""
@@ -48,8 +50,8 @@ def uses_journal(storage: str | None) -> bool:
 
 def make_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
     """None: in memory; an RDB URL (sqlite://, postgresql://, mysql://) as it is; else a journal file."""
-    if storage is not None and storage.startswith("sqlite:///"):  # two runs may create its tables at once
-        with FileLock(storage.removeprefix("sqlite:///") + ".lock"):
+    if sqlite_file(storage) is not None:  # two runs may create its tables at once
+        with FileLock(f"{sqlite_file(storage)}.lock"):
             return optuna.storages.RDBStorage(storage)
     if storage is not None and storage.startswith(("postgresql://", "postgresql+")):  # the same, on a server
         lock = StudyLock(storage, "storage-tables")
@@ -81,6 +83,7 @@ def make_sampler(seed: int, parallel: bool = False) -> optuna.samplers.BaseSampl
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=parallel)
 
 
+@optuna_warnings_only()  # not a line per trial; the caller's level is back after
 def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, settings: SearchSettings, logger: TrialLogger, *,
                mirror: StudyMirror | None = None, deadline: Deadline | None = None,
                worker: int | None = None) -> SearchResult:
@@ -101,7 +104,6 @@ def run_search(space: SearchSpace, X: pd.DataFrame, y: pd.Series, settings: Sear
         raise ValueError(f"give run_search a storage ({settings.storage!r}) or a mirror, not both")
     if worker is not None and settings.storage is None:
         raise ValueError("a worker of a shared study needs the study's storage (a journal file or an RDB URL)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = METRICS[space.metric].direction
     study = _open_study(settings, direction, space.context.seed, mirror, worker)
     previous = study.get_trials(deepcopy=False) if worker is None else []
@@ -148,6 +150,7 @@ def _drive(driver: Driver, n_jobs: int, mirror: StudyMirror | None) -> None:
         mirror.flush()
 
 
+@optuna_warnings_only()
 def open_shared_study(study_name: str, storage: str, direction: str) -> None:
     """Create the study that workers will fill (or, continuing one, fail what dead processes left
     running), once, before any worker starts."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from automl.scoped import optuna_warnings_only
 from automl.tracking._writer import writer_process
 from automl.tracking._writes import copy_trial, set_study_user_attr
 
@@ -24,12 +25,13 @@ class JournalMirror:
     def __init__(self, path: str, study_name: str, direction: str):
         self.path = str(Path(path).resolve())  # the writer process may have another working directory
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per study or trial
         self.storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(self.path))
         try:  # a study continued (automl run --resume) is the one stored under its name
             self.study_id, self.existed = self.storage.get_study_id_from_name(study_name), True
         except KeyError:
-            self.study_id = self.storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], study_name)
+            with optuna_warnings_only():  # (Optuna logs each new study at INFO)
+                self.study_id = self.storage.create_new_study([optuna.study.StudyDirection[direction.upper()]],
+                                                              study_name)
             self.existed = False
         self.writer, self.owner = writer_process(), f"optuna-journal:{self.path}:{study_name}"
         self.copied: set[int] = set()

@@ -15,7 +15,8 @@ from mlflow.entities import ViewType
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from automl.processes import alive, this_process
-from automl.tracking._runs import RunLog, RunRef, absolute_uri, store_lock
+from automl.tracking._runs import RunLog, RunRef, absolute_uri, end_run, store_lock
+from automl.urls import sqlite_file
 
 PROCESS_TAG = "automl.process"  # host:pid:start of the process running it (automl.processes)
 
@@ -42,7 +43,8 @@ class ParentRun:
 
 def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[ParentRun]:
     """The config's top-level runs in its experiment, newest first (none if it has no experiment)."""
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).exists():
+    store = sqlite_file(tracking_uri)
+    if store is not None and not store.exists():
         return []  # no store yet: looking must not create one (nor its folder)
     uri = absolute_uri(tracking_uri)
     with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
@@ -67,7 +69,7 @@ def end_with_children(run: RunRef, status: str, reason: str) -> None:
     for found in [*children, client.get_run(run.run_id)]:
         if found.info.status == "RUNNING":
             client.set_tag(found.info.run_id, "automl.ended_reason", reason)
-            client.set_terminated(found.info.run_id, status=status)
+            end_run(client, found.info.run_id, status)
 
 
 def reopen_run(run: RunRef, tags: dict[str, str]) -> None:
@@ -140,8 +142,8 @@ def checkpoint_dir(optuna_storage: str | None, run_name: str) -> Path:
     beside the journal file (a path), or the SQLite store, or else in mlruns/."""
     if optuna_storage is not None and "://" not in optuna_storage:  # a journal file
         root = Path(optuna_storage).parent
-    elif optuna_storage is not None and optuna_storage.startswith("sqlite:///"):
-        root = Path(optuna_storage.removeprefix("sqlite:///")).parent
+    elif sqlite_file(optuna_storage) is not None:
+        root = sqlite_file(optuna_storage).parent
     else:
         root = Path("mlruns")
     return root.resolve() / "checkpoints" / run_name

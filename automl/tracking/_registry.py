@@ -12,14 +12,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Iterator
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
+from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 
 from automl.locks import NamedLock
+from automl.scoped import environment
 from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
@@ -61,16 +64,15 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score
     `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock_store`:
     where two runs' champion decisions are ordered when the tracking store cannot order them (see
     champion_lock)."""
-    quiet_links(run.tracking_uri)
     client = MlflowClient(run.tracking_uri)
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
     if existing:  # a retry after the version was made
         version = str(existing[0].version)
     else:
-        model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
-        mlflow.set_tracking_uri(run.tracking_uri)
-        made = mlflow.register_model(model_uri, name, await_registration_for=60,
-                                     tags={"metric": score.metric, "test_score": repr(score.value)})
+        with fluent_tracking_uri(run.tracking_uri), quiet_links(run.tracking_uri):  # (log_model ends a run)
+            model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
+            made = mlflow.register_model(model_uri, name, await_registration_for=60,
+                                         tags={"metric": score.metric, "test_score": repr(score.value)})
         version = str(made.version)
     with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
         registration = _maybe_move_champion(client, name, version, score)
@@ -98,11 +100,25 @@ def champion_lock(tracking_uri: str, lock_store: str | None, name: str):
         lock.close()
 
 
+@contextmanager
+def fluent_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """MLflow's fluent calls (log_model, register_model, search_logged_models) read one process-wide
+    tracking URI, and setting it also sets MLFLOW_TRACKING_URI: both are the user's again after the block."""
+    # MLflow has no public getter for the URI set_tracking_uri set (get_tracking_uri falls back to
+    # MLFLOW_TRACKING_URI and its default), so the module's own value is read to be put back.
+    previous = mlflow_tracking_utils._tracking_uri
+    with environment({"MLFLOW_TRACKING_URI": tracking_uri}):  # (restores, or removes, the variable after)
+        mlflow.set_tracking_uri(tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(previous)
+
+
 def _logged_model_uri(run: RunRef) -> str | None:
     """The newest model this run logged in full (a retry after log_model succeeded), if any; one a
     failed log_model left behind (status FAILED) is not used. (The SQL store does not filter on
-    status, so that is done here.)"""
-    mlflow.set_tracking_uri(run.tracking_uri)
+    status, so that is done here.) Called under fluent_tracking_uri."""
     found = mlflow.search_logged_models(experiment_ids=[run.experiment_id], output_format="list",
                                         filter_string=f"source_run_id = '{run.run_id}' AND name = '{MODEL_NAME}'",
                                         order_by=[{"field_name": "creation_timestamp", "ascending": False}])
@@ -112,7 +128,8 @@ def _logged_model_uri(run: RunRef) -> str | None:
 
 def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -> str:
     """Log `model`: a PythonModel (what the pipeline registers: automl.served.PredictMethods, with its
-    params schema and metadata) as a pyfunc; any other estimator with the scikit-learn flavour."""
+    params schema and metadata) as a pyfunc; any other estimator with the scikit-learn flavour.
+    Called under fluent_tracking_uri."""
     from mlflow.models import ModelSignature, infer_signature  # (kept out of the writer process's imports)
     from mlflow.pyfunc import PythonModel
 
@@ -124,7 +141,6 @@ def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -
                                params=model.params_schema() if wrapped else None)
     common = dict(name=MODEL_NAME, signature=signature, input_example=example, pip_requirements=model_requirements(),
                   code_paths=[str(PACKAGE_ROOT)])
-    mlflow.set_tracking_uri(run.tracking_uri)
     with mlflow.start_run(run_id=run.run_id, nested=False):
         if wrapped:
             info = mlflow.pyfunc.log_model(python_model=model, metadata=model.metadata(), **common)

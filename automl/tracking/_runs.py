@@ -3,7 +3,6 @@ pass it between them and each opens its own client, in whatever process or host 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from contextlib import nullcontext
@@ -17,11 +16,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from automl.scoped import environment
 from automl.secrets import has_password
 from automl.tracking._writer import writer_process
+from automl.urls import sqlite_file, with_sqlite_file
 
 if TYPE_CHECKING:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
 MAX_PARAM_LENGTH = 6000
 # MLflow 3's UI opens an experiment by its kind; without one it may open on GenAI traces.
@@ -40,26 +41,33 @@ class RunRef:
 
 def absolute_uri(tracking_uri: str) -> str:
     """A relative SQLite store made absolute (other processes may start in other folders)."""
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.resolve()}"
-    return tracking_uri
+    path = sqlite_file(tracking_uri)
+    if path is None:
+        return tracking_uri
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return with_sqlite_file(tracking_uri, path.resolve())
 
 
-def quiet_links(tracking_uri: str) -> None:
-    """MLflow prints "View run … at: <tracking URI>/#/…" as given; not when the URI holds a password
-    (set before the writer process starts, which inherits it)."""
-    if has_password(tracking_uri):
-        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+def quiet_links(tracking_uri: str):
+    """Ending a run on a server, MLflow prints "View run … at: <tracking URI>/#/…" with the URI as
+    given; not when the URI holds a password. MLflow's one switch for it is an environment variable:
+    set inside the with block only, so the user's environment is as it was after it."""
+    if not has_password(tracking_uri):
+        return nullcontext()
+    return environment({"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"})
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, end_ms: int | None = None) -> None:
+    """client.set_terminated, with no link printed that would show a password (quiet_links)."""
+    with quiet_links(client.tracking_uri):
+        client.set_terminated(run_id, status=status, end_time=end_ms)
 
 
 def store_lock(tracking_uri: str):
     """A lock over a local SQLite store, for what two runs must not do at once (create its tables,
     an experiment, move the champion alias); a server orders its own writes (no lock)."""
-    if tracking_uri.startswith("sqlite:///"):
-        return FileLock(tracking_uri.removeprefix("sqlite:///") + ".lock")
-    return nullcontext()
+    path = sqlite_file(tracking_uri)
+    return nullcontext() if path is None else FileLock(f"{path}.lock")
 
 
 def open_experiment(client: MlflowClient, name: str, artifact_location: str) -> str:
@@ -87,7 +95,6 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
               tags: dict[str, str]) -> RunRef:
     """A new top-level run (RUNNING) in the experiment."""
     uri = absolute_uri(tracking_uri)
-    quiet_links(uri)
     writer_process()  # started now, so it has imported MLflow by the time the first trial ends
     with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
         client = MlflowClient(uri)
@@ -112,7 +119,6 @@ class RunLog:
 
     def __init__(self, ref: RunRef):
         self.ref = ref
-        quiet_links(ref.tracking_uri)
         self.client = MlflowClient(ref.tracking_uri)
 
     def log(self, params: dict[str, Any] | None = None, metrics: dict[str, float] | None = None,
@@ -139,11 +145,9 @@ class RunLog:
             metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if v is not None],
             params=[Param(k, v) for k, v in params.items()], tags=[RunTag(k, v) for k, v in tags.items()])
 
-    def log_figure(self, figure: plt.Figure, path: str) -> None:
-        import matplotlib.pyplot as plt  # (kept out of the writer process's imports)
-
+    def log_figure(self, figure: Figure, path: str) -> None:
+        """A matplotlib Figure (automl.plots makes them without pyplot: nothing to close)."""
         self.client.log_figure(self.ref.run_id, figure, path)
-        plt.close(figure)
 
     def log_table(self, table: pd.DataFrame, path: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -156,7 +160,7 @@ class RunLog:
         self.client.log_text(self.ref.run_id, text, path)
 
     def end(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.ref.run_id, status=status)
+        end_run(self.client, self.ref.run_id, status)
 
     def status(self) -> str:
         return self.client.get_run(self.ref.run_id).info.status

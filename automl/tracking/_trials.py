@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from automl.tracking._runs import RunRef, flatten
+from automl.tracking._runs import RunRef, end_run, flatten
 from automl.tracking._writer import writer_process
 from automl.tracking._writes import ChildRun, write_run
 
@@ -127,7 +127,7 @@ class TrialRuns:
             if record.interrupted and run_id is not None:
                 if status != "KILLED":
                     client.set_tag(run_id, "interrupted", "true")
-                    client.set_terminated(run_id, status="KILLED")
+                    end_run(client, run_id, "KILLED")
                 continue
             if run_id is not None and status != run_status(record):
                 client.delete_run(run_id)

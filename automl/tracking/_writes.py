@@ -11,6 +11,8 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
+from automl.tracking._runs import end_run
+
 MAX_BATCH = 1000  # MLflow takes at most 1000 metrics a batch
 
 
@@ -41,7 +43,7 @@ def write_run(tracking_uri: str, experiment_id: str, run: ChildRun) -> None:
     for start in range(0, max(len(batch), 1), MAX_BATCH):
         client.log_batch(run_id, metrics=batch[start:start + MAX_BATCH],
                          params=[Param(k, v) for k, v in run.params.items()] if start == 0 else [])
-    client.set_terminated(run_id, status=run.status, end_time=run.end_ms)
+    end_run(client, run_id, run.status, run.end_ms)
 
 
 @cache

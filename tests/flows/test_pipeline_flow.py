@@ -231,7 +231,7 @@ def test_a_retried_register_task_makes_one_model_version(make_config, monkeypatc
     versions = client.search_model_versions("name = 'retried'")
     assert [str(v.version) for v in versions] == ["1"] and summary["version"] == "1" and len(calls) == 2
     parent = client.get_run(summary["parent_run_id"])
-    assert len(mlflow.search_logged_models(experiment_ids=[parent.info.experiment_id], output_format="list")) == 1
+    assert len(client.search_logged_models(experiment_ids=[parent.info.experiment_id])) == 1
     _, task_runs = read_flow_run(parent.data.tags["prefect.flow_run_id"])
     [register] = [t for t in task_runs if t.name == "register-model"]
     assert register.run_count == 2 and register.state.is_completed()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from automl.config import literal_passwords, parse_config, passwords_to_env, resolve_stores
+from automl.config import hide_passwords, literal_passwords, parse_config, resolve_stores
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +75,11 @@ def test_passwords_are_masked_moved_to_the_environment_or_refused(monkeypatch, t
     literal = parse_config({"tracking": {"optuna_storage": "postgresql://me:s3cret@db:5432/optuna"}})
     assert literal.public_values()["tracking"]["optuna_storage"] == "postgresql://me:***@db:5432/optuna"
     assert literal_passwords(literal) == ["tracking.optuna_storage"]
-    hidden = passwords_to_env(literal)
+    hidden, secrets = hide_passwords(literal)
     assert hidden.tracking.optuna_storage == "${AUTOML_SECRET_OPTUNA_STORAGE}" and literal_passwords(hidden) == []
+    assert secrets == {"AUTOML_SECRET_OPTUNA_STORAGE": "postgresql://me:s3cret@db:5432/optuna"}
+    assert "AUTOML_SECRET_OPTUNA_STORAGE" not in os.environ  # the caller decides where it goes
+    monkeypatch.setenv("AUTOML_SECRET_OPTUNA_STORAGE", secrets["AUTOML_SECRET_OPTUNA_STORAGE"])
     assert resolve_stores(hidden.tracking).optuna_storage == "postgresql://me:s3cret@db:5432/optuna"
     monkeypatch.setenv("PG_URL", "postgresql://me:other@db/optuna")
     by_name = parse_config({"tracking": {"optuna_storage": "${PG_URL}"}})

@@ -78,7 +78,7 @@ def test_a_retried_registration_makes_no_second_version(new_run, fitted, monkeyp
     versions = client.search_model_versions("name = 'retry-model'")
     assert [str(v.version) for v in versions] == ["1"] and first.version == again.version == "1"
     assert len(calls) == 2  # the third call found the version and registered nothing
-    logged = mlflow.search_logged_models(experiment_ids=[run.experiment_id], output_format="list")
+    logged = client.search_logged_models(experiment_ids=[run.experiment_id])
     assert len(logged) == 1 and versions[0].tags == {"metric": "roc_auc", "test_score": "0.9"}
     assert first.moved_alias and again.moved_alias and "champion already" in again.reason
     assert str(client.get_model_version_by_alias("retry-model", CHAMPION).version) == "1"
