@@ -49,8 +49,11 @@ class _TorchEstimator(BaseEstimator):
 
     def settings(self, name: str) -> Settings:
         """The settings object `name` ("net" or "training"): the one given, or this estimator's defaults."""
-        given = getattr(self, name)
-        return self.SETTINGS[name]() if given is None else given
+        given, kind = getattr(self, name), self.SETTINGS[name]
+        if given is not None and not isinstance(given, kind):  # a TabM handed an MLP's Network lacks its arch
+            raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be a {kind.__name__} (or None for "
+                             f"its defaults). Got {given!r} instead.")
+        return kind() if given is None else given
 
     def knobs(self) -> dict[str, Any]:
         """Every knob by its plain name: the settings' fields, then the estimator's own parameters."""

@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,8 +7,9 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
 
-from automl.nn import Callback, TorchMLPClassifier, TorchMLPRegressor, fit_packed, resolve_device
+from automl.nn import Callback, TabMClassifier, TorchMLPClassifier, TorchMLPRegressor, fit_packed, resolve_device
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,29 @@ def test_trains_on_cuda_and_loads_on_cpu(classes):
     assert model.device_.startswith("cuda") and (model.predict(X) == y).mean() > 0.9
     again = pickle.loads(pickle.dumps(model))
     assert next(again.model_.parameters()).device.type == "cpu"
+
+
+def test_knobs_live_in_two_settings_objects_reached_by_nested_names(classes):
+    X, y = classes
+    model = TorchMLPClassifier().set_params(net__hidden_width=16, training__max_epochs=2, device="cpu")
+    assert (model.net.hidden_width, model.training.max_epochs) == (16, 2) and TorchMLPClassifier().net is None
+    twin = clone(model)
+    assert twin.net is not model.net and twin.get_params()["net__hidden_width"] == 16
+    assert model.fit(X, y).model_.shape.hidden_width == 16 and model.n_epochs_ == 2  # the shape read from the settings
+    grid = GridSearchCV(TorchMLPClassifier.from_knobs(max_epochs=2, device="cpu", random_state=0),
+                        {"net__hidden_width": [8, 24]}, cv=2).fit(X, y)
+    assert grid.best_estimator_.model_.shape.hidden_width == grid.best_params_["net__hidden_width"]
+    assert TabMClassifier().knobs()["hidden_width"] == 512 and TorchMLPClassifier().knobs()["hidden_width"] == 128
+    with pytest.raises(ValueError, match=r"TabMClassifier has no knob 'k'; its knobs are hidden_layers, .*n_submodels"):
+        TabMClassifier.from_knobs(k=4)
+
+
+def test_models_pickled_before_the_knobs_were_grouped_still_predict():
+    """tests/nn/data/pickled_at_75ee515.pkl: a TabM (k=2, prune_members, a categorical column) and a
+    log-target MLP regressor, fitted and pickled by automl at 75ee515 with their predictions."""
+    stored = pickle.loads((Path(__file__).parent / "data" / "pickled_at_75ee515.pkl").read_bytes())
+    X, tabm, mlp = stored["X"], stored["tabm"], stored["mlp"]
+    np.testing.assert_array_equal(tabm.predict_proba(X), stored["tabm_proba"])
+    np.testing.assert_array_equal(mlp.predict(X), stored["mlp_pred"])
+    assert (tabm.net.n_submodels, tabm.net.prune_submodels, tabm.model_.shape.arch) == (2, True, "mini")
+    assert mlp.net.embedding == "periodic" and mlp.log_target and clone(tabm).get_params()["net__hidden_width"] == 8

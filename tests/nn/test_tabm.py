@@ -1,4 +1,4 @@
-"""TabM: members that really differ, a prediction that is their mean, packs that equal trials alone,
+"""TabM: submodels that really differ, a prediction that is their mean, packs that equal trials alone,
 PLE bins from the training rows only, robust inputs and embedded categories (unseen and missing)."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
 
-from automl.nn import (Member, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed, member_losses,
-                       predict_logits, train)
+from automl.nn import (Member, Network, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed,
+                       member_losses, predict_logits, train)
 from automl.nn._inputs import Inputs
 from automl.nn._loop import Trainer
 from automl.nn._model import ple
@@ -23,36 +23,36 @@ def data():
     return X.astype(np.float32), y
 
 
-def members_logits(model, X):
-    """Every member's logits [E, N, n_out] for raw rows X."""
+def submodels_logits(model, X):
+    """Every submodel's logits [E, N, n_out] for raw rows X."""
     with torch.no_grad():
         return model.model_(torch.from_numpy(model.inputs_.transform(X)))[0]
 
 
 @pytest.mark.parametrize("arch", ["mini", "full"])
-def test_members_differ_and_the_prediction_is_their_mean_probability(data, arch):
+def test_submodels_differ_and_the_prediction_is_their_mean_probability(data, arch):
     X, y = data
     model = TabMClassifier.from_knobs(**TINY, arch=arch).fit(X, y)
-    out = members_logits(model, X)  # [4, 300, 3]
+    out = submodels_logits(model, X)  # [4, 300, 3]
     assert out.shape == (4, 300, 3)
     for i in range(4):  # different first adapters and heads: four different functions
         for j in range(i + 1, 4):
             assert (out[i] - out[j]).abs().mean() > 1e-2, (i, j)
     np.testing.assert_allclose(model.predict_proba(X), torch.softmax(out, -1).mean(0).numpy(), rtol=1e-4, atol=1e-6)
     first = model.model_.weights()["adapter" if arch == "mini" else "r0"][0]
-    assert len({tuple(row.tolist()) for row in first}) == 4  # each member its own adapter
+    assert len({tuple(row.tolist()) for row in first}) == 4  # each submodel its own adapter
 
 
-def test_binary_and_regression_predictions_are_the_members_mean():
+def test_binary_and_regression_predictions_are_the_submodels_mean():
     X, y = make_classification(200, 5, random_state=1)
     model = TabMClassifier.from_knobs(**TINY, embedding="none").fit(X, y)
     start = StackedTabM(model.model_.shape, model.model_.members).weights()["adapter"]
     assert set(start.unique().tolist()) == {-1.0, 1.0}  # the first adapter starts as random signs (no embeddings)
-    p = torch.sigmoid(members_logits(model, X.astype(np.float32))[:, :, 0]).mean(0).numpy()
+    p = torch.sigmoid(submodels_logits(model, X.astype(np.float32))[:, :, 0]).mean(0).numpy()
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], p, rtol=1e-4, atol=1e-6)
     X, y = make_regression(200, 5, noise=1.0, random_state=1)
     model = TabMRegressor.from_knobs(**TINY, arch="full").fit(X, y)
-    mean = members_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
+    mean = submodels_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
     np.testing.assert_allclose(model.predict(X), mean, rtol=1e-4, atol=1e-3)
 
 
@@ -69,7 +69,7 @@ def test_a_packed_trial_equals_the_same_config_trained_alone(data, arch):
         assert [h["val_loss"] for h in member.history_] == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4)
 
 
-def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_members_mean():
+def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_submodels_mean():
     X, y = make_regression(200, 5, noise=1.0, random_state=3)
     y = np.exp(y / y.std())  # positive and skewed
     configs = [dict(learning_rate=3e-3), dict(learning_rate=1e-2)]
@@ -79,7 +79,7 @@ def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the
         alone = TabMRegressor.from_knobs(**TINY, dropout=0.0, log_target=True, **c).fit(X, y)
         np.testing.assert_allclose(member.predict(X), alone.predict(X), rtol=1e-4)
     model = packed[0]
-    on_log = members_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
+    on_log = submodels_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
     np.testing.assert_allclose(model.predict(X), np.expm1(on_log), rtol=1e-4)
     assert model.y_mean_ == pytest.approx(np.log1p(y).mean())  # standardised on the log scale
 
@@ -141,18 +141,18 @@ def test_many_categories_are_embedded_not_one_hot_and_unseen_ones_predict():
     assert np.isfinite(model.predict_proba(unseen)).all()
 
 
-def test_member_pruning_drops_members_that_predict_badly_on_the_validation_rows(data):
+def test_submodel_pruning_drops_submodels_that_predict_badly_on_the_validation_rows(data):
     X, y = data
     shape = Shape(n_in=6, n_out=3, hidden_layers=1, hidden_width=16, max_epochs=5, arch="full",
                   n_submodels=6, prune_submodels=True)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     model = train(Xt, yt, shape, [Member(seed=0), Member(seed=1)], CPU, seed=0).model
-    with torch.no_grad():  # members 0 and 1 of the second TabM now say "class 0" with certainty
+    with torch.no_grad():  # submodels 0 and 1 of the second TabM now say "class 0" with certainty
         model.weights()["b_out"][1, :2] = torch.tensor([50.0, -50.0, -50.0])
     model.select_submodels(Xt, yt, lambda logits, target: member_losses(logits, target, shape))
     weights = model.submodel_weights
     kept = (weights[1] > 0).sum().item()
-    assert weights[1, :2].tolist() == [0.0, 0.0] and 1 <= kept <= 4  # the broken members are out
+    assert weights[1, :2].tolist() == [0.0, 0.0] and 1 <= kept <= 4  # the broken submodels are out
     assert torch.allclose(weights[1][weights[1] > 0], torch.full((kept,), 1.0 / kept))
     assert torch.allclose(weights.sum(dim=1), torch.ones(2))
     assert isinstance(model, StackedTabM) and predict_logits(model, Xt).shape == (2, 300, 3)
@@ -166,6 +166,8 @@ def test_bad_parameters_are_named(data):
         TabMClassifier.from_knobs(**TINY, arch="huge").fit(X, y)
     with pytest.raises(ValueError, match="'arch' parameter of TabMClassifier must be one of \\('mini', 'full'\\)"):
         TabMClassifier.from_knobs(**TINY, arch="none").fit(X, y)
+    with pytest.raises(ValueError, match=r"'net' parameter of TabMClassifier must be a TabMNetwork .*Network\(hidden"):
+        TabMClassifier(net=Network(hidden_width=8)).fit(X, y)
     with pytest.raises(ValueError, match="categorical_features is a mask of 2 values, but X has 6 columns"):
         TabMClassifier.from_knobs(**TINY, categorical_features=[True, False]).fit(X, y)
     with pytest.raises(ValueError, match=r"categorical_features \['city'\] names columns; give a boolean mask"):
