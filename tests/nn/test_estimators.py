@@ -152,3 +152,17 @@ def test_models_pickled_before_the_knobs_were_grouped_still_predict():
     np.testing.assert_array_equal(mlp.predict(X), stored["mlp_pred"])
     assert (tabm.net.n_submodels, tabm.net.prune_submodels, tabm.model_.shape.arch) == (2, True, "mini")
     assert mlp.net.embedding == "periodic" and mlp.log_target and clone(tabm).get_params()["net__hidden_width"] == 8
+
+
+def test_a_pack_must_share_every_knob_but_the_members_own(classes):
+    X, y = classes
+    settings = dict(max_epochs=1, device="cpu")
+    with pytest.raises(ValueError, match=r"but learning_rate, weight_decay, dropout and random_state; estimator 1 "
+                                         r"is a TorchMLPClassifier that differs in \['patience'\]"):
+        fit_packed([TorchMLPClassifier.from_knobs(**settings), TorchMLPClassifier.from_knobs(patience=3, **settings)],
+                   X, y)
+    members = [TorchMLPClassifier.from_knobs(learning_rate=lr, dropout=d, random_state=s, **settings)
+               for lr, d, s in [(1e-3, 0.0, 0), (1e-2, 0.3, 1)]]
+    fit_packed(members, X, y)
+    assert [m.model_.members[0] for m in members] == [m.member() for m in members]
+    assert members[1].model_.members[0].dropout == 0.3 and members[1].model_.members[0].seed == 1
