@@ -1,16 +1,16 @@
 """TabM training throughput on real training splits, side by side in one process (issue 16, figures 3-4).
 
-  (a) the usual loop: a TabM-mini written as nn.Modules (shared MLP, one input adapter per member,
-      k heads, PLE embeddings), a DataLoader over a TensorDataset (shuffle), torch.optim.AdamW,
-      bf16 autocast on CUDA, the mean of the k losses
+  (a) the usual loop: a TabM-mini written as nn.Modules (shared MLP, one input adapter per submodel,
+      a head each, PLE embeddings), a DataLoader over a TensorDataset (shuffle), torch.optim.AdamW,
+      bf16 autocast on CUDA, the mean of the submodels' losses
   (b) automl.nn.train with the same TabM shape, one model (K = 1)
   (c) automl.nn.train with K TabM trials packed (different learning rates and weight decays)
 
 The tables are the benchmark suite's training splits (benchmarks/.data, written by suite/tables.py),
 prepared as the tabm family sees them: native preprocessing (numbers, category codes), then
 automl.nn's Inputs (robust scaling, smooth clipping, codes with a slot for missing).
-Prints seconds per epoch, samples/s (rows × epochs / s; a TabM row is k member rows), trials/s, ratios.
-Usage: .venv/bin/python benchmarks/tabm_throughput.py [--tables adult diamonds] [--k 32] [--width 512]
+Prints seconds per epoch, samples/s (rows × epochs / s; a TabM row is one row per submodel), trials/s, ratios.
+Usage: .venv/bin/python benchmarks/tabm_throughput.py [--tables adult diamonds] [--submodels 32] [--width 512]
        [--layers 3] [--epochs 2] [--pack 8 16] [--device auto]
 """
 
@@ -65,7 +65,7 @@ class PlainTabM(nn.Module):
 
     def __init__(self, shape: Shape, edges: torch.Tensor):
         super().__init__()
-        f, d, e = shape.n_numeric, shape.embedding_dim, shape.ensemble_size
+        f, d, e = shape.n_numeric, shape.embedding_dim, shape.n_submodels
         self.f = f
         self.register_buffer("edges", edges)
         self.embed = nn.Parameter(torch.randn(f, shape.n_bins, d) / shape.n_bins ** 0.5)
@@ -105,7 +105,7 @@ def plain_loop(X, y, shape, epochs, device) -> float:
             optimizer.zero_grad(set_to_none=True)
             with autocast:
                 out = model(xb).float()
-            if shape.loss == "ce":  # the mean of the k members' losses
+            if shape.loss == "ce":  # the mean of the submodels' losses
                 loss = losses["ce"](out.flatten(0, 1), yb.repeat(out.shape[0]))
             else:
                 loss = losses[shape.loss](out, yb.expand_as(out))
@@ -115,9 +115,9 @@ def plain_loop(X, y, shape, epochs, device) -> float:
     return time.perf_counter() - started
 
 
-def trainer_loop(X, y, shape, epochs, device, k) -> float:
+def trainer_loop(X, y, shape, epochs, device, pack_size) -> float:
     members = [Member(learning_rate=2e-3 * (1 + i % 4), weight_decay=3e-4 * (1 + i // 4), dropout=0.1, seed=i)
-               for i in range(k)]
+               for i in range(pack_size)]
     return timed_train(X, y, shape, members, device)
 
 
@@ -126,7 +126,7 @@ def run_table(table: str, args, device) -> None:
     shape = Shape(n_in=X.shape[1], n_out=n_out, hidden_layers=args.layers, hidden_width=args.width,
                   embedding="ple", n_bins=48, embedding_dim=16, categories=categories, loss=loss,
                   batch_size=args.batch, max_epochs=args.epochs, validation_fraction=0.0,
-                  ensemble="mini", ensemble_size=args.k)
+                  arch="mini", n_submodels=args.submodels)
     trainer_loop(X[:2048], y[:2048], shape, 1, device, 1)  # warm-up: allocator, kernels
     timings = {"a": [], "b": []} | {f"c{p}": [] for p in args.pack}
     for _ in range(args.repeats):  # interleaved: drift hits every contender alike
@@ -135,13 +135,14 @@ def run_table(table: str, args, device) -> None:
         for p in args.pack:
             timings[f"c{p}"].append(trainer_loop(X, y, shape, args.epochs, device, p))
     median = {key: statistics.median(v) for key, v in timings.items()}
-    print(f"\n{table}: {len(X):,} rows, {X.shape[1]} columns ({len(categories)} categorical); TabM-mini k={args.k}, "
+    print(f"\n{table}: {len(X):,} rows, {X.shape[1]} columns ({len(categories)} categorical); TabM-mini of {args.submodels} submodels, "
           f"{args.layers} x {args.width}, PLE 48 bins, batch {args.batch}, {args.epochs} epochs, median of {args.repeats}")
     print(f"{'contender':<28} {'s/epoch':>8} {'samples/s':>12} {'trials/s':>9}")
     rows = [("(a) DataLoader + modules", median["a"], 1), ("(b) trainer, one TabM", median["b"], 1)]
     rows += [(f"(c) trainer, {p} packed", median[f"c{p}"], p) for p in args.pack]
-    for name, seconds, k in rows:
-        print(f"{name:<28} {seconds / args.epochs:>8.3f} {len(X) * args.epochs * k / seconds:>12,.0f} {k / seconds:>9.3f}")
+    for name, seconds, trials in rows:
+        print(f"{name:<28} {seconds / args.epochs:>8.3f} {len(X) * args.epochs * trials / seconds:>12,.0f} "
+              f"{trials / seconds:>9.3f}")
     packed = "   ".join(f"(c{p})/(b) trials/s = {p * median['b'] / median[f'c{p}']:.2f}×" for p in args.pack)
     print(f"ratios: (b)/(a) samples/s = {median['a'] / median['b']:.2f}×   {packed}")
 
@@ -149,7 +150,7 @@ def run_table(table: str, args, device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tables", nargs="+", default=["adult", "diamonds"])
-    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--submodels", type=int, default=32)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from automl.models._base import FamilyContext, ModelFamily, Suggest
-from automl.nn import TorchMLPClassifier, TorchMLPRegressor, fit_packed
+from automl.models._base import FamilyContext, Suggest
+from automl.models._torch import TorchFamily
+from automl.nn import TorchMLPClassifier, TorchMLPRegressor
 
 
-class MLP(ModelFamily):
+class MLP(TorchFamily):
     """A PyTorch MLP (CUDA when available), early-stopped and pruned per epoch.
 
     Its warm start is RealMLP's tuned-default recipe (Holzmüller et al., NeurIPS 2024) as far as
@@ -17,9 +18,7 @@ class MLP(ModelFamily):
     """
 
     name = "mlp"
-    # What packed trials may differ in; every other parameter is the pack's shared shape.
-    member_params = ("learning_rate", "weight_decay", "dropout")
-    uses_device = True
+    classifier, regressor = TorchMLPClassifier, TorchMLPRegressor
 
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         s.int("hidden_layers", 1, 4)
@@ -47,10 +46,3 @@ class MLP(ModelFamily):
         if context.is_classification:
             params["label_smoothing"] = 0.1
         return params
-
-    def build(self, params: dict, context: FamilyContext):
-        estimator = TorchMLPClassifier if context.is_classification else TorchMLPRegressor
-        return estimator(**params, patience=10, device=context.device, random_state=context.seed)
-
-    def fit(self, models: list, X, y, callbacks: list | None = None) -> None:
-        fit_packed(models, X, y, callbacks)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 @dataclass
 class TrainState:
-    """What the loop knows after an epoch, member by member (K = 1 for a single model)."""
+    """What the loop knows after an epoch, pack member by pack member (pack_size 1 for a model alone)."""
 
-    k: int
+    pack_size: int
     epoch: int = -1
     history: list[list[dict[str, float]]] = field(default_factory=list)  # per member: one dict an epoch
     improved: list[bool] = field(default_factory=list)  # this epoch's validation loss is the member's best
@@ -23,13 +23,13 @@ class TrainState:
     stopped: list[str] = field(default_factory=list)  # why each member stopped ("max_epochs" until it does)
 
     def __post_init__(self) -> None:
-        self.history = self.history or [[] for _ in range(self.k)]
-        self.active = self.active or [True] * self.k
-        self.stopped = self.stopped or ["max_epochs"] * self.k
+        self.history = self.history or [[] for _ in range(self.pack_size)]
+        self.active = self.active or [True] * self.pack_size
+        self.stopped = self.stopped or ["max_epochs"] * self.pack_size
 
     def training(self) -> list[int]:
         """The members still training."""
-        return [m for m in range(self.k) if self.active[m]]
+        return [m for m in range(self.pack_size) if self.active[m]]
 
     def stop(self, member: int, reason: str) -> None:
         """Stop one member after this epoch; the first reason given is kept."""
@@ -61,7 +61,7 @@ class EarlyStopping(Callback):
         self.patience = patience
 
     def on_train_begin(self, state: TrainState) -> None:
-        self.stale = [0] * state.k
+        self.stale = [0] * state.pack_size
 
     def on_epoch_end(self, state: TrainState) -> None:
         for m in state.training():

@@ -1,14 +1,18 @@
 """PyTorch MLPs with the scikit-learn contract, so they sit in the same Pipeline as sklearn models.
 
 The constructor stores its arguments; `fit` validates the data (scikit-learn's `validate_data`),
-learns attributes ending in `_` and returns self. The loop itself is automl.nn._loop: one estimator
-is K = 1; `fit_packed` trains several estimators of one shape together (the search packs trials).
+learns attributes ending in `_` and returns self. The knobs live in two settings objects,
+`net` and `training` (automl.nn._settings, None: the estimator's defaults), from which the
+training shape, each pack member's own part and what a pack must share are all derived. The loop
+itself is automl.nn._loop: one estimator is a pack of one; `fit_packed` trains several estimators
+of one shape together (the search packs trials).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,41 +25,68 @@ from automl.nn._device import resolve_device
 from automl.nn._inputs import Inputs
 from automl.nn._loop import predict_logits, train
 from automl.nn._model import Member, Shape
+from automl.nn._settings import MEMBER_KNOBS, Network, Settings, TabMNetwork, TabMTraining, Training
 
 LEARNED_TOGETHER = ("classes_", "y_mean_", "y_std_", "n_features_in_", "feature_names_in_", "inputs_")
+# The Shape's fields that knobs fill; the rest come from the data and the estimator's type.
+SHAPE_KNOBS = tuple(f.name for f in dataclasses.fields(Shape) if f.name not in ("n_in", "n_out", "categories", "loss"))
+RENAMED_KNOBS = {"k": "n_submodels", "prune_members": "prune_submodels"}  # before issue 24
 
 
-class _TorchMLP(BaseEstimator):
+class _TorchEstimator(BaseEstimator):
     """Shared fit; subclasses say how targets become tensors and logits become predictions."""
 
     loss: str
+    SETTINGS: ClassVar[dict[str, type[Settings]]] = {"net": Network, "training": Training}
+    ensure_all_finite: ClassVar[bool | str] = True  # a TabM takes missing values ("allow-nan")
 
-    def __init__(self, hidden_layers: int = 2, hidden_width: int = 128, dropout: float = 0.1,
-                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, optimizer: str = "adamw",
-                 batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
-                 n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, n_bins: int = 16, input_scaling: str = "none"):
-        self.hidden_layers = hidden_layers
-        self.hidden_width = hidden_width
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.schedule = schedule
-        self.embedding = embedding
-        self.n_frequencies = n_frequencies
-        self.embedding_dim = embedding_dim
+    def __init__(self, *, net: Network | None = None, training: Training | None = None, device: str = "auto",
+                 random_state: int | None = None):
+        self.net = net
+        self.training = training
         self.device = device
         self.random_state = random_state
-        self.n_bins = n_bins
-        self.input_scaling = input_scaling
 
-    ensure_all_finite = True  # a TabM takes missing values ("allow-nan")
+    def settings(self, name: str) -> Settings:
+        """The settings object `name` ("net" or "training"): the one given, or this estimator's defaults."""
+        given, kind = getattr(self, name), self.SETTINGS[name]
+        if given is not None and not isinstance(given, kind):  # a TabM handed an MLP's Network lacks its arch
+            raise ValueError(f"The '{name}' parameter of {type(self).__name__} must be a {kind.__name__} (or None for "
+                             f"its defaults). Got {given!r} instead.")
+        return kind() if given is None else given
+
+    def knobs(self) -> dict[str, Any]:
+        """Every knob by its plain name: the settings' fields, then the estimator's own parameters."""
+        knobs: dict[str, Any] = {}
+        for name in self.SETTINGS:
+            knobs |= self.settings(name).get_params()
+        return knobs | {key: value for key, value in self.get_params(deep=False).items() if key not in self.SETTINGS}
+
+    @classmethod
+    def knob_names(cls) -> list[str]:
+        own = [name for name in cls._get_param_names() if name not in cls.SETTINGS]
+        return [knob for kind in cls.SETTINGS.values() for knob in kind.knob_names()] + own
+
+    @classmethod
+    def from_knobs(cls, **knobs):
+        """The estimator that plain knob names describe, each put into the settings object that declares
+        it: `from_knobs(hidden_width=64, learning_rate=1e-3, device="cpu")` (the search draws plain names)."""
+        unknown = sorted(set(knobs) - set(cls.knob_names()))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no knob {', '.join(map(repr, unknown))}; "
+                             f"its knobs are {', '.join(cls.knob_names())}")
+        grouped = {name: kind(**{k: v for k, v in knobs.items() if k in kind.knob_names()})
+                   for name, kind in cls.SETTINGS.items()}
+        own = {key: value for key, value in knobs.items() if key in cls._get_param_names()}
+        return cls(**own, **grouped)
+
+    def set_params(self, **params):
+        # A nested name reaches into a settings object; one left at None (the defaults) is made first,
+        # so TorchMLPClassifier().set_params(net__hidden_width=64) works as it does on a Pipeline's step.
+        for name in {key.partition("__")[0] for key in params if "__" in key} & set(self.SETTINGS):
+            if getattr(self, name) is None:
+                setattr(self, name, self.SETTINGS[name]())
+        return super().set_params(**params)
 
     def _fit_inputs(self, X: np.ndarray) -> Inputs:
         if self.input_scaling not in ("none", "robust"):
@@ -70,16 +101,14 @@ class _TorchMLP(BaseEstimator):
         raise NotImplementedError
 
     def shape_for(self, n_in: int, n_out: int) -> Shape:
-        """The training shape these parameters describe (shared by every member of a pack)."""
-        return Shape(n_in=n_in, n_out=n_out, hidden_layers=self.hidden_layers, hidden_width=self.hidden_width,
-                     embedding=self.embedding, n_frequencies=self.n_frequencies, n_bins=self.n_bins,
-                     embedding_dim=self.embedding_dim, loss=self.loss,
-                     label_smoothing=getattr(self, "label_smoothing", 0.0), optimizer=self.optimizer,
-                     schedule=self.schedule, batch_size=self.batch_size, max_epochs=self.max_epochs,
-                     validation_fraction=self.validation_fraction, categories=self.inputs_.cardinalities)
+        """The training shape these knobs describe (shared by every member of a pack)."""
+        knobs = self.knobs()
+        return Shape(n_in=n_in, n_out=n_out, loss=self.loss, categories=self.inputs_.cardinalities,
+                     **{name: knobs[name] for name in SHAPE_KNOBS if name in knobs})
 
     def member(self) -> Member:
-        return Member(self.learning_rate, self.weight_decay, self.dropout, self._seed())
+        knobs = self.knobs()
+        return Member(**{name: knobs[name] for name in MEMBER_KNOBS}, seed=self._seed())
 
     def _seed(self) -> int:
         return 0 if self.random_state is None else int(self.random_state)
@@ -104,18 +133,25 @@ class _TorchMLP(BaseEstimator):
             state["model_"] = copy.deepcopy(self.model_).to("cpu")
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        if "net" not in state:  # pickled before the knobs were grouped (issue 24): group them now
+            state = {RENAMED_KNOBS.get(key, key): value for key, value in state.items()}
+            for name, kind in self.SETTINGS.items():
+                state[name] = kind(**{knob: state.pop(knob) for knob in kind.knob_names() if knob in state})
+        super().__setstate__(state)
+
 
 def _tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
     """X on the device, sharing its memory where it can (a read-only array, e.g. a memmap, is copied)."""
     return torch.from_numpy(np.require(X, requirements="W")).to(device)
 
 
-def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | None = None) -> list[str]:
-    """Fit estimators that share a shape (all but learning rate, weight decay, dropout and
-    random_state) in one pack: each ends up fitted as if trained alone with the pack's data order.
+def fit_packed(estimators: list[_TorchEstimator], X, y, callbacks: list[Callback] | None = None) -> list[str]:
+    """Fit estimators that share every knob but MEMBER_KNOBS (learning rate, weight decay, dropout)
+    and random_state in one pack: each ends up fitted as if trained alone with the pack's data order.
 
     Callbacks see every epoch of every member (member m of the pack is estimators[m]); early
-    stopping (the estimators' `patience`) comes after them. Returns why each estimator stopped.
+    stopping (the knob `patience`) comes after them. Returns why each estimator stopped.
     """
     lead = estimators[0]
     X, y = lead._validate_fit_data(X, y)
@@ -125,15 +161,18 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
     shape = lead.shape_for(X.shape[1], n_out)
     shape.check(owner=type(lead).__name__)
     learned = {k: v for k, v in vars(lead).items() if k in LEARNED_TOGETHER}
-    for other in estimators[1:]:
+    shared = _shared_knobs(lead)
+    for index, other in enumerate(estimators[1:], start=1):
         other.__dict__.update(learned)  # classes_ first: a classifier's loss depends on them
-        if (type(other) is not type(lead) or _pack_key(other) != _pack_key(lead)
-                or other.shape_for(X.shape[1], n_out) != shape):
-            raise ValueError("packed estimators must share their type, device, patience, inputs, target scale and "
-                             "shape; only learning_rate, weight_decay, dropout and random_state may differ")
+        differ = [name for name, value in _shared_knobs(other).items() if shared.get(name) != value]
+        if type(other) is not type(lead) or differ:
+            raise ValueError(f"packed estimators must share their type and every knob (the shape, device, patience, "
+                             f"inputs, target scale) but {', '.join(MEMBER_KNOBS)} and random_state; estimator "
+                             f"{index} is a {type(other).__name__} that differs in {differ or 'nothing else'}")
     device = resolve_device(lead.device)
+    patience = lead.settings("training").patience
     result = train(_tensor(X, device), target.to(device), shape, [e.member() for e in estimators],
-                   device, seed=lead._seed(), callbacks=[*(callbacks or []), EarlyStopping(lead.patience)])
+                   device, seed=lead._seed(), callbacks=[*(callbacks or []), EarlyStopping(patience)])
     for index, estimator in enumerate(estimators):
         estimator.model_ = result.model.member(index) if len(estimators) > 1 else result.model
         estimator.history_ = result.history[index]
@@ -141,26 +180,19 @@ def fit_packed(estimators: list[_TorchMLP], X, y, callbacks: list[Callback] | No
     return result.stopped
 
 
-def _pack_key(estimator: _TorchMLP) -> tuple:
-    """What packed estimators must share beyond the shape: the device, the stopping rule, the inputs."""
-    categorical = getattr(estimator, "categorical_features", None)
-    return (estimator.device, estimator.patience, estimator.input_scaling, getattr(estimator, "log_target", False),
-            None if categorical is None else np.asarray(categorical).tolist())
+def _shared_knobs(estimator: _TorchEstimator) -> dict[str, Any]:
+    """What packed estimators must share: every knob but each member's own and the seed."""
+    return {name: value.tolist() if isinstance(value, np.ndarray) else value
+            for name, value in estimator.knobs().items() if name not in (*MEMBER_KNOBS, "random_state")}
 
 
-class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
+class TorchMLPClassifier(ClassifierMixin, _TorchEstimator):
     """Binary (one logit, binary cross-entropy) and multiclass (softmax cross-entropy) classification."""
 
-    def __init__(self, hidden_layers: int = 2, hidden_width: int = 128, dropout: float = 0.1,
-                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, optimizer: str = "adamw",
-                 batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
-                 n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, label_smoothing: float = 0.0, n_bins: int = 16,
-                 input_scaling: str = "none"):
-        super().__init__(hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
-                         batch_size, max_epochs, patience, validation_fraction, schedule, embedding,
-                         n_frequencies, embedding_dim, device, random_state, n_bins, input_scaling)
+    def __init__(self, *, net: Network | None = None, training: Training | None = None, input_scaling: str = "none",
+                 label_smoothing: float = 0.0, device: str = "auto", random_state: int | None = None):
+        super().__init__(net=net, training=training, device=device, random_state=random_state)
+        self.input_scaling = input_scaling
         self.label_smoothing = label_smoothing
 
     @property
@@ -193,23 +225,17 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
         return self.classes_[proba.argmax(axis=1)]
 
 
-class TorchMLPRegressor(RegressorMixin, _TorchMLP):
+class TorchMLPRegressor(RegressorMixin, _TorchEstimator):
     """Regression on a standardised target with mean squared error; with `log_target`, the target is
     log1p(y) and predictions are expm1 of the network's (prices, counts: a positive, skewed y). This is
     TransformedTargetRegressor's job done inside the estimator, so packed trials stay plain estimators."""
 
     loss = "mse"
 
-    def __init__(self, hidden_layers: int = 2, hidden_width: int = 128, dropout: float = 0.1,
-                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, optimizer: str = "adamw",
-                 batch_size: int = 128, max_epochs: int = 100, patience: int = 10,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "none",
-                 n_frequencies: int = 8, embedding_dim: int = 8, device: str = "auto",
-                 random_state: int | None = None, n_bins: int = 16, input_scaling: str = "none",
-                 log_target: bool = False):
-        super().__init__(hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
-                         batch_size, max_epochs, patience, validation_fraction, schedule, embedding,
-                         n_frequencies, embedding_dim, device, random_state, n_bins, input_scaling)
+    def __init__(self, *, net: Network | None = None, training: Training | None = None, input_scaling: str = "none",
+                 log_target: bool = False, device: str = "auto", random_state: int | None = None):
+        super().__init__(net=net, training=training, device=device, random_state=random_state)
+        self.input_scaling = input_scaling
         self.log_target = log_target
 
     def _validate_fit_data(self, X, y):
@@ -230,37 +256,26 @@ class TorchMLPRegressor(RegressorMixin, _TorchMLP):
         return np.expm1(predicted) if getattr(self, "log_target", False) else predicted  # (older pickles lack it)
 
 
-class _TabM(_TorchMLP):
-    """TabM (automl.nn._tabm): k MLPs sharing their weights, trained on the mean of their losses, predicting
-    their mean. It takes raw numbers with gaps and integer-coded categories (`categorical_features`, as
-    HistGradientBoosting does): numbers are robust-scaled and smoothly clipped, categories embedded."""
+class _TabM(_TorchEstimator):
+    """TabM (automl.nn._tabm): n_submodels MLPs sharing their weights, trained on the mean of their losses,
+    predicting their mean. It takes raw numbers with gaps and integer-coded categories (`categorical_features`,
+    as HistGradientBoosting does): numbers are robust-scaled and smoothly clipped, categories embedded."""
 
+    SETTINGS = {"net": TabMNetwork, "training": TabMTraining}
     ensure_all_finite = "allow-nan"
     input_scaling = "robust"  # always (not a parameter): numbers arrive raw, as the native preprocessor passes them
 
-    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
-                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
-                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
-                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
+    def __init__(self, *, net: TabMNetwork | None = None, training: TabMTraining | None = None,
                  categorical_features=None, device: str = "auto", random_state: int | None = None):
-        _TorchMLP.__init__(self, hidden_layers=hidden_layers, hidden_width=hidden_width, dropout=dropout,
-                           learning_rate=learning_rate, weight_decay=weight_decay, optimizer=optimizer,
-                           batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-                           validation_fraction=validation_fraction, schedule=schedule, embedding=embedding,
-                           n_frequencies=n_frequencies, embedding_dim=embedding_dim, device=device,
-                           random_state=random_state, n_bins=n_bins, input_scaling=type(self).input_scaling)
-        self.k = k
-        self.arch = arch
-        self.prune_members = prune_members
+        _TorchEstimator.__init__(self, net=net, training=training, device=device, random_state=random_state)
         self.categorical_features = categorical_features
 
     def shape_for(self, n_in: int, n_out: int) -> Shape:
-        if self.arch not in ("mini", "full"):
+        arch = self.settings("net").arch
+        if arch not in ("mini", "full"):
             raise ValueError(f"The 'arch' parameter of {type(self).__name__} must be one of ('mini', 'full'). "
-                             f"Got {self.arch!r} instead.")
-        return dataclasses.replace(super().shape_for(n_in, n_out), ensemble=self.arch, ensemble_size=self.k,
-                                   prune_members=bool(self.prune_members))
+                             f"Got {arch!r} instead.")
+        return super().shape_for(n_in, n_out)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -269,33 +284,23 @@ class _TabM(_TorchMLP):
 
 
 class TabMClassifier(_TabM, TorchMLPClassifier):
-    """TabM for binary and multiclass classification: the members' mean probability."""
+    """TabM for binary and multiclass classification: the submodels' mean probability."""
 
-    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
-                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
-                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
-                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
-                 categorical_features=None, device: str = "auto", random_state: int | None = None,
-                 label_smoothing: float = 0.0):
-        _TabM.__init__(self, k, arch, hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
-                       batch_size, max_epochs, patience, validation_fraction, schedule, embedding, n_bins,
-                       n_frequencies, embedding_dim, prune_members, categorical_features, device, random_state)
+    def __init__(self, *, net: TabMNetwork | None = None, training: TabMTraining | None = None,
+                 categorical_features=None, label_smoothing: float = 0.0, device: str = "auto",
+                 random_state: int | None = None):
+        _TabM.__init__(self, net=net, training=training, categorical_features=categorical_features, device=device,
+                       random_state=random_state)
         self.label_smoothing = label_smoothing
 
 
 class TabMRegressor(_TabM, TorchMLPRegressor):
-    """TabM for regression on a standardised target (log1p(y) with `log_target`): the members' mean
+    """TabM for regression on a standardised target (log1p(y) with `log_target`): the submodels' mean
     prediction (on the log scale with `log_target`, then expm1)."""
 
-    def __init__(self, k: int = 32, arch: str = "mini", hidden_layers: int = 3, hidden_width: int = 512,
-                 dropout: float = 0.1, learning_rate: float = 2e-3, weight_decay: float = 3e-4,
-                 optimizer: str = "adamw", batch_size: int = 256, max_epochs: int = 100, patience: int = 16,
-                 validation_fraction: float = 0.15, schedule: str = "constant", embedding: str = "ple",
-                 n_bins: int = 48, n_frequencies: int = 8, embedding_dim: int = 16, prune_members: bool = False,
-                 categorical_features=None, device: str = "auto", random_state: int | None = None,
-                 log_target: bool = False):
-        _TabM.__init__(self, k, arch, hidden_layers, hidden_width, dropout, learning_rate, weight_decay, optimizer,
-                       batch_size, max_epochs, patience, validation_fraction, schedule, embedding, n_bins,
-                       n_frequencies, embedding_dim, prune_members, categorical_features, device, random_state)
+    def __init__(self, *, net: TabMNetwork | None = None, training: TabMTraining | None = None,
+                 categorical_features=None, log_target: bool = False, device: str = "auto",
+                 random_state: int | None = None):
+        _TabM.__init__(self, net=net, training=training, categorical_features=categorical_features, device=device,
+                       random_state=random_state)
         self.log_target = log_target

@@ -1,4 +1,4 @@
-"""The training loop: K models of one shape trained at once (K = 1 for a single model).
+"""The training loop: the K members of a pack, models of one shape, trained at once (K = 1 alone).
 
 It reads top to bottom, as skorch's does: `fit` (the loop over epochs) → `run_epoch` →
 `train_step`. The device is the caller's; the dtype is decided here (bf16 autocast on CUDA). The
@@ -22,17 +22,17 @@ from automl.nn._optim import StackedOptimizer, schedule_factor
 
 
 def member_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> torch.Tensor:
-    """Mean loss per member: [K]. target is [B] (class codes) or [B, 1] (floats). Logits [K, E, B, n_out]
-    (a TabM's E members) give each TabM the mean of its members' losses."""
+    """Mean loss per pack member: [K]. target is [B] (class codes) or [B, 1] (floats). Logits [K, E, B, n_out]
+    (a TabM's E submodels) give each TabM the mean of its submodels' losses."""
     logits = logits.float()
     if logits.ndim == 4:
-        k, e, b, c = logits.shape
-        logits, target = logits.reshape(k, e * b, c), target.repeat(e, *([1] * (target.ndim - 1)))
+        pack, e, b, c = logits.shape
+        logits, target = logits.reshape(pack, e * b, c), target.repeat(e, *([1] * (target.ndim - 1)))
     if shape.loss == "ce":
-        k, b, c = logits.shape
-        per_row = nn.functional.cross_entropy(logits.reshape(k * b, c), target.repeat(k),
+        pack, b, c = logits.shape
+        per_row = nn.functional.cross_entropy(logits.reshape(pack * b, c), target.repeat(pack),
                                               label_smoothing=shape.label_smoothing, reduction="none")
-        return per_row.view(k, b).mean(dim=1)
+        return per_row.view(pack, b).mean(dim=1)
     if shape.loss == "bce":
         soft = target * (1 - shape.label_smoothing) + 0.5 * shape.label_smoothing
         return nn.functional.binary_cross_entropy_with_logits(
@@ -63,16 +63,16 @@ class Trainer:
         """X [N, n_in] and y [N] or [N, 1], already on the device."""
         assert X.ndim == 2 and X.shape[0] == y.shape[0], f"X {tuple(X.shape)} and y {tuple(y.shape)} must share rows"
         (X_train, y_train), (X_val, y_val) = self.split_validation(X, y)
-        k = len(self.members)
+        pack_size = len(self.members)
         self.model = make_model(self.shape, self.members).to(self.device)
         self.model.set_bins(X_train)  # PLE: from the training rows, not the early-stopping rows nor the caller's held-out ones
         self.optimizer = StackedOptimizer(self.model.flat, self.shape.optimizer,
                                           torch.tensor([m.learning_rate for m in self.members]),
                                           torch.tensor([m.weight_decay for m in self.members]),
                                           decay_mask=self.model.decay_mask())
-        state = TrainState(k)
+        state = TrainState(pack_size)
         best_flat = self.model.flat.detach().clone()
-        best_loss = torch.full((k,), float("inf"), device=self.device)
+        best_loss = torch.full((pack_size,), float("inf"), device=self.device)
         for callback in self.callbacks:
             callback.on_train_begin(state)
         for epoch in range(self.shape.max_epochs):
@@ -90,9 +90,9 @@ class Trainer:
                 break
         with torch.no_grad():
             self.model.flat.copy_(best_flat)
-        if self.shape.prune_members and len(X_val):
+        if self.shape.prune_submodels and len(X_val):
             with self.autocast:
-                self.model.select_members(X_val, y_val, lambda logits, y: member_losses(logits, y, self.shape))
+                self.model.select_submodels(X_val, y_val, lambda logits, y: member_losses(logits, y, self.shape))
         self.model.eval()
         return TrainResult(self.model, state.history, state.stopped)
 
@@ -125,7 +125,7 @@ class Trainer:
     def validate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.model.eval()
         with self.autocast:
-            return member_losses(predict_logits(self.model, X), y, self.shape)  # a TabM: its members' mean prediction
+            return member_losses(predict_logits(self.model, X), y, self.shape)  # a TabM: its submodels' mean prediction
 
 
 def train(X: torch.Tensor, y: torch.Tensor, shape: Shape, members: list[Member], device: torch.device,
@@ -138,6 +138,6 @@ def train(X: torch.Tensor, y: torch.Tensor, shape: Shape, members: list[Member],
 def predict_logits(model: StackedMLP, X: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     """Logits of every member: [K, N, n_out], in float32, computed in chunks."""
     model.eval()
-    chunk = max(1024, chunk // model.shape.ensemble_size)  # a TabM's activations are E times wider
+    chunk = max(1024, chunk // model.shape.n_submodels)  # a TabM's activations are E times wider
     outputs = [model.logits(X[start:start + chunk]).float() for start in range(0, len(X), chunk)]
-    return torch.cat(outputs, dim=1) if outputs else torch.zeros((model.k, 0, model.shape.n_out))
+    return torch.cat(outputs, dim=1) if outputs else torch.zeros((model.pack_size, 0, model.shape.n_out))

@@ -1,4 +1,5 @@
-"""K MLPs of one shape as one module: the weights of all members in one flat [K, P] parameter.
+"""The models of one pack as one module: the weights of its K members in one flat [K, P] parameter
+(K, the pack size, is 1 for a model trained alone).
 
 The flat parameter is split into per-layer views inside `forward`, so one backward yields one
 gradient tensor and the optimizer step is a handful of in-place ops over [K, P] (automl.nn._optim).
@@ -17,12 +18,13 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "flat_cosine")
 EMBEDDINGS = ("none", "periodic", "ple")
 LOSSES = ("bce", "ce", "mse")
-ENSEMBLES = ("none", "mini", "full")
+ARCHS = ("none", "mini", "full")  # "none": a plain MLP; "mini" and "full": a TabM (automl.nn._tabm)
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What the packed members share: the architecture, the batches, the loss and the schedule."""
+    """What the packed members share: the architecture, the batches, the loss and the schedule. The
+    estimators derive it from their settings (automl.nn._settings) by field name."""
 
     n_in: int
     n_out: int
@@ -34,9 +36,9 @@ class Shape:
     n_bins: int = 16
     embedding_dim: int = 8  # per numeric feature (periodic, ple) and per categorical column
     categories: tuple[int, ...] = ()  # the last len(categories) inputs are category codes 0..c-1 (embedded)
-    ensemble: str = "none"  # "mini" or "full": a TabM (automl.nn._tabm) of ensemble_size members
-    ensemble_size: int = 1
-    prune_members: bool = False  # TabM: keep the best-scoring subset of members on the validation rows
+    arch: str = "none"  # "mini" or "full": a TabM (automl.nn._tabm) of n_submodels submodels
+    n_submodels: int = 1
+    prune_submodels: bool = False  # TabM: keep the best-scoring subset of submodels on the validation rows
     loss: str = "ce"
     label_smoothing: float = 0.0
     optimizer: str = "adamw"
@@ -44,6 +46,15 @@ class Shape:
     batch_size: int = 128
     max_epochs: int = 100
     validation_fraction: float = 0.15
+
+    def __setstate__(self, state: dict) -> None:
+        # A model pickled before the TabM fields were renamed (issue 24) still loads and predicts:
+        # `automl score` unpickles a registered model in a process that imported this automl.
+        for before, now in (("ensemble", "arch"), ("ensemble_size", "n_submodels"),
+                            ("prune_members", "prune_submodels")):
+            if before in state:
+                state[now] = state.pop(before)
+        self.__dict__.update(state)
 
     @property
     def n_numeric(self) -> int:
@@ -54,13 +65,14 @@ class Shape:
                                      ("embedding", self.embedding, EMBEDDINGS), ("loss", self.loss, LOSSES)]:
             if value not in allowed:
                 raise ValueError(f"The '{name}' parameter of {owner} must be one of {allowed}. Got {value!r} instead.")
-        if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
-        if self.prune_members and self.ensemble == "none":
-            raise ValueError("prune_members needs an ensemble ('mini' or 'full'): a plain MLP has no members to prune")
-        if self.ensemble != "none" and (self.ensemble_size < 1 or self.hidden_layers < 1):
-            raise ValueError(f"{owner} needs k >= 1 and hidden_layers >= 1, got k={self.ensemble_size} and "
-                             f"hidden_layers={self.hidden_layers}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"The 'arch' parameter of {owner} must be one of {ARCHS}. Got {self.arch!r} instead.")
+        if self.prune_submodels and self.arch == "none":
+            raise ValueError("prune_submodels needs a TabM (arch 'mini' or 'full'): a plain MLP has no submodels "
+                             "to prune")
+        if self.arch != "none" and (self.n_submodels < 1 or self.hidden_layers < 1):
+            raise ValueError(f"{owner} needs n_submodels >= 1 and hidden_layers >= 1, got "
+                             f"n_submodels={self.n_submodels} and hidden_layers={self.hidden_layers}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction}")
         if self.hidden_layers < 0 or min(self.hidden_width, self.batch_size, self.max_epochs) < 1:
@@ -84,7 +96,7 @@ class StackedMLP(nn.Module):
 
     def __init__(self, shape: Shape, members: list[Member]):
         super().__init__()
-        self.shape, self.k, self.members = shape, len(members), list(members)
+        self.shape, self.pack_size, self.members = shape, len(members), list(members)
         self.layout: list[tuple[str, tuple[int, ...]]] = []  # (name, per-member shape) in flat order
         self._layout_body(self._layout_inputs())
         self.sizes = [math.prod(s) for _, s in self.layout]
@@ -95,6 +107,15 @@ class StackedMLP(nn.Module):
         self.register_buffer("keep_threshold", torch.tensor(keep_of_128, dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("keep_scale", torch.tensor([128.0 / t for t in keep_of_128]).view(-1, 1, 1))
         self.use_dropout = any(t < 128 for t in keep_of_128)
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickled before issue 24's renames: the pack size was `k`, a TabM's mean weights `member_weights`.
+        if "k" in state:
+            state["pack_size"] = state.pop("k")
+        buffers = state.get("_buffers", {})
+        if "member_weights" in buffers:
+            buffers["submodel_weights"] = buffers.pop("member_weights")
+        super().__setstate__(state)
 
     def _layout_inputs(self) -> int:
         """The input embeddings' weights; returns the width they hand the body."""
@@ -168,7 +189,7 @@ class StackedMLP(nn.Module):
 
     def weights(self) -> dict[str, torch.Tensor]:
         views = torch.split(self.flat, self.sizes, dim=1)
-        return {name: v.view(self.k, *s) for (name, s), v in zip(self.layout, views)}
+        return {name: v.view(self.pack_size, *s) for (name, s), v in zip(self.layout, views)}
 
     def embed(self, x: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
         """x: [B, n_in] → what the body takes: [K, B, width] (the numeric embeddings, then the categorical)."""
@@ -176,17 +197,17 @@ class StackedMLP(nn.Module):
         numeric = x[:, :f]
         if f and self.shape.embedding == "ple":
             h = torch.relu(torch.einsum("bft,kftd->kbfd", ple(numeric, self.edges), w["embed_w"]) + w["embed_b"])
-            parts = [h.reshape(self.k, batch, -1)]
+            parts = [h.reshape(self.pack_size, batch, -1)]
         elif f and self.shape.embedding == "periodic":
             angles = 2 * math.pi * numeric[None, :, :, None] * w["frequencies"][:, None]  # [K, B, F, n]
             periodic = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)  # [K, B, F, 2n]
             h = torch.relu(torch.einsum("kbfi,kfid->kbfd", periodic, w["embed_w"]) + w["embed_b"])
-            parts = [h.reshape(self.k, batch, -1)]
+            parts = [h.reshape(self.pack_size, batch, -1)]
         else:
-            parts = [numeric.unsqueeze(0).expand(self.k, batch, f)]
+            parts = [numeric.unsqueeze(0).expand(self.pack_size, batch, f)]
         if self.shape.categories:
             codes = (x[:, f:].long() + self.cat_offsets).flatten()
-            parts.append(w["cat_embed"][:, codes].reshape(self.k, batch, -1))
+            parts.append(w["cat_embed"][:, codes].reshape(self.pack_size, batch, -1))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def forward(self, x: torch.Tensor, dropout_generator: torch.Generator | None = None) -> torch.Tensor:
@@ -200,7 +221,7 @@ class StackedMLP(nn.Module):
         return torch.baddbmm(w["b_out"], h, w["w_out"])
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """What the model predicts, as logits [K, B, n_out] (a TabM combines its members here)."""
+        """What the model predicts, as logits [K, B, n_out] (a TabM combines its submodels here)."""
         return self(x)
 
     def _dropout(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -1,15 +1,15 @@
-"""TabM (Gorishniy et al., ICLR 2025): one MLP that imitates an ensemble of E MLPs.
+"""TabM (Gorishniy et al., ICLR 2025): one MLP that imitates an ensemble of E MLPs, its submodels.
 
-The E members share the body's weights and differ in cheap per-member parts: "mini" scales the
-input by a member's own adapter (initialised with random signs, or N(0, 1) after numeric
-embeddings); "full" is BatchEnsemble, every linear layer wrapped in a member's input and output
-scalings (ones at the start, but the first) and its own bias. Each member has its own output head.
-Training minimises the mean of the E members' losses; the prediction is the mean of their
+The E submodels (E = n_submodels) share the body's weights and differ in cheap parts of their own:
+"mini" scales the input by a submodel's own adapter (initialised with random signs, or N(0, 1) after
+numeric embeddings); "full" is BatchEnsemble, every linear layer wrapped in a submodel's input and
+output scalings (ones at the start, but the first) and its own bias. Each submodel has its own output
+head. Training minimises the mean of the E submodels' losses; the prediction is the mean of their
 predictions (probabilities for a classifier), optionally over the subset that scores best on the
-validation rows (`prune_members`).
+validation rows (`prune_submodels`).
 
-As with StackedMLP, K such models (K trials) live in one flat [K, P] parameter, so a pack of TabM
-trials trains as one: activations are [K, E, B, width].
+As with StackedMLP, the K members of a pack (K trials) live in one flat [K, P] parameter, so a pack
+of TabM trials trains as one: activations are [K, E, B, width].
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from automl.nn._model import StackedMLP
 
 
 class StackedTabM(StackedMLP):
-    """K TabMs of one shape, each of shape.ensemble_size members."""
+    """K TabMs of one shape (a pack), each of shape.n_submodels submodels."""
 
-    MEMBER_BUFFERS = ("member_weights",)
+    MEMBER_BUFFERS = ("submodel_weights",)
 
     def __init__(self, shape, members):
         super().__init__(shape, members)
-        e = shape.ensemble_size
-        self.register_buffer("member_weights", torch.full((self.k, e), 1.0 / e))  # the prediction's mean
+        e = shape.n_submodels
+        self.register_buffer("submodel_weights", torch.full((self.pack_size, e), 1.0 / e))  # the prediction's mean
 
     def _layout_body(self, width: int) -> None:
-        e, hidden, full = self.shape.ensemble_size, self.shape.hidden_width, self.shape.ensemble == "full"
+        e, hidden, full = self.shape.n_submodels, self.shape.hidden_width, self.shape.arch == "full"
         if not full:
             self.layout.append(("adapter", (e, width)))
         for i in range(self.shape.hidden_layers):
@@ -42,7 +42,7 @@ class StackedTabM(StackedMLP):
         self.layout += [("w_out", (e, width, self.shape.n_out)), ("b_out", (e, self.shape.n_out))]
 
     def _init_part(self, name, s, generator, fan_in):
-        if name in ("adapter", "r0"):  # the first adapter makes the members differ: one draw per input feature
+        if name in ("adapter", "r0"):  # the first adapter makes the submodels differ: one draw per input feature
             sections = self._feature_widths()
             if self.shape.embedding == "none":
                 draw = torch.randint(0, 2, (s[0], len(sections)), generator=generator).float() * 2 - 1
@@ -52,7 +52,7 @@ class StackedTabM(StackedMLP):
         if name[0] in "rs" and name[1:].isdigit():
             return torch.ones(s)
         if name[0] == "b" and name[1:] in ("_out", *map(str, range(self.shape.hidden_layers))):
-            return super()._init_part(name, (1, *s[1:]), generator, fan_in).expand(s)  # one bias init for all members
+            return super()._init_part(name, (1, *s[1:]), generator, fan_in).expand(s)  # one bias init for all submodels
         return super()._init_part(name, s, generator, fan_in)
 
     def _feature_widths(self) -> list[int]:
@@ -65,51 +65,51 @@ class StackedTabM(StackedMLP):
         return torch.cat(mask).unsqueeze(0)
 
     def forward(self, x: torch.Tensor, dropout_generator: torch.Generator | None = None) -> torch.Tensor:
-        """x: [B, n_in] → every member's logits: [K, E, B, n_out]."""
-        w, e, full = self.weights(), self.shape.ensemble_size, self.shape.ensemble == "full"
+        """x: [B, n_in] → every submodel's logits: [K, E, B, n_out]."""
+        w, e, full = self.weights(), self.shape.n_submodels, self.shape.arch == "full"
         h = self.embed(x, w).unsqueeze(1)  # [K, 1, B, width]
-        k, b = h.shape[0], h.shape[2]
+        pack, b = h.shape[0], h.shape[2]
         if not full:
             h = h * w["adapter"].unsqueeze(2).to(h.dtype)  # [K, E, B, width]
         for i in range(self.shape.hidden_layers):
             if full:
                 h = h * w[f"r{i}"].unsqueeze(2).to(h.dtype)
-            rows = h.reshape(k, e * b, h.shape[-1])  # the E members' rows through one shared weight: one bmm
+            rows = h.reshape(pack, e * b, h.shape[-1])  # the E submodels' rows through one shared weight: one bmm
             if full:
-                h = torch.bmm(rows, w[f"w{i}"]).view(k, e, b, -1)
+                h = torch.bmm(rows, w[f"w{i}"]).view(pack, e, b, -1)
                 h = torch.relu(h * w[f"s{i}"].unsqueeze(2).to(h.dtype) + w[f"b{i}"].unsqueeze(2).to(h.dtype))
             else:
-                h = torch.relu(torch.baddbmm(w[f"b{i}"], rows, w[f"w{i}"])).view(k, e, b, -1)
+                h = torch.relu(torch.baddbmm(w[f"b{i}"], rows, w[f"w{i}"])).view(pack, e, b, -1)
             if self.training and self.use_dropout:
-                h = self._dropout(h.reshape(k, e * b, -1), dropout_generator).view(k, e, b, -1)
+                h = self._dropout(h.reshape(pack, e * b, -1), dropout_generator).view(pack, e, b, -1)
         return torch.matmul(h, w["w_out"]) + w["b_out"].unsqueeze(2)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return combine(self(x), self.member_weights, self.shape.loss)
+        return combine(self(x), self.submodel_weights, self.shape.loss)
 
     @torch.no_grad()
-    def select_members(self, X: torch.Tensor, y: torch.Tensor, losses) -> None:
-        """Keep, per TabM, the m members with the lowest validation loss, m chosen to minimise the
+    def select_submodels(self, X: torch.Tensor, y: torch.Tensor, losses) -> None:
+        """Keep, per TabM, the m submodels with the lowest validation loss, m chosen to minimise the
         loss of their mean prediction (`losses(logits [K, B, n_out], y) → [K]`)."""
         self.eval()
-        chunk = max(1024, 65536 // self.shape.ensemble_size)
+        chunk = max(1024, 65536 // self.shape.n_submodels)
         out = torch.cat([self(X[i:i + chunk]).float() for i in range(0, len(X), chunk)], dim=2)  # [K, E, B, n_out]
-        k, e = out.shape[:2]
+        pack, e = out.shape[:2]
         alone = torch.stack([losses(out[:, j], y) for j in range(e)], dim=1)  # [K, E]
         order = alone.argsort(dim=1)
-        best_loss = torch.full((k,), float("inf"), device=out.device)
-        best = self.member_weights.clone()
+        best_loss = torch.full((pack,), float("inf"), device=out.device)
+        best = self.submodel_weights.clone()
         for m in range(1, e + 1):
-            weights = torch.zeros(k, e, device=out.device).scatter_(1, order[:, :m], 1.0 / m)
+            weights = torch.zeros(pack, e, device=out.device).scatter_(1, order[:, :m], 1.0 / m)
             loss = losses(combine(out, weights, self.shape.loss), y)
             better = loss < best_loss - 1e-9
             best_loss = torch.where(better, loss, best_loss)
             best = torch.where(better[:, None], weights, best)
-        self.member_weights.copy_(best)
+        self.submodel_weights.copy_(best)
 
 
 def combine(out: torch.Tensor, weights: torch.Tensor, loss: str) -> torch.Tensor:
-    """Members' logits [K, E, B, n_out] → the ensemble's [K, B, n_out]: the weighted mean of the
+    """Submodels' logits [K, E, B, n_out] → the TabM's [K, B, n_out]: the weighted mean of the
     predictions (probabilities for a classifier, given back as logits: log p, or logit(p))."""
     weights = weights.float()[:, :, None, None]
     out = out.float()
@@ -128,5 +128,5 @@ def _no_decay(name: str) -> bool:
 
 
 def make_model(shape, members) -> StackedMLP:
-    """The module a shape describes: a TabM when it names an ensemble, else the plain MLP."""
-    return (StackedTabM if shape.ensemble != "none" else StackedMLP)(shape, members)
+    """The module a shape describes: a TabM when it names a TabM arch, else the plain MLP."""
+    return (StackedTabM if shape.arch != "none" else StackedMLP)(shape, members)

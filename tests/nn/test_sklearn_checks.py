@@ -18,16 +18,19 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl.ensemble import blend
-from automl.nn import TabMClassifier, TabMRegressor, TorchMLPClassifier, TorchMLPRegressor
+from automl.nn import Network, TabMClassifier, TabMRegressor, TorchMLPClassifier, TorchMLPRegressor, Training
 
 # Small and quick, but trained enough for the checks that ask for a decent fit.
-FAST = dict(hidden_width=32, max_epochs=30, learning_rate=1e-2, device="cpu", random_state=0)
-TABM = dict(FAST, k=4, hidden_layers=1, n_bins=8, embedding_dim=4)
+# The settings objects are given as objects here (the checks clone and set them) and by plain knob names below.
+FAST = dict(net=Network(hidden_width=32), training=Training(max_epochs=30, learning_rate=1e-2), device="cpu",
+            random_state=0)
+TABM = dict(hidden_width=32, max_epochs=30, learning_rate=1e-2, device="cpu", random_state=0, n_submodels=4,
+            hidden_layers=1, n_bins=8, embedding_dim=4)
 ESTIMATORS = [
     TorchMLPClassifier(**FAST),
     TorchMLPRegressor(**FAST),
-    TabMClassifier(**TABM),
-    TabMRegressor(**TABM, arch="full"),
+    TabMClassifier.from_knobs(**TABM),
+    TabMRegressor.from_knobs(**TABM, arch="full"),
     blend({3: TorchMLPClassifier(**FAST), 7: LogisticRegression()}, [2.0, 1.0], classification=True),
     blend({3: TorchMLPRegressor(**FAST), 7: Ridge()}, [1.0, 3.0], classification=False),
 ]

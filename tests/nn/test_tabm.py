@@ -1,4 +1,4 @@
-"""TabM: members that really differ, a prediction that is their mean, packs that equal trials alone,
+"""TabM: submodels that really differ, a prediction that is their mean, packs that equal trials alone,
 PLE bins from the training rows only, robust inputs and embedded categories (unseen and missing)."""
 
 import numpy as np
@@ -6,14 +6,14 @@ import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
 
-from automl.nn import (Member, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed, member_losses,
-                       predict_logits, train)
+from automl.nn import (Member, Network, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed,
+                       member_losses, predict_logits, train)
 from automl.nn._inputs import Inputs
 from automl.nn._loop import Trainer
 from automl.nn._model import ple
 
 CPU = torch.device("cpu")
-TINY = dict(k=4, hidden_layers=2, hidden_width=16, embedding_dim=4, n_bins=8, max_epochs=8, batch_size=32,
+TINY = dict(n_submodels=4, hidden_layers=2, hidden_width=16, embedding_dim=4, n_bins=8, max_epochs=8, batch_size=32,
             device="cpu", random_state=0)
 
 
@@ -23,36 +23,36 @@ def data():
     return X.astype(np.float32), y
 
 
-def members_logits(model, X):
-    """Every member's logits [E, N, n_out] for raw rows X."""
+def submodels_logits(model, X):
+    """Every submodel's logits [E, N, n_out] for raw rows X."""
     with torch.no_grad():
         return model.model_(torch.from_numpy(model.inputs_.transform(X)))[0]
 
 
 @pytest.mark.parametrize("arch", ["mini", "full"])
-def test_members_differ_and_the_prediction_is_their_mean_probability(data, arch):
+def test_submodels_differ_and_the_prediction_is_their_mean_probability(data, arch):
     X, y = data
-    model = TabMClassifier(**TINY, arch=arch).fit(X, y)
-    out = members_logits(model, X)  # [4, 300, 3]
+    model = TabMClassifier.from_knobs(**TINY, arch=arch).fit(X, y)
+    out = submodels_logits(model, X)  # [4, 300, 3]
     assert out.shape == (4, 300, 3)
     for i in range(4):  # different first adapters and heads: four different functions
         for j in range(i + 1, 4):
             assert (out[i] - out[j]).abs().mean() > 1e-2, (i, j)
     np.testing.assert_allclose(model.predict_proba(X), torch.softmax(out, -1).mean(0).numpy(), rtol=1e-4, atol=1e-6)
     first = model.model_.weights()["adapter" if arch == "mini" else "r0"][0]
-    assert len({tuple(row.tolist()) for row in first}) == 4  # each member its own adapter
+    assert len({tuple(row.tolist()) for row in first}) == 4  # each submodel its own adapter
 
 
-def test_binary_and_regression_predictions_are_the_members_mean():
+def test_binary_and_regression_predictions_are_the_submodels_mean():
     X, y = make_classification(200, 5, random_state=1)
-    model = TabMClassifier(**TINY, embedding="none").fit(X, y)
+    model = TabMClassifier.from_knobs(**TINY, embedding="none").fit(X, y)
     start = StackedTabM(model.model_.shape, model.model_.members).weights()["adapter"]
     assert set(start.unique().tolist()) == {-1.0, 1.0}  # the first adapter starts as random signs (no embeddings)
-    p = torch.sigmoid(members_logits(model, X.astype(np.float32))[:, :, 0]).mean(0).numpy()
+    p = torch.sigmoid(submodels_logits(model, X.astype(np.float32))[:, :, 0]).mean(0).numpy()
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], p, rtol=1e-4, atol=1e-6)
     X, y = make_regression(200, 5, noise=1.0, random_state=1)
-    model = TabMRegressor(**TINY, arch="full").fit(X, y)
-    mean = members_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
+    model = TabMRegressor.from_knobs(**TINY, arch="full").fit(X, y)
+    mean = submodels_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
     np.testing.assert_allclose(model.predict(X), mean, rtol=1e-4, atol=1e-3)
 
 
@@ -61,25 +61,25 @@ def test_a_packed_trial_equals_the_same_config_trained_alone(data, arch):
     X, y = data
     configs = [dict(learning_rate=3e-3, weight_decay=1e-4), dict(learning_rate=1e-2, weight_decay=0.0),
                dict(learning_rate=1e-3, weight_decay=1e-2)]
-    packed = [TabMClassifier(**TINY, arch=arch, dropout=0.0, **c) for c in configs]
+    packed = [TabMClassifier.from_knobs(**TINY, arch=arch, dropout=0.0, **c) for c in configs]
     fit_packed(packed, X, y)
     for c, member in zip(configs, packed):
-        alone = TabMClassifier(**TINY, arch=arch, dropout=0.0, **c).fit(X, y)
+        alone = TabMClassifier.from_knobs(**TINY, arch=arch, dropout=0.0, **c).fit(X, y)
         np.testing.assert_allclose(member.predict_proba(X), alone.predict_proba(X), rtol=1e-4, atol=1e-5)
         assert [h["val_loss"] for h in member.history_] == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4)
 
 
-def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_members_mean():
+def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_submodels_mean():
     X, y = make_regression(200, 5, noise=1.0, random_state=3)
     y = np.exp(y / y.std())  # positive and skewed
     configs = [dict(learning_rate=3e-3), dict(learning_rate=1e-2)]
-    packed = [TabMRegressor(**TINY, dropout=0.0, log_target=True, **c) for c in configs]
+    packed = [TabMRegressor.from_knobs(**TINY, dropout=0.0, log_target=True, **c) for c in configs]
     fit_packed(packed, X, y)
     for c, member in zip(configs, packed):
-        alone = TabMRegressor(**TINY, dropout=0.0, log_target=True, **c).fit(X, y)
+        alone = TabMRegressor.from_knobs(**TINY, dropout=0.0, log_target=True, **c).fit(X, y)
         np.testing.assert_allclose(member.predict(X), alone.predict(X), rtol=1e-4)
     model = packed[0]
-    on_log = members_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
+    on_log = submodels_logits(model, X.astype(np.float32))[:, :, 0].mean(0).numpy() * model.y_std_ + model.y_mean_
     np.testing.assert_allclose(model.predict(X), np.expm1(on_log), rtol=1e-4)
     assert model.y_mean_ == pytest.approx(np.log1p(y).mean())  # standardised on the log scale
 
@@ -88,7 +88,7 @@ def test_ple_bins_come_from_the_training_rows_of_the_numeric_columns_only(data):
     X, y = data
     X = np.column_stack([X[:, :4], np.arange(len(X)) % 5]).astype(np.float32)  # one categorical column
     shape = Shape(n_in=5, n_out=3, hidden_layers=1, hidden_width=16, embedding="ple", n_bins=8, max_epochs=2,
-                  categories=(6,), ensemble="mini", ensemble_size=4)
+                  categories=(6,), arch="mini", n_submodels=4)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     (X_train, _), _ = Trainer(shape, [Member()], CPU, seed=0).split_validation(Xt, yt)  # the same seeded split
     result = Trainer(shape, [Member(seed=0), Member(seed=1)], CPU, seed=0).fit(Xt, yt)
@@ -104,7 +104,7 @@ def test_a_column_constant_in_training_rows_does_not_blow_up_predictions_on_new_
     X, y = make_regression(400, 4, noise=5.0, random_state=0)
     X = np.column_stack([X, np.zeros(len(X))]).astype(np.float32)
     y = (y * 1000 + 180_000).astype(np.float32)  # a price
-    model = TabMRegressor(**TINY, embedding="ple").fit(X, y)
+    model = TabMRegressor.from_knobs(**TINY, embedding="ple").fit(X, y)
     new = X[:50].copy()
     new[:, 4] = 738.0  # a pool's area
     spread = y.max() - y.min()
@@ -134,51 +134,53 @@ def test_many_categories_are_embedded_not_one_hot_and_unseen_ones_predict():
     effect = rng.normal(size=200)
     X = np.column_stack([rng.normal(size=600), codes]).astype(np.float32)
     y = (effect[codes] + 0.3 * X[:, 0] > 0).astype(int)
-    model = TabMClassifier(**(TINY | {"max_epochs": 30}), categorical_features=[1], learning_rate=5e-3).fit(X, y)
+    model = TabMClassifier.from_knobs(**(TINY | {"max_epochs": 30}), categorical_features=[1], learning_rate=5e-3).fit(X, y)
     assert model.model_.weights()["cat_embed"].shape == (1, 201, 4)  # one small table, no 200-column block
     assert (model.predict(X) == y).mean() > 0.8  # the codes carry the signal
     unseen = np.array([[0.0, 500], [np.nan, np.nan]], dtype=np.float32)
     assert np.isfinite(model.predict_proba(unseen)).all()
 
 
-def test_member_pruning_drops_members_that_predict_badly_on_the_validation_rows(data):
+def test_submodel_pruning_drops_submodels_that_predict_badly_on_the_validation_rows(data):
     X, y = data
-    shape = Shape(n_in=6, n_out=3, hidden_layers=1, hidden_width=16, max_epochs=5, ensemble="full",
-                  ensemble_size=6, prune_members=True)
+    shape = Shape(n_in=6, n_out=3, hidden_layers=1, hidden_width=16, max_epochs=5, arch="full",
+                  n_submodels=6, prune_submodels=True)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     model = train(Xt, yt, shape, [Member(seed=0), Member(seed=1)], CPU, seed=0).model
-    with torch.no_grad():  # members 0 and 1 of the second TabM now say "class 0" with certainty
+    with torch.no_grad():  # submodels 0 and 1 of the second TabM now say "class 0" with certainty
         model.weights()["b_out"][1, :2] = torch.tensor([50.0, -50.0, -50.0])
-    model.select_members(Xt, yt, lambda logits, target: member_losses(logits, target, shape))
-    weights = model.member_weights
+    model.select_submodels(Xt, yt, lambda logits, target: member_losses(logits, target, shape))
+    weights = model.submodel_weights
     kept = (weights[1] > 0).sum().item()
-    assert weights[1, :2].tolist() == [0.0, 0.0] and 1 <= kept <= 4  # the broken members are out
+    assert weights[1, :2].tolist() == [0.0, 0.0] and 1 <= kept <= 4  # the broken submodels are out
     assert torch.allclose(weights[1][weights[1] > 0], torch.full((kept,), 1.0 / kept))
     assert torch.allclose(weights.sum(dim=1), torch.ones(2))
     assert isinstance(model, StackedTabM) and predict_logits(model, Xt).shape == (2, 300, 3)
-    with pytest.raises(ValueError, match="prune_members needs an ensemble"):
-        Shape(n_in=6, n_out=3, prune_members=True).check()
+    with pytest.raises(ValueError, match="prune_submodels needs a TabM"):
+        Shape(n_in=6, n_out=3, prune_submodels=True).check()
 
 
 def test_bad_parameters_are_named(data):
     X, y = data
     with pytest.raises(ValueError, match="'arch' parameter of TabMClassifier must be one of"):
-        TabMClassifier(**TINY, arch="huge").fit(X, y)
+        TabMClassifier.from_knobs(**TINY, arch="huge").fit(X, y)
     with pytest.raises(ValueError, match="'arch' parameter of TabMClassifier must be one of \\('mini', 'full'\\)"):
-        TabMClassifier(**TINY, arch="none").fit(X, y)
+        TabMClassifier.from_knobs(**TINY, arch="none").fit(X, y)
+    with pytest.raises(ValueError, match=r"'net' parameter of TabMClassifier must be a TabMNetwork .*Network\(hidden"):
+        TabMClassifier(net=Network(hidden_width=8)).fit(X, y)
     with pytest.raises(ValueError, match="categorical_features is a mask of 2 values, but X has 6 columns"):
-        TabMClassifier(**TINY, categorical_features=[True, False]).fit(X, y)
+        TabMClassifier.from_knobs(**TINY, categorical_features=[True, False]).fit(X, y)
     with pytest.raises(ValueError, match=r"categorical_features \['city'\] names columns; give a boolean mask"):
-        TabMClassifier(**TINY, categorical_features=["city"]).fit(X, y)
+        TabMClassifier.from_knobs(**TINY, categorical_features=["city"]).fit(X, y)
 
 
 @pytest.mark.gpu
 def test_tabm_trains_on_cuda_in_bf16_and_a_pack_matches_alone(data):
     X, y = data
     cuda = dict(TINY, device="cuda", dropout=0.0)
-    packed = [TabMClassifier(**cuda, learning_rate=lr) for lr in (3e-3, 1e-2)]
+    packed = [TabMClassifier.from_knobs(**cuda, learning_rate=lr) for lr in (3e-3, 1e-2)]
     fit_packed(packed, X, y)
     for lr, member in zip((3e-3, 1e-2), packed):
-        alone = TabMClassifier(**cuda, learning_rate=lr).fit(X, y)
+        alone = TabMClassifier.from_knobs(**cuda, learning_rate=lr).fit(X, y)
         assert member.device_ == "cuda"
         np.testing.assert_allclose(member.predict_proba(X), alone.predict_proba(X), atol=2e-2)  # bf16 autocast

@@ -96,7 +96,8 @@ def test_a_member_whose_predictions_fail_fails_alone(cancer, space_for, trial_lo
 
     def diverged(self, X):
         proba = real(self, X)
-        return np.full_like(proba, np.nan) if self.learning_rate != default_lr else proba  # all but the default
+        diverged_one = self.training.learning_rate != default_lr  # all but the default
+        return np.full_like(proba, np.nan) if diverged_one else proba
 
     monkeypatch.setattr(TorchMLPClassifier, "predict_proba", diverged)
     dataset, split = cancer
