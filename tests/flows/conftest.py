@@ -21,7 +21,7 @@ from tests.servers import free_port, serving
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server():
     """One Prefect test server (temporary SQLite) for the whole session: each start costs seconds."""
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=300):  # a loaded 2-core machine needs minutes
         yield
 
 
