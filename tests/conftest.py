@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 # Prefect reads its settings at import: isolate its home and keep it off the network first.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="automl-prefect-home-"))
@@ -27,9 +28,21 @@ from automl.models.mlp import MLP  # noqa: E402
 from automl.search import SearchSettings, SearchSpace, make_storage  # noqa: E402
 from automl.tracking import JournalMirror  # noqa: E402
 from tests.postgres_cluster import Postgres, PostgresMissing, postgres_cluster  # noqa: E402
+from tests.servers import free_port, serving  # noqa: E402
+
+
+# Fixtures that start a server (Prefect, MLflow, PostgreSQL, Dask): a test using one must carry the
+# e2e marker, so `-m "not e2e"` runs only the tests that start none.
+SERVER_FIXTURES = {"prefect_server", "server", "postgres", "mlflow_on_postgres", "mlflow_server", "dask_cluster",
+                   "story"}
 
 
 def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items
+                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and "e2e" not in item.keywords]
+    if unmarked:
+        raise pytest.UsageError(f"{len(unmarked)} test(s) start a server but carry no e2e marker, e.g. "
+                                f"{unmarked[0]}; mark them @pytest.mark.e2e (tests/conftest.py: SERVER_FIXTURES)")
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
@@ -44,7 +57,7 @@ def store(tmp_path: Path) -> Path:
     return tmp_path / "mlruns"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def store_settings():
     """Tracking section pointing every store into a folder."""
 
@@ -118,6 +131,24 @@ def postgres() -> Postgres:
         if os.environ.get("AUTOML_REQUIRE_POSTGRES"):
             pytest.fail(str(missing))
         pytest.skip(str(missing))
+
+
+class MlflowServer(NamedTuple):
+    uri: str
+    artifacts: Path
+
+
+@pytest.fixture(scope="session")
+def mlflow_on_postgres(postgres, tmp_path_factory) -> MlflowServer:
+    """One `mlflow server` for the session, its backend store a database of the session's PostgreSQL
+    cluster, its artifacts in a folder. Tests keep apart by their experiment and model names."""
+    folder = tmp_path_factory.mktemp("mlflow-on-postgres")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    with serving(["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri",
+                  postgres.new_database(), "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+                 f"{uri}/health", folder / "server.log"):
+        yield MlflowServer(uri, folder / "artifacts")
 
 
 # -- data -----------------------------------------------------------------------------------------

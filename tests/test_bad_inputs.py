@@ -222,7 +222,14 @@ def written(folder: Path, store: Path) -> list[str]:
     return found + ([str(store)] if store.exists() else [])
 
 
-def test_there_are_at_least_sixty_cases():
+def test_the_base_every_case_changes_is_valid(tmp_path, capsys):
+    """The control: with no case applied, the config and table validate (exit 0, no error, nothing
+    written), so each case's error comes from its own change; and each case has its own id."""
+    args, store = prepare(tmp_path, lambda folder: {})
+    assert main(["validate", *args]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "60 rows, 2 columns" in out
+    assert written(tmp_path, store) == []
     assert len(CASES) >= 60 and len({case[0] for case in CASES}) == len(CASES)
 
 

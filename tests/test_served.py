@@ -11,6 +11,7 @@ import pytest
 
 from automl.config import parse_config
 from automl.pipeline import run_pipeline
+from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="module")
@@ -126,32 +127,19 @@ def test_mlflow_models_serve_gives_probabilities_and_refuses_nulls(served, tmp_p
     serving_input_example.json is a valid request; params ask for probabilities; a null in a
     required column and an absent column are 400s that name the column first."""
     import os
-    import socket
-    import subprocess
     import sys
-    import time
 
     import httpx
 
-    _, result, config, _ = served
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    _, _, config, _ = served
+    port = free_port()
     uri = "models:/customers@champion"
     env = {**os.environ, "MLFLOW_TRACKING_URI": config.tracking.tracking_uri,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     example = Path(mlflow.artifacts.download_artifacts(f"{uri}/serving_input_example.json", dst_path=str(tmp_path)))
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
-                               "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with serving(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                 f"{url}/ping", tmp_path / "serve.log", env):
         post = lambda body: httpx.post(f"{url}/invocations", json=body, timeout=60)  # noqa: E731
         request = json.loads(example.read_text())
         labels = post(request)
@@ -172,9 +160,6 @@ def test_mlflow_models_serve_gives_probabilities_and_refuses_nulls(served, tmp_p
                                            "data": [[v for c, v in zip(split["columns"], row) if c != "visits"]
                                                     for row in split["data"]]}})
         assert absent.status_code == 400 and absent.json()["message"].startswith("column 'visits' is missing")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_path):

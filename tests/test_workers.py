@@ -5,13 +5,11 @@ PostgreSQL as the store of both Optuna and MLflow (an `mlflow server` on it)."""
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import mlflow
 import optuna
 import pytest
-import requests
 import yaml
 
 from automl.config import ConfigError, parse_config, resolve_stores
@@ -56,23 +54,26 @@ def test_two_workers_on_a_journal_file_fill_the_study_once(make_config):
     assert_one_search(config, result, 10, 2)
 
 
-def test_four_workers_on_postgresql_with_mlflow_on_postgresql(make_config, postgres, tmp_path):
+@pytest.mark.e2e
+def test_four_workers_on_postgresql_with_mlflow_on_postgresql(make_config, postgres, mlflow_on_postgres, store):
     """The issue's setting: the Optuna study on PostgreSQL, MLflow behind an `mlflow server` backed
     by PostgreSQL with a local artifact root; 4 workers, n_trials 40, cheap models."""
-    with mlflow_server(postgres.new_database(), tmp_path / "artifacts") as uri:
-        config = make_config(name="workers-pg", data={"source": "sklearn:breast_cancer"},
-                             search={"n_trials": 40, "workers": 4, "cv_folds": 2, "families": ["linear"]},
-                             tracking={"tracking_uri": uri, "optuna_storage": postgres.new_database()})
-        result = run_pipeline(config)
-        assert result.n_trials == 40 and result.cv_score > 0.95
-        study, children = assert_one_search(config, result, 40, 4)
-        parent = mlflow.MlflowClient(uri).get_run(result.parent_run_id)
-        written = [*parent.data.params.values(), *parent.data.tags.values()]
-        written += [v for c in children for v in (*c.data.params.values(), *c.data.tags.values())]
-        assert PASSWORD not in " ".join(written) and "automl:***@127.0.0.1" in parent.data.tags["optuna_storage"]
-        assert not list((tmp_path / "artifacts").rglob("workers-job.pkl"))  # the workers' job is gone
+    uri = mlflow_on_postgres.uri
+    config = make_config(name="workers-pg", data={"source": "sklearn:breast_cancer"},
+                         search={"n_trials": 40, "workers": 4, "cv_folds": 2, "families": ["linear"]},
+                         tracking={"tracking_uri": uri, "optuna_storage": postgres.new_database()})
+    result = run_pipeline(config)
+    assert result.n_trials == 40 and result.cv_score > 0.95
+    study, children = assert_one_search(config, result, 40, 4)
+    parent = mlflow.MlflowClient(uri).get_run(result.parent_run_id)
+    written = [*parent.data.params.values(), *parent.data.tags.values()]
+    written += [v for c in children for v in (*c.data.params.values(), *c.data.tags.values())]
+    assert PASSWORD not in " ".join(written) and "automl:***@127.0.0.1" in parent.data.tags["optuna_storage"]
+    for artifacts in (mlflow_on_postgres.artifacts, store):  # the workers' job is gone
+        assert not list(artifacts.rglob("workers-job.pkl"))
 
 
+@pytest.mark.e2e
 def test_postgresql_is_a_store_like_any_other(postgres):
     url = postgres.new_database()
     check_stores(resolve_stores(parse_config({"tracking": {"optuna_storage": url}}).tracking))
@@ -90,40 +91,7 @@ def test_without_the_driver_the_error_names_the_extra(monkeypatch):
         check_stores(resolve_stores(config.tracking))
 
 
-class mlflow_server:
-    """`mlflow server` on 127.0.0.1, its backend store the given database, artifacts in a folder."""
-
-    def __init__(self, backend: str, artifacts):
-        self.backend, self.artifacts = backend, artifacts
-
-    def __enter__(self) -> str:
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", self.backend, "--artifacts-destination", str(self.artifacts),
-             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=open(self.artifacts.parent / "server.log", "w"))
-        uri = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                if requests.get(f"{uri}/health", timeout=1).ok:
-                    return uri
-            except requests.RequestException:
-                pass
-            if self.process.poll() is not None:
-                log = (self.artifacts.parent / "server.log").read_text()[-2000:]
-                raise RuntimeError(f"mlflow server exited with {self.process.returncode}: {log}")
-            time.sleep(0.5)
-        raise RuntimeError("mlflow server did not answer within 120 s")
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
+@pytest.mark.e2e
 def test_a_password_in_the_config_is_refused_for_dask_workers_before_anything_is_written(make_config, postgres,
                                                                                         monkeypatch, store):
     """Workers on other hosts cannot read a password this process holds: refused in
@@ -143,33 +111,35 @@ def test_a_password_in_the_config_is_refused_for_dask_workers_before_anything_is
     assert load_and_validate(config("${PG_URL}")).stores.optuna_storage == url
 
 
-def test_two_runs_at_once_on_the_postgresql_backed_server_agree_on_one_champion(postgres, tmp_path):
+@pytest.mark.e2e
+def test_two_runs_at_once_on_the_postgresql_backed_server_agree_on_one_champion(postgres, mlflow_on_postgres,
+                                                                                tmp_path):
     """Two pipeline runs in two processes at once, MLflow behind a server on PostgreSQL, the study
     on PostgreSQL: each its own parent and trials, two versions, and the champion alias on the
     better one as both runs' records say (the decision ordered by a PostgreSQL advisory lock)."""
-    with mlflow_server(postgres.new_database(), tmp_path / "artifacts") as uri:
-        path = tmp_path / "twins.yaml"
-        path.write_text(yaml.safe_dump({
-            "name": "pg-twins", "data": {"source": "sklearn:breast_cancer"},
-            "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
-            "tracking": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts"),
-                         "optuna_storage": "${PG_URL}"}}))
-        env = {**os.environ, "PG_URL": postgres.new_database()}
-        script = ("import sys; from automl.config import load_config; from automl.pipeline import run_pipeline; "
-                  "run_pipeline(load_config(sys.argv[1], [f'seed={sys.argv[2]}']))")
-        runs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(seed)], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True) for seed in (1, 2)]
-        outputs = [run.communicate(timeout=600)[0] for run in runs]
-        assert [run.returncode for run in runs] == [0, 0], "\n".join(out[-2000:] for out in outputs)
-        client = mlflow.MlflowClient(uri)
-        experiment = client.get_experiment_by_name("pg-twins").experiment_id
-        parents = client.search_runs([experiment], "tags.`optuna_study` LIKE 'pg-twins-%'")
-        assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
-        for parent in parents:
-            assert len(client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 3
-        versions = {str(v.version): float(v.tags["test_score"]) for v in client.search_model_versions("name = 'pg-twins'")}
-        assert sorted(versions) == ["1", "2"]
-        champion = str(client.get_model_version_by_alias("pg-twins", "champion").version)
-        assert versions[champion] == max(versions.values()) and (champion == "1" or versions["1"] < versions[champion])
-        moved = {p.data.tags["registered_version"]: p.data.tags["champion_moved"] for p in parents}
-        assert moved[champion] == "True"
+    uri = mlflow_on_postgres.uri
+    path = tmp_path / "twins.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "pg-twins", "data": {"source": "sklearn:breast_cancer"},
+        "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
+        "tracking": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts"),
+                     "optuna_storage": "${PG_URL}"}}))
+    env = {**os.environ, "PG_URL": postgres.new_database()}
+    script = ("import sys; from automl.config import load_config; from automl.pipeline import run_pipeline; "
+              "run_pipeline(load_config(sys.argv[1], [f'seed={sys.argv[2]}']))")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(seed)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for seed in (1, 2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], "\n".join(out[-2000:] for out in outputs)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pg-twins").experiment_id
+    parents = client.search_runs([experiment], "tags.`optuna_study` LIKE 'pg-twins-%'")
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    for parent in parents:
+        assert len(client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 3
+    versions = {str(v.version): float(v.tags["test_score"]) for v in client.search_model_versions("name = 'pg-twins'")}
+    assert sorted(versions) == ["1", "2"]
+    champion = str(client.get_model_version_by_alias("pg-twins", "champion").version)
+    assert versions[champion] == max(versions.values()) and (champion == "1" or versions["1"] < versions[champion])
+    moved = {p.data.tags["registered_version"]: p.data.tags["champion_moved"] for p in parents}
+    assert moved[champion] == "True"

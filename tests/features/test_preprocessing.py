@@ -34,6 +34,14 @@ def test_bools_ints_and_strings_mix_in_one_categorical_column():
 
 
 def test_high_cardinality_columns_are_capped():
-    X = pd.DataFrame({"id": [f"row{i}" for i in range(100)]})
-    out = build_preprocessor([], ["id"]).fit_transform(X)
-    assert out.shape[1] <= MAX_CATEGORIES
+    """100 IDs seen once and one value seen 50 times: the frequent value keeps its own column, the
+    rest share the infrequent one, and an ID never seen at fit time lands there too."""
+    X = pd.DataFrame({"id": [f"row{i}" for i in range(100)] + ["common"] * 50})
+    pre = build_preprocessor([], ["id"])
+    out = pre.fit_transform(X)
+    names = list(pre.get_feature_names_out())
+    assert out.shape == (150, MAX_CATEGORIES) and (out.sum(axis=1) == 1).all()
+    assert out[:, names.index("id_common")].sum() == 50
+    assert names[-1] == "id_infrequent_sklearn" and out[:, -1].sum() == 150 - 50 - (MAX_CATEGORIES - 2)
+    unseen = pre.transform(pd.DataFrame({"id": ["never-seen"]}))
+    assert unseen[0, -1] == 1 and unseen.sum() == 1

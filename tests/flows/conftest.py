@@ -1,75 +1,85 @@
-"""Prefect for the flow tests: one test server for the session (each start costs seconds), a real
-`prefect server start` for the operations and UI tests, and helpers to wait on HTTP."""
+"""Prefect for the flow tests: one test server for the session (each start costs seconds), one real
+`prefect server start` for the session's operations, UI and Dask tests, one run of the whole flow
+that several tests read, and headless Chromium."""
 
+import logging
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
+
+from automl.config import RunConfig, parse_config
+from flows.pipeline import automl_pipeline
+from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server():
     """One Prefect test server (temporary SQLite) for the whole session: each start costs seconds."""
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=300):  # a loaded 2-core machine needs minutes
         yield
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_http(url: str, tries: int = 120) -> bool:
-    """Poll `url` until it answers 200 (every 0.5 s, `tries` times)."""
-    for _ in range(tries):
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-@pytest.fixture(scope="session")
-def free_port():
-    return _free_port
-
-
-@pytest.fixture(scope="session")
-def wait_for_http():
-    return _wait_for_http
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """A real `prefect server start` (scheduler ticking every second, UI on), in its own home."""
+    """A real `prefect server start` (scheduler ticking every second, UI on), in its own home, for
+    every test of the session that needs one (the operations, UI and Dask tests)."""
     home = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {"PREFECT_UI_API_URL": url,  # the UI otherwise calls port 4200 whatever --port says
            **os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
     env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    if not _wait_for_http(f"{url}/health"):
-        process.terminate()
-        pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-    with temporary_settings({PREFECT_API_URL: url}):
+    with serving(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], f"{url}/health",
+                 home / "server.log", env), temporary_settings({PREFECT_API_URL: url}):
         yield url
-    process.terminate()
-    process.wait(timeout=30)
+
+
+class LogLines(logging.Handler):
+    """Keeps the messages of the records it is handed."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@dataclass
+class FlowRun:
+    """What one run of the flow returned, with its config and its tasks' log lines."""
+
+    config: RunConfig
+    summary: dict
+    task_log: list[str]
+
+
+@pytest.fixture(scope="session")
+def whole_run(tmp_path_factory, store_settings) -> FlowRun:
+    """One run of the whole flow over three families (the MLP trains by epochs), read by the tests of
+    what a run leaves: test_pipeline_flow's (the stores, the registry, the flow run) and test_ui's
+    (the MLflow UI on its store). One run, not one per module: each costs tens of seconds."""
+    store = tmp_path_factory.mktemp("whole-run") / "mlruns"
+    config = parse_config({"name": "e2e", "search": {"n_trials": 6, "cv_folds": 2,
+                                                     "families": ["linear", "extra_trees", "mlp"]},
+                           "tracking": store_settings(store)})
+    logger = logging.getLogger("prefect.task_runs")  # progress lines come from the search task
+    lines, level = LogLines(), logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
+        summary = automl_pipeline(config)
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    return FlowRun(config, summary, lines.lines)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,6 +1,6 @@
-"""Search workers on other hosts, on loopback: a `prefect server start`, a `dask scheduler` and two
-`dask worker`s; `automl run` puts its search-worker tasks on them through Prefect's Dask task
-runner, and one study is filled exactly once."""
+"""Search workers on other hosts, on loopback: the session's `prefect server start`, a `dask
+scheduler` and two `dask worker`s; `automl run` puts its search-worker tasks on them through
+Prefect's Dask task runner, and one study is filled exactly once."""
 
 import os
 import subprocess
@@ -14,36 +14,18 @@ import pytest
 import yaml
 
 from automl.search import make_storage
+from tests.servers import free_port
 
+pytestmark = pytest.mark.e2e
 DASK = Path(sys.executable).parent / "dask"
 
 
 @pytest.fixture
-def prefect_api(free_port, wait_for_http, tmp_path):
-    """A `prefect server start` of this test's own, as users run one for workers on many hosts
-    (the session's test server is left to the other tests)."""
-    port, home = free_port(), tmp_path / "prefect-home"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    log = open(tmp_path / "prefect.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        if not wait_for_http(f"{url}/health", tries=240):
-            pytest.fail(f"prefect server did not start: {(tmp_path / 'prefect.log').read_text()[-2000:]}")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-@pytest.fixture
-def dask_cluster(free_port, prefect_api, tmp_path):
+def dask_cluster(server, tmp_path):
     """A Dask scheduler and two single-thread workers on 127.0.0.1, seeing the Prefect API."""
     distributed = pytest.importorskip("distributed")
     port = free_port()
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_HOME": str(tmp_path / "dask-prefect-home")}
     log = open(tmp_path / "dask.log", "w")
     started = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
@@ -62,7 +44,7 @@ def dask_cluster(free_port, prefect_api, tmp_path):
             process.wait(timeout=30)
 
 
-def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_cluster, prefect_api, tmp_path):
+def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_cluster, server, tmp_path):
     """`automl run` against a Prefect server, as on many hosts: the search-worker tasks run on
     the Dask workers, each filling the one study; one parent run, one registration."""
     config = make_config(name="dask-workers", data={"source": "sklearn:wine"},
@@ -70,7 +52,7 @@ def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_clus
                                  "families": ["linear", "hist_gradient_boosting"]})
     path = tmp_path / "dask-workers.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "cli-prefect-home")}
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_HOME": str(tmp_path / "cli-prefect-home")}
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(path)], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -85,8 +67,8 @@ def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_clus
     assert {c.data.tags["worker"] for c in children} == {"0", "1"}
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_trials"] == 8
     assert [str(v.version) for v in client.search_model_versions("name = 'dask-workers'")] == ["1"]
-    # (over HTTP: a client of this process bound to this short-lived server would outlive it)
-    found = httpx.post(f"{prefect_api}/task_runs/filter", json={
+    found = httpx.post(f"{server}/task_runs/filter", json={  # this run's: the server is the session's
+        "flow_runs": {"id": {"any_": [parent.data.tags["prefect.flow_run_id"]]}},
         "task_runs": {"name": {"any_": ["search-worker[0]", "search-worker[1]"]}}, "limit": 50}).json()
     assert sorted((r["name"], r["state"]["type"]) for r in found) == [("search-worker[0]", "COMPLETED"),
                                                                       ("search-worker[1]", "COMPLETED")]

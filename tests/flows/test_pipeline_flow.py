@@ -1,7 +1,6 @@
 """The whole flow on real parts: Prefect's test server, MLflow on SQLite, an Optuna journal study."""
 
 import asyncio
-import logging
 import re
 import time
 from pathlib import Path
@@ -58,64 +57,103 @@ def read_logs(flow_run_id, until: str) -> list[str]:
     return lines
 
 
-def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
-    caplog.set_level(logging.INFO, logger="prefect.task_runs")  # progress lines come from the search task
-    config = make_config(name="e2e", search={"n_trials": 6, "cv_folds": 2,
-                                             "families": ["linear", "random_forest", "mlp"]})
-    summary = automl_pipeline(config)
-    assert summary["n_trials"] == 6 and summary["best_family"] in {"linear", "random_forest", "mlp", "blend"}
+# -- one run of the whole flow (tests/flows/conftest.py's `whole_run`), read by the tests below ----------
+FAMILIES = {"linear", "extra_trees", "mlp"}
+
+
+@pytest.fixture(scope="module")
+def parent(whole_run):
+    """The run's MLflow parent run."""
+    return MlflowClient(whole_run.config.tracking.tracking_uri).get_run(whole_run.summary["parent_run_id"])
+
+
+@pytest.fixture(scope="module")
+def children(whole_run, parent):
+    """Its child runs, one per trial."""
+    client = MlflowClient(whole_run.config.tracking.tracking_uri)
+    return client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+
+
+def read_artifact(whole_run, path: str) -> pd.DataFrame:
+    return pd.read_csv(mlflow.artifacts.download_artifacts(run_id=whole_run.summary["parent_run_id"], artifact_path=path,
+                                                           tracking_uri=whole_run.config.tracking.tracking_uri))
+
+
+def test_the_summary_names_a_winner_that_scores_well(whole_run):
+    summary = whole_run.summary
+    assert summary["n_trials"] == 6 and summary["best_family"] in FAMILIES | {"blend"}
     assert 0.9 < summary["cv_score"] <= 1.0 and summary["test_metrics"]["test_roc_auc"] > 0.9
 
-    client = MlflowClient(config.tracking.tracking_uri)
-    parent = client.get_run(summary["parent_run_id"])
-    assert parent.info.status == "FINISHED" and parent.info.run_name == summary["study_name"]
+
+def test_the_parent_run_is_finished_and_tagged_with_the_data_config_and_flow_run(whole_run, parent):
     tags = parent.data.tags
+    assert parent.info.status == "FINISHED" and parent.info.run_name == whole_run.summary["study_name"]
     assert (tags["dataset"], tags["task"], tags["metric"]) == ("breast_cancer", "binary", "roc_auc")
-    assert tags["config_hash"] == config.config_hash() and tags["champion_moved"] == "True"
+    assert tags["config_hash"] == whole_run.config.config_hash() and tags["champion_moved"] == "True"
     assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/runs/flow-run/{tags['prefect.flow_run_id']}",
-                        tags["prefect.flow_run_url"])  # the test server's UI (the CLI's temporary one: 4200)
-    # What won, one name everywhere: the tag, the param, the summary (and the report, below).
-    assert tags["winner"] == parent.data.params["winner"] == summary["winner"]
-    assert tags["winner_family"] == summary["best_family"]
-    assert "best_family" not in tags and not any(k.startswith("best_params.") for k in parent.data.params)
+                        tags["prefect.flow_run_url"])  # the session's server (the CLI's temporary one: 4200)
+    client = MlflowClient(whole_run.config.tracking.tracking_uri)
     assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
-    experiment = parent.info.experiment_id
-    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert len(children) == 6
-    assert {c.data.params["family"] for c in children} == {"linear", "random_forest", "mlp"}
-    assert all("duration_s" in c.data.metrics for c in children)
+
+
+def test_what_won_has_one_name_in_the_tag_the_param_and_the_summary(whole_run, parent):
+    tags = parent.data.tags
+    assert tags["winner"] == parent.data.params["winner"] == whole_run.summary["winner"]
+    assert tags["winner_family"] == whole_run.summary["best_family"]
+    assert "best_family" not in tags and not any(k.startswith("best_params.") for k in parent.data.params)
+
+
+def test_one_child_run_per_trial_lasting_the_trials_own_time(children):
+    assert len(children) == 6 and {c.data.params["family"] for c in children} == FAMILIES
     for child in children:  # the child run's Duration column is the trial's own wall time
         took = (child.info.end_time - child.info.start_time) / 1000
         assert took == pytest.approx(child.data.metrics["duration_s"], abs=0.002)
-    members = {int(c.data.tags["trial_number"]): float(c.data.tags["final_model_weight"])
+
+
+def test_the_trials_in_the_final_model_carry_weights_that_sum_to_one(children):
+    weights = {int(c.data.tags["trial_number"]): float(c.data.tags["final_model_weight"])
                for c in children if c.data.tags.get("in_final_model") == "true"}
-    assert members and sum(members.values()) == pytest.approx(1.0, abs=0.01)
+    assert weights and sum(weights.values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_parent_run_logs_the_search_figures(parent):
     assert parent.data.metrics["n_trials"] == 6 and "best_trial_cv_score" in parent.data.metrics
     overhead_figures = {"tracking_seconds_per_trial", "tracking_seconds_waited", "tracking_overhead"}
     assert overhead_figures <= set(parent.data.metrics)  # logged, for the benchmark; their values vary
 
+
+def test_the_parent_run_holds_every_artifact(whole_run, parent):
+    client = MlflowClient(whole_run.config.tracking.tracking_uri)
     artifacts = {f.path for folder in ("features", "search", "evaluation", "config", "")
                  for f in client.list_artifacts(parent.info.run_id, folder or None)}
     assert {"features/feature_scores.csv", "features/feature_scores.png", "leaderboard.csv", "search/trials.csv",
             "search/optimization_history.png", "evaluation/confusion_matrix.png", "evaluation/roc_curve.png",
             "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/permutation_importance.png",
             "evaluation/permutation_importance.csv", "config/resolved_config.json"} <= artifacts
-    read = lambda path: pd.read_csv(mlflow.artifacts.download_artifacts(  # noqa: E731
-        run_id=parent.info.run_id, artifact_path=path, tracking_uri=config.tracking.tracking_uri))
-    trials = read("search/trials.csv")
+
+
+def test_the_trials_table_and_the_leaderboard_agree_with_the_run(whole_run, parent):
+    trials = read_artifact(whole_run, "search/trials.csv")
     assert len(trials) == 6 and trials.loc[0, "cv_score"] == pytest.approx(parent.data.metrics["best_trial_cv_score"])
-    board = read("leaderboard.csv")
-    assert board.loc[0, "model"] == summary["winner"] and board.loc[0, "kind"] == "final"
-    assert board.loc[0, "cv_score"] == pytest.approx(summary["cv_score"])
+    board = read_artifact(whole_run, "leaderboard.csv")
+    assert board.loc[0, "model"] == whole_run.summary["winner"] and board.loc[0, "kind"] == "final"
+    assert board.loc[0, "cv_score"] == pytest.approx(whole_run.summary["cv_score"])
     assert board.loc[0, "fit_s"] > 0 and board.loc[0, "predict_ms_per_1k_rows"] > 0
-    assert set(board.loc[board["kind"] == "family best", "family"]) == set(trials.loc[trials["state"] == "COMPLETE",
-                                                                                      "family"])
-    importance = read("evaluation/permutation_importance.csv")
+    completed = trials.loc[trials["state"] == "COMPLETE", "family"]
+    assert set(board.loc[board["kind"] == "family best", "family"]) == set(completed)
+
+
+def test_permutation_importance_ranks_all_thirty_columns(whole_run):
+    importance = read_artifact(whole_run, "evaluation/permutation_importance.csv")
     assert len(importance) == 30 and importance["importance"].iloc[0] >= importance["importance"].iloc[-1]
 
-    # The registered champion loads as a pyfunc and predicts on raw rows (no preprocessing by the caller).
-    version = client.get_model_version_by_alias(config.registered_model_name, "champion")
-    assert str(version.version) == summary["version"] == "1"
+
+def test_the_champion_is_version_one_and_predicts_on_raw_rows(whole_run):
+    """The registered champion loads as a pyfunc and predicts on raw rows (no preprocessing by the caller)."""
+    config = whole_run.config
+    version = MlflowClient(config.tracking.tracking_uri).get_model_version_by_alias(config.registered_model_name,
+                                                                                    "champion")
+    assert str(version.version) == whole_run.summary["version"] == "1"
     mlflow.set_tracking_uri(config.tracking.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{config.registered_model_name}@champion")
     from sklearn.datasets import load_breast_cancer
@@ -124,19 +162,31 @@ def test_flow_runs_the_whole_pipeline(make_config, store, caplog):
     predictions = model.predict(raw)
     assert len(predictions) == 20 and set(predictions) <= {"malignant", "benign"}
 
-    study = optuna.load_study(study_name=summary["study_name"], storage=make_storage(config.tracking.optuna_storage))
-    assert len(study.trials) == 6
 
+def test_the_study_in_the_journal_holds_every_trial(whole_run):
+    storage = make_storage(whole_run.config.tracking.optuna_storage)
+    assert len(optuna.load_study(study_name=whole_run.summary["study_name"], storage=storage).trials) == 6
+
+
+def test_the_flow_run_completed_with_a_task_per_step(parent):
+    tags = parent.data.tags
     flow_run, task_runs = read_flow_run(tags["prefect.flow_run_id"])
     assert flow_run.state.is_completed() and flow_run.name == tags["prefect.flow_run_name"]
     assert flow_run.name.startswith("e2e-") and "automl-config:e2e" in flow_run.tags  # (not a typed name: renamed)
     assert {t.name.split("[")[0] for t in task_runs} >= {
         "load-and-validate", "start-mlflow-run", "feature-profile", "model-search", "refit-and-evaluate",
         "register-model"}
-    # Progress lines sum up the trials (a line per PROGRESS_EVERY_S, the last after the search).
-    progress = [r.getMessage() for r in caplog.records if " trials done (+" in r.getMessage()]
-    assert progress and progress[-1].startswith("6/6 trials done") and f"{parent.data.metrics['best_trial_cv_score']:.4f}" in progress[-1]
-    assert sum(int(m.split("(+")[1].split(":")[0]) for m in progress) == 6
+
+
+def test_progress_lines_sum_up_the_trials(whole_run, parent):
+    """A line per PROGRESS_EVERY_S, the last after the search, each counting the trials since the one before."""
+    progress = [line for line in whole_run.task_log if " trials done (+" in line]
+    assert progress and progress[-1].startswith("6/6 trials done")
+    assert f"{parent.data.metrics['best_trial_cv_score']:.4f}" in progress[-1]
+    assert sum(int(line.split("(+")[1].split(":")[0]) for line in progress) == 6
+
+
+# -- runs of their own ----------------------------------------------------------------------------
 
 
 def test_bad_data_fails_in_the_first_task_in_one_line_before_any_run_is_written(make_config, store):

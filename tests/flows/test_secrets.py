@@ -15,26 +15,21 @@ import yaml
 from mlflow import MlflowClient
 
 from automl.config import hide_passwords, literal_passwords, parse_config, resolve_stores
+from tests.servers import free_port, serving
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory, free_port, wait_for_http):
+def mlflow_server(tmp_path_factory):
     """`mlflow server` on loopback with its own SQLite database and artifact folder."""
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                                f"sqlite:///{folder / 'server.db'}", "--artifacts-destination", str(folder / "artifacts"),
-                                "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=open(folder / "server.log", "w"), stderr=subprocess.STDOUT)
-    if not wait_for_http(f"http://127.0.0.1:{port}/health"):
-        process.terminate()
-        pytest.fail(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
-    yield port, folder
-    process.terminate()
-    process.wait(timeout=30)
+    with serving(["mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+                  "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
+                 f"http://127.0.0.1:{port}/health", folder / "server.log"):
+        yield port, folder
 
 
 def holding(folders: list[Path], secret: str) -> list[str]:

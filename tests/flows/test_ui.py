@@ -4,18 +4,15 @@ two families compared on shared columns, an MLP trial's learning curve per fold)
 to test-artifacts/ (look at them)."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.parse
 
 import pytest
 from mlflow import MlflowClient
 
 from automl.config import parse_config
-from automl.pipeline import run_pipeline
 from automl.report import MODEL_TRAINING_VIEW
 from flows.deploy import build_deployment
+from tests.servers import free_port, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -33,45 +30,34 @@ def test_prefect_ui_renders_the_run_form(server, store, store_settings, browse):
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory):
-    """One run over three families (the MLP trains by epochs), and the MLflow UI on its store."""
-    from tests.flows.conftest import _free_port, _wait_for_http
-
-    root = tmp_path_factory.mktemp("story")
-    config = parse_config({"name": "story", "search": {"n_trials": 6, "cv_folds": 2,
-                                                       "families": ["linear", "extra_trees", "mlp"]},
-                           "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-                                        "artifact_location": str(root / "artifacts"),
-                                        "optuna_storage": str(root / "optuna.journal")}})
-    result = run_pipeline(config)
-    client = MlflowClient(config.tracking.tracking_uri)
-    experiment = client.get_experiment_by_name("story").experiment_id
-    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
-    port = _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", config.tracking.tracking_uri,
-                           "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, env={**os.environ})
-    try:
-        assert _wait_for_http(f"http://127.0.0.1:{port}/health"), "mlflow ui did not start"
-        yield f"http://127.0.0.1:{port}", experiment, result, children
-    finally:
-        ui.terminate()
-        ui.wait(timeout=30)
+def story(whole_run, tmp_path_factory):
+    """The session's run over three families (the MLP trains by epochs), and the MLflow UI on its store."""
+    tracking_uri = whole_run.config.tracking.tracking_uri
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(whole_run.config.experiment_name).experiment_id
+    parent = client.get_run(whole_run.summary["parent_run_id"])
+    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(["mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1", "--port", str(port)],
+                 f"{url}/health", tmp_path_factory.mktemp("mlflow-ui") / "ui.log"):
+        yield url, experiment, parent, children
 
 
 def test_the_experiment_opens_on_its_runs(story, browse):
-    url, experiment, result, _ = story
+    url, experiment, parent, _ = story
     dom = browse(f"{url}/#/experiments/{experiment}?{MODEL_TRAINING_VIEW}", "mlflow-experiment-runs")
-    assert result.study_name in dom, "the parent run is not listed where the experiment opens"
+    assert parent.info.run_name in dom, "the parent run is not listed where the experiment opens"
     assert "Detect issues" not in dom  # MLflow 3's GenAI view (traces) is not where it opens
 
 
 def test_the_parent_run_shows_its_leaderboard(story, browse):
-    url, experiment, result, _ = story
-    dom = browse(f"{url}/#/experiments/{experiment}/runs/{result.parent_run_id}/artifacts/leaderboard.csv?{MODEL_TRAINING_VIEW}",
+    url, experiment, parent, _ = story
+    dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/leaderboard.csv?{MODEL_TRAINING_VIEW}",
                  "mlflow-leaderboard")
     assert "predict_ms_per_1k_rows" in dom and "family best" in dom
-    assert result.winner in dom, f"the winner '{result.winner}' is not the leaderboard's row"
+    winner = parent.data.tags["winner"]
+    assert winner in dom, f"the winner '{winner}' is not the leaderboard's row"
 
 
 def test_trials_of_two_families_compare_on_shared_columns(story, browse):
