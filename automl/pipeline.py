@@ -33,7 +33,7 @@ from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.stores import check_stores
 from automl.search import (TAIL_S, Checkpoint, Deadline, SearchResult, SearchSpace, StudyLock, TrialRecord, collect_search,
-                           log_target_suits, open_shared_study, run_search, take_clock, uses_journal)
+                           log_target_suits, open_shared_study, run_search, shortfall, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef
 from automl.workers import Launch, WorkerJob, portable, progress, run_workers
 
@@ -47,7 +47,7 @@ class Prepared:
     split: Split
     score_funcs: list[str]
     device: str  # where PyTorch models train ("cpu" or "cuda"): decided here, once for the run
-    deadline: Deadline  # search.timeout_s, counted from the call (automl.search.start_clock) or the load
+    deadline: Deadline  # search.timeout_s, counted from `started` (automl run: its start) or the load
     stores: Stores  # the tracking URLs with ${VAR}s resolved: used, never logged
 
 
@@ -74,10 +74,11 @@ class PipelineResult:
     final_model: str = "single"  # or "ensemble"
 
 
-def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> Prepared:
+def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, started: float | None = None) -> Prepared:
     """Every check before anything is written: the stores answer and can be written, the table reads
-    and validates, the families, device and feature settings fit it. Then the split."""
-    deadline = Deadline.from_budget(config.search.timeout_s, take_clock())
+    and validates, the families, device and feature settings fit it. Then the split. The time
+    budget counts from `started` (time.time() seconds), or from now."""
+    deadline = Deadline.from_budget(config.search.timeout_s, started)
     stores = resolve_stores(config.tracking)
     check_stores(stores)
     dataset, score_funcs = validate_data(config, frame)
@@ -290,7 +291,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
         started = time.perf_counter()
         result, runs = search_in_workers(prepared, space, run, packed, on_trial, launch)
         log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
-        return result
+        return note_shortfall(run, result, config.search.n_trials)
     runs = tracking.TrialRuns(run)
     existing = runs.existing()  # a continued run's child runs (none for a new one)
     # A journal file is written behind the search by the writer process (see tracking.JournalMirror).
@@ -312,6 +313,14 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     runs.mend(result.records[:result.resumed], existing)
     runs.flush()  # every child run is in MLflow before the search step ends
     log_search(RunLog(run), result, runs, time.perf_counter() - started, packed)
+    return note_shortfall(run, result, config.search.n_trials)
+
+
+def note_shortfall(run: RunRef, result: SearchResult, asked: int | None) -> SearchResult:
+    """Tag the parent run `automl.budget: 3 of 40 trials: the budget ran out` when the time budget
+    ended the search first (interrupted trials do not count: they run again on resume)."""
+    if note := shortfall(sum(not r.interrupted for r in result.records), asked):
+        RunLog(run).log(tags={"automl.budget": note})
     return result
 
 
