@@ -35,7 +35,9 @@ SERVER_ENV = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false", "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
-EXIT_WAIT_S = 5.0  # how long the exit waits for Prefect's drains (a run's last logs take well under 1 s)
+# How long the exit waits for Prefect's log and event drains: a run's last logs take well under
+# 1 s on an idle machine; a stopped run must be gone within 10 s (a container stop's grace).
+EXIT_WAIT_S = {"finished": 30.0, "stopped": 5.0}
 PHASES_ENV = "AUTOML_TRACE_PHASES"  # set to 1: `automl run` prints when each start-up phase ends (benchmarks/startup.py)
 
 
@@ -153,14 +155,16 @@ def _finish() -> None:
 
 def exit_now(code: int) -> None:
     """What must run at exit runs (Prefect's log and event drains, atexit hooks), for at most
-    EXIT_WAIT_S, then the process ends without Python's teardown of torch, Prefect and MLflow's
-    modules (2–4 s on a 2-core machine, which the user would wait for). A drain that cannot reach
-    its server (Prefect's log worker retries for minutes) no longer holds the process."""
+    EXIT_WAIT_S (less after a stop than after a finished run), then the process ends without
+    Python's teardown of torch, Prefect and MLflow's modules (2–4 s on a 2-core machine, which the
+    user would wait for). A drain that cannot reach its server (Prefect's log worker retries for
+    minutes) no longer holds the process."""
     finisher = threading.Thread(target=_finish, name="automl-exit", daemon=True)
     finisher.start()
-    finisher.join(EXIT_WAIT_S)
+    wait_s = EXIT_WAIT_S["finished" if code == 0 else "stopped"]
+    finisher.join(wait_s)
     if finisher.is_alive():
-        print(f"automl: note: Prefect's last logs were not all sent within {EXIT_WAIT_S:.0f} s; exiting without them",
+        print(f"automl: note: Prefect's last logs were not all sent within {wait_s:.0f} s; exiting without them",
               file=sys.stderr)
     phase("exit")
     sys.stdout.flush()
