@@ -9,9 +9,10 @@ import time
 STARTED = time.time()
 
 import argparse  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
+import atexit  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 
 # No network here: Prefect's local server must not try to send analytics.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -116,7 +117,8 @@ def run(config, resume: str | None = None, started: float | None = None, server:
     from flows.pipeline import automl_pipeline
 
     phase("imports")
-    server = server or TemporaryServer.launch()
+    if server is None and (server := TemporaryServer.launch()) is not None:  # (main() called without one)
+        atexit.register(server.stop)  # held, and stopped, until this process exits: after Prefect's drains
     try:
         with (server and server.settings()) or nullcontext():
             phase("server")
