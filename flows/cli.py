@@ -120,7 +120,8 @@ def run(config, resume: str | None = None, started: float | None = None, server:
     if server is None and (server := TemporaryServer.launch()) is not None:  # (main() called without one)
         atexit.register(server.stop)  # held, and stopped, until this process exits: after Prefect's drains
     try:
-        with (server and server.settings()) or nullcontext():
+        settings = server.settings() if server is not None else None  # (waits until it answers)
+        with settings or nullcontext():
             phase("server")
             summary = automl_pipeline(flow_config, resume, started)
     except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
