@@ -70,12 +70,14 @@ def run_once(config: str, home: Path, store: Path, trials: int) -> dict[str, flo
 
 
 def first_trial_start(store: Path) -> float | None:
-    """The earliest child run's start (MLflow's clock: the trial's own start)."""
+    """When the newest parent run's first child run (its first trial) started, in MLflow's clock."""
     import sqlite3
 
     with sqlite3.connect(store / "mlflow.db") as db:
         row = db.execute("select min(r.start_time) from runs r join tags t on t.run_uuid = r.run_uuid "
-                         "where t.key = 'mlflow.parentRunId'").fetchone()
+                         "where t.key = 'mlflow.parentRunId' and t.value = (select p.run_uuid from runs p "
+                         "join tags o on o.run_uuid = p.run_uuid and o.key = 'optuna_study' "
+                         "order by p.start_time desc limit 1)").fetchone()
     return row[0] / 1000 if row and row[0] else None
 
 

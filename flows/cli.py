@@ -20,7 +20,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 STARTUP_TIMEOUT_S = 120
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
-from flows.lifecycle import ServerDidNotStart, TemporaryServer, exit_now, phase, unwind_on_sigterm  # noqa: E402
+from flows.lifecycle import (EXIT_WAIT_S, ServerDidNotStart, TemporaryServer, drain_prefect, exit_now, phase,  # noqa: E402
+                             unwind_on_sigterm)
 
 # (automl's modules are imported inside the commands: `automl run` starts Prefect's server first.)
 
@@ -123,7 +124,10 @@ def run(config, resume: str | None = None, started: float | None = None, server:
         settings = server.settings() if server is not None else None  # (waits until it answers)
         with settings or nullcontext():
             phase("server")
-            summary = automl_pipeline(flow_config, resume, started)
+            try:
+                summary = automl_pipeline(flow_config, resume, started)
+            finally:  # (a stopped run waits less)
+                drain_prefect(EXIT_WAIT_S["stopped" if sys.exc_info()[0] else "finished"])
     except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
         print(f"automl: interrupted ({type(stop).__name__}): the run ended KILLED and its flow run CRASHED; "
               f"continue it with: automl run CONFIG --resume", file=sys.stderr)

@@ -148,6 +148,16 @@ def unwind_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
+def drain_prefect(timeout_s: float) -> None:
+    """Send Prefect's queued logs and events now, for at most `timeout_s` each, while this run's
+    server settings are in force (a worker started after them would look for another server)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout_s)
+
+
 def _finish() -> None:
     threading._shutdown()  # joins non-daemon threads and runs threading's exit hooks (Prefect's drains)
     atexit._run_exitfuncs()
