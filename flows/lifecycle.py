@@ -158,23 +158,26 @@ def drain_prefect(timeout_s: float) -> None:
         worker.drain_all(timeout=timeout_s)
 
 
-def _finish() -> None:
-    threading._shutdown()  # joins non-daemon threads and runs threading's exit hooks (Prefect's drains)
+def _finish(join_threads: bool) -> None:
+    if join_threads:
+        threading._shutdown()  # joins non-daemon threads and runs threading's exit hooks (Prefect's drains)
     atexit._run_exitfuncs()
 
 
 def exit_now(code: int) -> None:
-    """What must run at exit runs (Prefect's log and event drains, atexit hooks), for at most
-    EXIT_WAIT_S (less after a stop than after a finished run), then the process ends without
-    Python's teardown of torch, Prefect and MLflow's modules (2–4 s on a 2-core machine, which the
-    user would wait for). A drain that cannot reach its server (Prefect's log worker retries for
-    minutes) no longer holds the process."""
-    finisher = threading.Thread(target=_finish, name="automl-exit", daemon=True)
+    """What must run at exit runs, for at most EXIT_WAIT_S, then the process ends without Python's
+    teardown of torch, Prefect and MLflow's modules (2–4 s on a 2-core machine, which the user would
+    wait for). After a finished run: threading's exit hooks (Prefect's drains, the thread pools
+    joined) and atexit's. After a stop, atexit's only: a thread pool's workers may still be inside a
+    fit the signal interrupted (a forest's trees: minutes), and Prefect's drains ran in the flow's
+    settings already (drain_prefect); a drain that cannot reach its server no longer holds the process."""
+    finisher = threading.Thread(target=_finish, args=(code == 0,), name="automl-exit", daemon=True)
     finisher.start()
     wait_s = EXIT_WAIT_S["finished" if code == 0 else "stopped"]
     finisher.join(wait_s)
     if finisher.is_alive():
-        print(f"automl: note: Prefect's last logs were not all sent within {wait_s:.0f} s; exiting without them",
+        waiting = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        print(f"automl: note: exiting after {wait_s:.0f} s without waiting longer for {', '.join(waiting) or 'atexit'}",
               file=sys.stderr)
     phase("exit")
     sys.stdout.flush()
