@@ -134,8 +134,25 @@ def run(config, resume: str | None = None, started: float | None = None, server:
         return 130 if isinstance(stop, KeyboardInterrupt) else 143
     except ServerDidNotStart:
         return server_did_not_start()
+    except Exception as error:
+        if not stopped_by_signal(error, TerminationSignal):
+            raise
+        # Prefect 3.8: a SIGTERM while it creates a task run fails its own crash handling
+        # ("Task run is not set"): the flow run ends FAILED, not CRASHED, but the stop is still a stop.
+        print(f"automl: interrupted (TerminationSignal, as Prefect started a step: {error}): the run and its flow "
+              "run ended FAILED; continue it with: automl run CONFIG --resume", file=sys.stderr)
+        return 143
     print_summary(config, summary)
     return 0
+
+
+def stopped_by_signal(error: BaseException, signal_type: type) -> bool:
+    """Whether `error` was raised while handling a signal (one in its chain of causes)."""
+    while error is not None:
+        if isinstance(error, signal_type):
+            return True
+        error = error.__context__
+    return False
 
 
 def checks(config, resume: str | None, started: float | None):
