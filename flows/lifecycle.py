@@ -159,8 +159,15 @@ def drain_prefect(timeout_s: float) -> None:
 
 
 def _finish(join_threads: bool) -> None:
+    """What threading._shutdown does, from this helper thread (_shutdown itself would wait for the
+    main thread, which waits here): threading's exit hooks (Prefect's drains, thread pools joined),
+    then the other non-daemon threads joined. Then atexit's hooks."""
     if join_threads:
-        threading._shutdown()  # joins non-daemon threads and runs threading's exit hooks (Prefect's drains)
+        for hook in reversed(threading._threading_atexits):
+            hook()
+        for thread in threading.enumerate():
+            if not thread.daemon and thread not in (threading.main_thread(), threading.current_thread()):
+                thread.join()
     atexit._run_exitfuncs()
 
 
