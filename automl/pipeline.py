@@ -33,7 +33,7 @@ from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.stores import check_stores
 from automl.search import (TAIL_S, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, log_target_suits,
-                           run_search, take_clock, uses_journal)
+                           run_search, shortfall, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef, run_ends_failed
 from automl.workers import Launch, WorkerJob, search_in_workers
 
@@ -47,7 +47,7 @@ class Prepared:
     split: Split
     score_funcs: list[str]
     device: str  # where PyTorch models train ("cpu" or "cuda"): decided here, once for the run
-    deadline: Deadline  # search.timeout_s, counted from the call (automl.search.start_clock) or the load
+    deadline: Deadline  # search.timeout_s, counted from `started` (automl run: its start) or the load
     stores: Stores  # the tracking URLs with ${VAR}s resolved: used, never logged
 
 
@@ -74,10 +74,11 @@ class PipelineResult:
     final_model: str = "single"  # or "ensemble"
 
 
-def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None) -> Prepared:
+def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, started: float | None = None) -> Prepared:
     """Every check before anything is written: the stores answer and can be written, the table reads
-    and validates, the families, device and feature settings fit it. Then the split."""
-    deadline = Deadline.from_budget(config.search.timeout_s, take_clock())
+    and validates, the families, device and feature settings fit it. Then the split. The time
+    budget counts from `started` (time.time() seconds), or from now."""
+    deadline = Deadline.from_budget(config.search.timeout_s, started)
     stores = resolve_stores(config.tracking)
     check_stores(stores)
     dataset, score_funcs = validate_data(config, frame)
@@ -245,6 +246,14 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
         result, runs = search_in_process(prepared, space, settings, run, on_trial)
     tracking.log_search(RunLog(run), result, runs, time.perf_counter() - started, settings.pack_size,
                         plots.search_figures(result))
+    return note_shortfall(run, result, config.search.n_trials)
+
+
+def note_shortfall(run: RunRef, result: SearchResult, asked: int | None) -> SearchResult:
+    """Tag the parent run `automl.budget: 3 of 40 trials: the budget ran out` when the time budget
+    ended the search first (interrupted trials do not count: they run again on resume)."""
+    if note := shortfall(sum(not r.interrupted for r in result.records), asked):
+        RunLog(run).log(tags={"automl.budget": note})
     return result
 
 

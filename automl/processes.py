@@ -59,8 +59,8 @@ def _start_time(pid: int) -> str | None:
 
 
 def started_at(pid: int | None = None) -> float | None:
-    """When the process started, in time.time() seconds (Linux; None elsewhere): the moment a user
-    who typed the command counts from, imports included."""
+    """When the process started, in time.time() seconds (Linux; None elsewhere). Not the budget's
+    origin: an `exec` keeps the process, so a wrapper's work before it would count."""
     ticks = _start_time(pid or os.getpid())
     try:
         with open("/proc/uptime") as uptime:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import atexit
-import os
-import signal
-import sys
-import threading
+import time
+
+# The budget's clock starts here, when this interpreter begins to run `automl` (never at the
+# process's start: a wrapper that does slow work and then `exec`s keeps the process).
+STARTED = time.time()
+
+import argparse  # noqa: E402
+import atexit  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 
 # No network here: Prefect's local server must not try to send analytics.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -15,11 +20,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 STARTUP_TIMEOUT_S = 120
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
-from automl.config import ConfigError, hide_passwords, load_config  # noqa: E402
-from automl.data import DataError  # noqa: E402
-from automl.secrets import redact  # noqa: E402
+from flows.lifecycle import (EXIT_WAIT_S, ServerDidNotStart, TemporaryServer, drain_prefect, exit_now, phase,  # noqa: E402
+                             unwind_on_sigterm)
 
-USER_ERRORS = (ConfigError, DataError)
+# (automl's modules are imported inside the commands: `automl run` starts Prefect's server first.)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None, server: TemporaryServer | None = None) -> int:
+    """The command line. `started`: when the budget's clock started (the `automl` command gives
+    STARTED); None: at the data's load. `server`: Prefect's temporary server, launched already."""
+    from automl.config import ConfigError, load_config
+    from automl.data import DataError
+
     args = _parser().parse_args(argv)
     try:
         if args.command == "deploy":
@@ -66,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             from flows.deploy import trigger
 
             return trigger(config, args.name)
-        return run(config, args.resume)
-    except USER_ERRORS as error:
+        return run(config, args.resume, started, server)
+    except (ConfigError, DataError) as error:
         if getattr(args, "debug", False):
             raise
         print(f"automl: error: {error}", file=sys.stderr)
@@ -93,17 +102,68 @@ def validate(config) -> int:
     return 0
 
 
-def run(config, resume: str | None = None) -> int:
-    """Checks first (the same as validate: a bad input is one line, with nothing written and no
-    Prefect started), then the flow. Ctrl-C or SIGTERM ends the runs it made as killed/crashed and
-    stops Prefect's temporary server; a SIGKILL cannot be caught, so the server is given a lifeline."""
+def run(config, resume: str | None = None, started: float | None = None, server: TemporaryServer | None = None) -> int:
+    """Prefect's temporary server starts first (`entry` launched it), the checks meanwhile (the
+    same as validate: a bad input is one line, with nothing written), then the flow. Ctrl-C or
+    SIGTERM ends the runs it made as killed/crashed; a SIGKILL cannot be caught, so the server
+    has a lifeline."""
+    try:
+        flow_config = checks(config, resume, started)
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    from prefect.exceptions import TerminationSignal
+
+    from flows.pipeline import automl_pipeline
+
+    phase("imports")
+    if server is None and (server := TemporaryServer.launch()) is not None:  # (main() called without one)
+        atexit.register(server.stop)  # held, and stopped, until this process exits: after Prefect's drains
+    try:
+        settings = server.settings() if server is not None else None  # (waits until it answers)
+        with settings or nullcontext():
+            phase("server")
+            try:
+                summary = automl_pipeline(flow_config, resume, started)
+            finally:  # (a stopped run waits less)
+                drain_prefect(EXIT_WAIT_S["stopped" if sys.exc_info()[0] else "finished"])
+    except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
+        print(f"automl: interrupted ({type(stop).__name__}): the run ended KILLED and its flow run CRASHED; "
+              f"continue it with: automl run CONFIG --resume", file=sys.stderr)
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
+    except ServerDidNotStart:
+        return server_did_not_start()
+    except Exception as error:
+        if not stopped_by_signal(error, TerminationSignal):
+            raise
+        # Prefect 3.8: a SIGTERM while it creates a task run fails its own crash handling
+        # ("Task run is not set"): the flow run ends FAILED, not CRASHED, but the stop is still a stop.
+        print(f"automl: interrupted (TerminationSignal, as Prefect started a step: {error}): the run and its flow "
+              "run ended FAILED; continue it with: automl run CONFIG --resume", file=sys.stderr)
+        return 143
+    print_summary(config, summary)
+    return 0
+
+
+def stopped_by_signal(error: BaseException, signal_type: type) -> bool:
+    """Whether `error` was raised while handling a signal (one in its chain of causes)."""
+    while error is not None:
+        if isinstance(error, signal_type):
+            return True
+        error = error.__context__
+    return False
+
+
+def checks(config, resume: str | None, started: float | None):
+    """What `automl run` checks before Prefect starts: the config and data (load_and_validate), a
+    run to resume. → the config the flow gets (passwords moved to the environment)."""
     from automl import pipeline as steps
-    from automl.processes import started_at
-    from automl.search import start_clock
+    from automl.config import hide_passwords
 
     flow_config, secrets = hide_passwords(config)  # the flow run's parameters hold no password:
     os.environ.update(secrets)  # this process's own environment holds it (the flow resolves ${AUTOML_SECRET_…})
-    prepared = steps.load_and_validate(flow_config)
+    prepared = steps.load_and_validate(flow_config, started=started)
     for note in prepared.dataset.notes:
         print(f"automl: note: {note}", file=sys.stderr)
     for warning in prepared.dataset.warnings:
@@ -112,71 +172,25 @@ def run(config, resume: str | None = None) -> int:
     for dead in [run for run in steps.dead_runs(prepared) if run.ref.run_id != resumed]:
         print(f"automl: note: run {dead.ref.run_name} of this config was left running by a process that is gone; "
               f"continue it with: automl run CONFIG --resume {dead.ref.run_name}", file=sys.stderr)
-    start_clock(at=started_at())  # search.timeout_s counts from this process's start, not from here
-    from prefect.exceptions import TerminationSignal
+    phase("checks")
+    return flow_config
 
-    from flows.pipeline import automl_pipeline
 
-    # Prefect turns SIGTERM into TerminationSignal inside the flow (the run ends KILLED, the flow run
-    # CRASHED), then hands the signal on to the handler it found: this one, so the process exits
-    # through Python (atexit stops the temporary server) rather than dying on the spot.
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        temporary_server()
-        summary = automl_pipeline(flow_config, resume)
-    except (KeyboardInterrupt, TerminationSignal, SystemExit) as stop:
-        print(f"automl: interrupted ({type(stop).__name__}): the run ended KILLED and its flow run CRASHED; "
-              f"continue it with: automl run CONFIG --resume", file=sys.stderr)
-        return 130 if isinstance(stop, KeyboardInterrupt) else 143
-    except RuntimeError as error:
-        if "ephemeral Prefect API server" not in str(error):
-            raise
-        return server_did_not_start()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def print_summary(config, summary: dict) -> None:
+    from automl.search import shortfall
+    from automl.secrets import redact
+
+    asked = config.search.n_trials
+    trials = shortfall(summary["n_trials"], asked) or f"{summary['n_trials']} trials"
     print("\n".join([
         "",
-        f"MLflow parent run {summary['parent_run_id']} ({summary['n_trials']} trials); winner "
+        f"MLflow parent run {summary['parent_run_id']} ({trials}); winner "
         f"{summary['winner']}, CV {summary['cv_score']:.4f} (out of fold)",
         f"registered {summary['registered_model']} v{summary['version']}; "
         f"champion {'moved' if summary['champion_moved'] else 'kept'}",
         f"see it: mlflow ui --backend-store-uri {redact(config.tracking.tracking_uri)}",
         f"  then open {summary['mlflow_url']}",
     ]))
-    return 0
-
-
-_LIFELINES: list = []  # the lifelines' handles, held for the process's life: each pipe is a line
-
-
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(143)
-
-
-def temporary_server() -> None:
-    """Start Prefect's temporary server here (when no PREFECT_API_URL is set), as its client would,
-    each server process with a lifeline from the moment it is launched: a SIGKILL of this process
-    then ends the server too, instead of orphaning it (the lifelines live in _LIFELINES)."""
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL
-
-    from automl.processes import lifeline
-
-    if PREFECT_API_URL.value():
-        return
-    server = SubprocessASGIServer()  # the instance Prefect's client uses
-    launch = server._run_uvicorn_command  # (Prefect 3.8's; it may launch again on a port clash)
-
-    def launch_with_lifeline():
-        process = launch()
-        _LIFELINES.append(lifeline([process.pid]))
-        return process
-
-    server._run_uvicorn_command = launch_with_lifeline
-    server.start()
-    # Prefect stops the server at exit and waits for it (2–4 s here, after the run is done); the
-    # lifeline stops it instead, once this process has exited, so the user's prompt returns at once.
-    atexit.unregister(server.stop)
 
 
 def server_did_not_start() -> int:
@@ -189,16 +203,13 @@ def server_did_not_start() -> int:
 
 
 def entry() -> None:
-    """The `automl` command: main(), then a quick exit. What must run at exit runs (Prefect's log
-    and event drains, atexit hooks), then the process ends without Python's teardown of torch,
-    Prefect and MLflow's modules: 2–4 s on a 2-core machine after the run is done, which the user
-    waits for and the time budget counts."""
-    code = main()
-    threading._shutdown()  # joins non-daemon threads and runs threading's exit hooks (Prefect's drains)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The `automl` command: main() with the budget counted from STARTED, SIGTERM unwinding, and a
+    quick exit (flows/lifecycle.py)."""
+    unwind_on_sigterm()
+    phase("started", STARTED)
+    server = TemporaryServer.launch() if sys.argv[1:2] == ["run"] else None  # first: it starts while we check
+    phase("server-launched")
+    exit_now(main(started=STARTED, server=server))
 
 
 if __name__ == "__main__":

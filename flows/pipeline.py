@@ -107,11 +107,11 @@ def trial_progress(config: RunConfig, metric: str):
 step = dict(cache_policy=NO_CACHE, persist_result=False)
 @task(name="load-and-validate", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
       task_run_name="load-and-validate[{config.name}]", **step)
-def load_and_validate(config: RunConfig) -> steps.Prepared | State:
+def load_and_validate(config: RunConfig, started: float | None = None) -> steps.Prepared | State:
     """Every check before anything is written. A bad config or table (a run started from the UI's
     form, say) ends the task Failed with the one-line reason, not a traceback; I/O errors retry."""
     try:
-        return steps.load_and_validate(config)
+        return steps.load_and_validate(config, started=started)
     except (ConfigError, DataError) as error:
         get_run_logger().error(f"automl: error: {error}")
         return Failed(message=str(error))
@@ -221,25 +221,28 @@ def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., A
 
 
 @flow(name="automl-pipeline", flow_run_name=flow_run_name, log_prints=True, validate_parameters=True)
-def automl_pipeline(config: RunConfig, resume: str | None = None) -> dict | State:
+def automl_pipeline(config: RunConfig, resume: str | None = None, started: float | None = None) -> dict | State:
     """Load + validate → feature profile → Optuna model search → refit + evaluate → register.
-    `resume`: "last" or a run name continues that run of the config (its study and MLflow run)."""
-    return pipeline_steps(config, direct, resume)
+    `resume`: "last" or a run name continues that run of the config (its study and MLflow run).
+    `started`: when the time budget began (time.time() seconds; `automl run` gives its own start);
+    empty: at the load."""
+    return pipeline_steps(config, direct, resume, started)
 
 
-def checked(config: RunConfig, call: Callable[..., Any]) -> steps.Prepared | State:
+def checked(config: RunConfig, call: Callable[..., Any], started: float | None = None) -> steps.Prepared | State:
     """load_and_validate's result, or its Failed state (the flow ends with it: one line, no traceback)."""
     if call is direct:
-        state = load_and_validate(config, return_state=True)
+        state = load_and_validate(config, started, return_state=True)
         return state if state.is_failed() else state.result()
-    future = load_and_validate.submit(config)
+    future = load_and_validate.submit(config, started)
     future.wait()
     return future.state if future.state.is_failed() else future.result()
 
 
-def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None) -> dict | State:
+def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None,
+                   started: float | None = None) -> dict | State:
     """The flow's body: each step a task, run by `call`."""
-    prepared = checked(config, call)
+    prepared = checked(config, call, started)
     if isinstance(prepared, State):
         return Failed(message=f"load-and-validate: {prepared.message}")
     run = open_run(prepared, resume, call)

@@ -7,7 +7,7 @@ cross-validated on the training split only, within a trial budget and a wall-clo
 - packing (grouping only): ask_group, shared_params
 - the study and its driver: run_search (how it runs: one SearchSettings value), make_storage, make_pruner
 - many worker processes on one stored study: run_search(worker=i), open_shared_study, collect_search
-- the budget: Deadline (injectable clock), start_clock, refit_reserve
+- the budget: Deadline (injectable clock; its origin passed in, never global), refit_reserve, shortfall
 - what it leaves: TrialRecord, SearchResult
 - continuing a stored study (automl run --resume): Checkpoint (the out-of-fold predictions kept)
 
@@ -16,7 +16,7 @@ stored copy of the study to a StudyMirror, both supplied by the caller (automl.p
 """
 
 from automl.search._budget import (POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds,
-                                   start_clock, take_clock)
+                                   shortfall)
 from automl.search._cv import (EPOCH_STEP_BASE, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime, TrialLogger,
                                cv_splitter)
 from automl.search._packing import SuggestFailed, ask_group, shared_params
@@ -35,5 +35,5 @@ __all__ = [
     "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
-    "run_search", "shared_params", "start_clock", "suggest_pipeline", "take_clock", "uses_journal",
+    "run_search", "shared_params", "shortfall", "suggest_pipeline", "uses_journal",
 ]

@@ -1,10 +1,12 @@
 """The run's wall-clock budget: `search.timeout_s` bounds the whole run, from the call to the
 registered model, the way FLAML's time_budget and AutoGluon's time_limit bound a fit.
 
-The clock starts when `automl run` is called (start_clock), or else when the data is loaded. The
-search ends early enough to leave a reserve for what follows it: ensemble selection, the refit of
-the chosen pipelines (estimated from their own CV fit times), evaluation and registration. The
-clock is injectable (Deadline.clock), so tests count time in steps, not seconds.
+The budget counts from the moment its caller gives (`automl run` gives the moment its interpreter
+began to run the command: a wrapper's set-up before an `exec` is not counted), or else from when
+the data is loaded. Nothing here is global: the origin is passed down, the clock is injected
+(Deadline.clock), so tests count time in steps, not seconds. The search ends early enough to leave
+a reserve for what follows it: ensemble selection, the refit of the chosen pipelines (estimated
+from their own CV fit times), evaluation and registration.
 """
 
 from __future__ import annotations
@@ -23,24 +25,6 @@ POST_SEARCH_S = 1.5  # the search step's own end: leaderboard, Optuna plots, ens
 # A refit on all rows costs about folds/(folds-1) fold fits; the margin covers the rest, and the
 # logging of a model that took long to fit (big forests pickle slowly: 7 s for one on diamonds).
 REFIT_MARGIN = 1.6
-
-_origin: float | None = None
-
-
-def start_clock(clock: Callable[[], float] = time.time, at: float | None = None) -> None:
-    """Start the budget's clock now, or `at` (the CLI gives its process's start: the budget is the
-    wall clock a user sees, Python's imports and Prefect's start-up included)."""
-    global _origin
-    _origin = clock() if at is None else at
-
-
-def take_clock(clock: Callable[[], float] = time.time) -> float:
-    """When the budget started: the started clock (used once), else now. Wall-clock seconds
-    (time.time), so a deadline means the same in every process and on every host of a run."""
-    global _origin
-    origin, _origin = (_origin if _origin is not None else clock()), None
-    return origin
-
 
 @dataclass
 class Deadline:
@@ -84,3 +68,11 @@ def refit_reserve(records: list[TrialRecord], kept: set[int], folds: int, sign: 
     best = sorted((r for r in records if r.number in kept and r.value is not None),
                   key=lambda r: -sign * r.value)[:members]
     return TAIL_S + POST_SEARCH_S + refit_seconds(best, folds)
+
+
+def shortfall(done: int, asked: int | None) -> str | None:
+    """What a user is told when the time budget ended the search before its trial budget: "3 of
+    40 trials: the budget ran out" (None when every trial asked for ran, or none was asked for)."""
+    if asked is None or done >= asked:
+        return None
+    return f"{done} of {asked} trials: the budget ran out"

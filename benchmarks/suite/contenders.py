@@ -2,9 +2,10 @@
 
     python contenders.py CONTENDER TABLE_DIR BUDGET_S OUT_DIR
 
-Times only the fit call (imports, reading the Parquet files and predicting the test rows are
-outside the clock, alike for all), writes predictions.parquet and timing.json to OUT_DIR.
-`automl` runs in the project's venv; flaml, autogluon and hgb in the bench venv.
+Times the fit: for the peers, their fit call (imports and reading the Parquet files outside the
+clock); for `automl`, the whole `automl run` process, start-up included, as a user waits for it.
+Predicting the test rows is outside the clock for all. Writes predictions.parquet and timing.json
+to OUT_DIR. `automl` runs in the project's venv; flaml, autogluon and hgb in the bench venv.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,36 +23,49 @@ import pandas as pd
 
 SEED = int(os.environ.get("AUTOML_BENCH_SEED", "0"))  # the split stays fixed; this seeds the searches
 METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path, families=None):
-    """This project, through its Prefect flow, as `automl run` calls it, on a generated config
-    (`families`: one family alone, for the automl-FAMILY contenders; "all": every family; None: the defaults)."""
+    """This project as a user runs it: `automl run` as a process on a generated config, its start-up
+    (imports, checks, Prefect's temporary server on a fresh PREFECT_HOME, as on a fresh machine)
+    inside the clock (`families`: one family alone, for the automl-FAMILY contenders; "all": every
+    family; None: the defaults). Prints the share of the budget the search and the refit had
+    (the issue asks ≥ 85 % at 60 s)."""
     import mlflow
+    import yaml
 
-    from automl.search import start_clock
-    from automl.config import ALL_FAMILIES, parse_config
-    from flows.pipeline import automl_pipeline
+    from automl.config import ALL_FAMILIES
 
     families = ALL_FAMILIES if families == "all" else families
-
     store = Path(os.environ.get("AUTOML_BENCH_STORE", work))  # one MLflow store for the suite, as a user has
-    config = parse_config({
+    config = {
         "name": f"bench-{train.parent.name}-{int(budget)}", "seed": SEED, "task": task, "metric": METRIC[task],
         "data": {"source": str(train), "target": target, "test_source": str(test)},
-        "search": {"n_trials": None, "timeout_s": budget} | ({"families": families} if families else {}),
+        "search": {"n_trials": None, "timeout_s": budget} | ({"families": list(families)} if families else {}),
         "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_location": str(store / "artifacts"),
                      "optuna_storage": str(work / "optuna.journal")},
-    })
+    }
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PREFECT_HOME": str(work / "prefect-home"), "PYTHONPATH": str(ROOT)}
+    env.pop("PREFECT_API_URL", None)
     started = time.perf_counter()
-    start_clock()  # as `automl run` does
-    summary = automl_pipeline(config)
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
     fit_s = time.perf_counter() - started
-    mlflow.set_tracking_uri(config.tracking.tracking_uri)
-    model = mlflow.pyfunc.load_model(f"runs:/{summary['parent_run_id']}/model").unwrap_python_model().model
-    info = {"n_trials": summary["n_trials"], "best_family": summary["best_family"], "winner": summary["winner"],
-            "final_model": summary["final_model"],
-            "cv_score": summary["cv_score"]}
+    if done.returncode != 0:
+        raise SystemExit(f"automl run failed ({done.returncode}): {done.stderr[-2000:]}")
+    run_id = re.search(r"MLflow parent run (\w+) \(", done.stdout).group(1)
+    mlflow.set_tracking_uri(config["tracking"]["tracking_uri"])
+    run = mlflow.get_run(run_id).data
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").unwrap_python_model().model
+    share = (run.metrics.get("search_seconds", 0.0) + run.metrics.get("final_fit_seconds", 0.0)) / budget
+    print(f"automl on {train.parent.name}: search + refit {share:.0%} of the {budget:g}-s budget "
+          f"(wall {fit_s:.1f} s, {int(run.metrics.get('n_trials', 0))} trials)", file=sys.stderr)
+    info = {"n_trials": int(run.metrics.get("n_trials", 0)), "best_family": run.tags.get("winner_family"),
+            "winner": run.tags.get("winner"), "final_model": run.params.get("final_model"),
+            "cv_score": run.metrics.get("winner_cv_score"), "search_share": round(share, 3)}
     return model, fit_s, info
 
 

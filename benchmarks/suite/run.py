@@ -81,7 +81,8 @@ def run_one(contender: str, table: str, budget: float, python: str, env: dict) -
         y = pd.read_parquet(folder / "test.parquet")[meta["target"]]
         row |= score(meta, pd.read_parquet(out / "predictions.parquet"), y)
         row |= {"fit_s": round(timing["fit_s"], 1), "wall_over_budget": round(timing["fit_s"] / budget, 3),
-                "n_trials": timing.get("n_trials"), "final": timing.get("final_model") or timing.get("best_family")}
+                "n_trials": timing.get("n_trials"), "final": timing.get("final_model") or timing.get("best_family"),
+                "search_share": timing.get("search_share")}  # automl only: (search + refit) ÷ budget
     shutil.rmtree(out / "ag", ignore_errors=True)  # AutoGluon's saved models: hundreds of MB
     return row
 

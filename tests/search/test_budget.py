@@ -5,14 +5,30 @@ import optuna
 import pytest
 
 from automl.search import (POST_SEARCH_S, TAIL_S, CrossValidation, Deadline, OutOfTime, SearchSettings, TrialRecord,
-                           refit_reserve, run_search, start_clock, take_clock)
+                           refit_reserve, run_search, shortfall)
 from automl.search._cv import _GroupTrial
 
 
-def test_the_clock_started_by_the_cli_is_used_once():
-    start_clock(clock=lambda: 100.0)
-    assert take_clock(clock=lambda: 250.0) == 100.0  # the started clock
-    assert take_clock(clock=lambda: 250.0) == 250.0  # used up: the next run's clock starts afresh
+def test_the_budget_counts_from_the_origin_given_and_nothing_is_kept_between_runs():
+    assert Deadline.from_budget(150.0, origin=100.0, clock=lambda: 250.0).at == 250.0  # the caller's start
+    assert Deadline.from_budget(150.0, clock=lambda: 250.0).at == 400.0  # none given: from now, every time
+    assert Deadline.from_budget(150.0, clock=lambda: 250.0).at == 400.0
+
+
+def test_the_load_step_counts_the_budget_from_the_start_it_is_given(tmp_path, store_settings):
+    """`automl run` passes the moment its interpreter began (flows/cli.py's STARTED), not the
+    process's start: a wrapper's slow work before an `exec` is not the budget's."""
+    from automl.config import parse_config
+    from automl.pipeline import load_and_validate
+
+    config = parse_config({"name": "clock", "search": {"n_trials": 2, "timeout_s": 150, "families": ["linear"]},
+                           "tracking": store_settings(tmp_path / "mlruns")})
+    assert load_and_validate(config, started=1000.0).deadline.at == 1150.0
+
+
+def test_a_search_the_budget_cut_short_says_how_many_trials_ran():
+    assert shortfall(3, 40) == "3 of 40 trials: the budget ran out"
+    assert shortfall(40, 40) is None and shortfall(5, None) is None  # all ran; no trial budget
 
 
 def test_deadline_keeps_its_reserve_for_after_the_search():
