@@ -434,7 +434,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     try:
         values = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(error)}") from None
+        # one line; `--debug` shows PyYAML's whole message, with the lines around the mark, as the cause
+        raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(error)}") from error
     if values is None:  # (an empty file, or only comments: the demo's defaults would run unasked)
         raise ConfigError(f"config file '{path}' is empty; write at least data.source and data.target, "
                           "e.g. copy config/breast_cancer.yaml")
