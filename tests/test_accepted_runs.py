@@ -92,7 +92,8 @@ def store(tmp_path_factory):
     return tmp_path_factory.mktemp("accepted") / "mlruns"
 
 
-@settings(max_examples=N_RUNS, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=N_RUNS, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables())
 def test_what_validate_accepts_a_run_finishes_and_registers(store, table):
     config = parse_config({"name": "accepted", "data": {"target": "y"}, "task": "auto",
