@@ -78,7 +78,7 @@ TARGETS = ["binary", "binary_with_gaps", "rare_class", "one_class", "regression_
 @st.composite
 def tables(draw) -> pd.DataFrame:
     n = draw(st.integers(24, 80))
-    kinds = draw(st.lists(st.sampled_from(FEATURES), min_size=1, max_size=4))
+    kinds = draw(st.lists(st.sampled_from(FEATURES), min_size=3, max_size=6))  # many dtypes per (costly) run
     target_kind = draw(st.sampled_from(TARGETS))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     frame = pd.DataFrame({f"{kind}_{i}": feature(kind, n, rng) for i, kind in enumerate(kinds)})
