@@ -125,8 +125,7 @@ def _features_and_target(table: pd.DataFrame, target: str, config: RunConfig,
     if missing_target.all():
         raise DataError(f"target column '{target}' has no values; choose a target column that is filled in")
     if missing_target.any():
-        infinite = int(np.isinf(pd.to_numeric(table[target], errors="coerce")).sum()) \
-            if table[target].dtype.kind in "iuf" else 0
+        infinite = int((missing_target & table[target].notna().to_numpy()).sum())  # (missing, yet not NaN: inf)
         notes.append(f"dropped {int(missing_target.sum())} rows whose target '{target}' is missing"
                      + (f" ({infinite} of them infinite)" if infinite else ""))
         table = table.loc[~missing_target]
@@ -147,8 +146,8 @@ def target_known(values: pd.Series) -> np.ndarray:
 
 
 def _plain_target(y: pd.Series) -> pd.Series:
-    """numpy dtypes (pandas' nullable ones, once the missing rows are gone, are what sklearn expects
-    less); labels of mixed types as text (sklearn cannot sort 1 and 'a')."""
+    """The target in a numpy dtype (scikit-learn's label encoders and metrics take those, not pandas'
+    nullable ones, once its missing rows are gone); labels of mixed types as text (1 and 'a' do not sort)."""
     if not isinstance(y.dtype, np.dtype):
         y = pd.Series(y.to_numpy(), name=y.name).infer_objects()
     if y.dtype.kind == "O" and pd.api.types.infer_dtype(y, skipna=True).startswith("mixed"):
