@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,9 @@ DEFAULT_FAMILIES: list[str] = [name for name in ALL_FAMILIES if name != "tabm"]
 # search.cv_folds left empty: more folds on small tables, where fits are cheap and a 3-fold score
 # is noisy enough that the search picks a lucky trial (FLAML cross-validates with 5 folds there too).
 SMALL_TABLE_ROWS, SMALL_FOLDS, LARGE_FOLDS = 10_000, 5, 3
+
+
+_MLFLOW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,249}$")  # name's rule too
 
 
 class ConfigError(ValueError):
@@ -98,6 +102,17 @@ class DataConfig(_Section):
     delimiter: str | None = Field(
         None, min_length=1, max_length=1, title="CSV delimiter",
         description="The CSV files' column separator; empty: sniffed from the file (',' ';' tab '|').",
+    )
+
+    missing_values: list[str] = Field(
+        default_factory=list, title="Missing-value words",
+        description="Words read as missing in columns of numbers, besides '', '?', 'NA', 'n/a', '-', 'null', ... "
+        "(e.g. ['n.a.', 'not measured']).",
+    )
+    decimal: Literal[".", ","] | None = Field(
+        None, title="Decimal mark",
+        description="For numbers written as text that read either way ('44,143'): ',' decimal mark, '.' then ',' "
+        "separates thousands; empty: ',' in a ';'-separated file or where another column has decimal commas.",
     )
 
     @field_validator("encoding")
@@ -234,6 +249,16 @@ class TrackingConfig(_Section):
         "http://127.0.0.1:5000", title="MLflow UI URL",
         description="Where the MLflow UI is served, for links from Prefect to runs.",
     )
+
+    @field_validator("registered_model", "experiment")
+    @classmethod
+    def _a_name_mlflow_takes(cls, value: str | None, info) -> str | None:
+        # Checked here, not when the run registers its model at its very end: the registry refuses
+        # '/' and ':', and the name is quoted inside MLflow's search filters and models:/ URIs.
+        if value is not None and not _MLFLOW_NAME.match(value):
+            raise ValueError(f"'{value}' is not a name MLflow takes everywhere; use letters, digits and _ . - "
+                             "(no spaces, '/', ':' or quotes), starting with a letter or digit")
+        return value
 
 
 @dataclass(frozen=True)
@@ -406,10 +431,41 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist; pass a YAML file such as config/breast_cancer.yaml")
+    text = path.read_text()
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {error}") from None
+        # one line; `--debug` shows PyYAML's whole message, with the lines around the mark, as the cause
+        raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(error)}") from error
+    if values is None:  # (an empty file, or only comments: the demo's defaults would run unasked)
+        raise ConfigError(f"config file '{path}' is empty; write at least data.source and data.target, "
+                          "e.g. copy config/breast_cancer.yaml")
     if not isinstance(values, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(values).__name__}")
     return parse_config(apply_overrides(values, overrides or []), origin=f"'{path}'")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader, but a key given twice in one mapping is an error: PyYAML keeps the later value
+    silently (a stray second `name:` renames the experiment, the study and the model)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice (lines {seen[key]} and {line}); keep one", None)
+            seen.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: where (line, column) and what PyYAML found; the rest is under --debug."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    opened = f" ({context} from line {start.line + 1}, column {start.column + 1})" if context and start else ""
+    return f"{where}{problem}{opened}"

@@ -99,23 +99,37 @@ def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
     y = np.asarray(y)
     pred = estimator.predict(X)
     if task == "regression":
-        return {
+        return finite_metrics({
             "test_rmse": float(skm.root_mean_squared_error(y, pred)),
             "test_mae": float(skm.mean_absolute_error(y, pred)),
             "test_r2": float(skm.r2_score(y, pred)),
-        }
+        })
     classes = estimator.classes_
     proba = estimator.predict_proba(X)
     average = "binary" if task == "binary" else "macro"
     pos = {"pos_label": classes[-1]} if task == "binary" else {}
-    return {
+    return finite_metrics({
         "test_accuracy": float(skm.accuracy_score(y, pred)),
         "test_f1": float(skm.f1_score(y, pred, average=average, **pos)),
         "test_recall": float(skm.recall_score(y, pred, average=average, **pos)),
         "test_precision": float(skm.precision_score(y, pred, average=average, zero_division=0, **pos)),
         "test_roc_auc": float(_roc_auc(y, pred, proba, classes)),
         "test_log_loss": float(skm.log_loss(y, proba, labels=classes)),
-    }
+    })
+
+
+class EvaluationError(ValueError):
+    """The final model could not be scored: the run fails before anything is registered."""
+
+
+def finite_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics, if every one is a number: an inf RMSE or a NaN R² is a failed evaluation, not a
+    score a champion could be judged by."""
+    bad = {name: value for name, value in metrics.items() if not np.isfinite(value)}
+    if bad:
+        raise EvaluationError(f"the final model's test metrics are not finite ({bad}): its predictions or the test "
+                              "target overflow; nothing is registered. Rescale the target or the features")
+    return metrics
 
 
 PERMUTATION_REPEATS = 3

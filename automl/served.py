@@ -2,7 +2,8 @@
 rows users send (the training table's raw columns, as read from its CSV) and not the cleaned ones.
 
 Integers where the training table had floats (and the reverse) are accepted, as are numbers written
-as text; an infinite value counts as missing; zero rows give zero predictions. A column with no
+as text; an infinite value, or one beyond float32's range (where the models compute), counts as
+missing; zero rows give zero predictions. A column with no
 missing value in training is required: absent, or with a missing value, the rows are refused
 (InputError, naming the column first); one that had missing values (or was dropped) is optional.
 """
@@ -15,6 +16,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from sklearn.base import BaseEstimator
+
+from automl.data._numbers import LARGEST
 
 
 class InputError(ValueError):
@@ -55,8 +58,9 @@ class ServedModel(BaseEstimator):
             empty = np.flatnonzero(rows[parts].isna().to_numpy().any(axis=1))
             if len(empty):
                 raise InputError(f"column '{column}' is required but has {len(empty)} missing value(s) (rows "
-                                 f"{', '.join(map(str, empty[:5]))}{', …' if len(empty) > 5 else ''}); it had none "
-                                 "in training: send a value")
+                                 f"{', '.join(map(str, empty[:5]))}{', …' if len(empty) > 5 else ''}): empty, a "
+                                 f"missing word, infinite or beyond ±{LARGEST:.1e}; it had none in training: send a "
+                                 "finite value")
         return rows
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

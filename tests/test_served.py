@@ -59,6 +59,18 @@ def test_numbers_of_either_type_inf_and_text_numbers(served):
         model.predict(rows.assign(signal=[np.inf, 0.1, 0.5, 1.0]))  # and refused where it had none
 
 
+def test_a_value_beyond_float32_is_missing_and_refused_naming_its_column(served):
+    """1e308 is a float64, but inf in a model's float32 arithmetic: scikit-learn refused it without a
+    column's name. It counts as missing, as inf does."""
+    path, _, _, model = served
+    rows = pd.read_csv(path).drop(columns=["label", "customer_id"]).head(4)
+    with pytest.raises(mlflow.exceptions.MlflowException) as refused:
+        model.predict(rows.assign(signal=[0.1, 1e308, 0.5, -1e39]))
+    assert str(refused.value).startswith("column 'signal' is required but has 2 missing value(s) (rows 1, 3): "
+                                         "empty, a missing word, infinite or beyond ±3.4e+38")
+    assert len(model.predict(rows.assign(spend=[1e308, "1e300", 5.0, 1.0]))) == 4  # where training had gaps
+
+
 def test_zero_rows_give_zero_predictions(served):
     path, _, _, model = served
     rows = pd.read_csv(path).head(0)

@@ -2,13 +2,17 @@
 is and turns raw rows into the columns the models see, at training time and in the served model.
 
 - numbers written as text ('?', 'NA', '-' for missing; decimal commas; thousands separators)
-  are parsed as numbers; infinite values are read as missing;
+  are parsed as numbers, one reading for the whole column (automl.data._numbers); infinite values
+  and values beyond float32's range are read as missing;
+- a column of numbers with a share of words is a category, said with the fix (data.missing_values);
 - dates are expanded into parts (year, month, day, day of week, and hour when times vary);
 - ID-like columns (a distinct value per row: an integer key or a short code) are dropped;
-- free text (many distinct, long, multi-word strings) is dropped;
+- free text (many distinct, long, multi-word strings), nested values (lists, mappings) and
+  columns holding one value in every row are dropped;
 - everything else is kept: numbers as numbers, the rest as categories.
 
-Each decision is a ColumnDecision, printed by `automl validate` and logged on the parent run.
+Each decision is a ColumnDecision, printed by `automl validate` and logged on the parent run; the
+loud ones (a guess the user may want otherwise) are also warnings of `automl run`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-NA_TOKENS = {"", "?", "??", "na", "n/a", "nan", "null", "none", "-", "--", ".", "missing", "#n/a", "nil", "unknown"}
+from automl.data._numbers import (NA_TOKENS, ambiguous_detail, number_format, out_of_range_note, parse_number,
+                                  to_number, words_among_numbers)
+
 MIN_ROWS_TO_JUDGE = 20  # fewer rows: no column is called an ID or free text
 DATE_PARTS = ("year", "month", "day", "weekday")
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+NESTED = (list, tuple, dict, set, np.ndarray)
 _DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _ID_NAME = re.compile(r"(^|[_\s.\-])(id|key|uuid|guid|index|idx)$|^(id|uuid)[_\s.\-]|[a-z]I[dD]$|^ID$"
                       r"|^(row_?names?|row_?(id|number)|unnamed: ?0)$", re.IGNORECASE)
@@ -34,9 +39,10 @@ _ID_NAME = re.compile(r"(^|[_\s.\-])(id|key|uuid|guid|index|idx)$|^(id|uuid)[_\s
 @dataclass
 class ColumnDecision:
     column: str
-    read_as: str  # number, category, date, id, text
+    read_as: str  # number, category, date, id, text, nested, constant
     action: str  # kept, parsed, expanded, dropped
     detail: str = ""
+    loud: bool = False  # a guess the user may want otherwise: also a warning
 
     @property
     def changed(self) -> bool:
@@ -47,19 +53,43 @@ class ColumnDecision:
 
 
 class ColumnCleaner(TransformerMixin, BaseEstimator):
-    """Decides per raw column (fit) and applies the decisions to any rows (transform)."""
+    """Decides per raw column (fit) and applies the decisions to any rows (transform).
+
+    missing_values: words read as missing in columns of numbers, besides NA_TOKENS.
+    decimal: the table's decimal mark ('.' or ','), for columns whose cells read either way
+    ('44,143'); None: ',' when another column has decimal commas, else '.'.
+    """
+
+    def __init__(self, missing_values: tuple[str, ...] = (), decimal: str | None = None):
+        self.missing_values = missing_values
+        self.decimal = decimal
 
     def fit(self, X: pd.DataFrame, y=None) -> ColumnCleaner:
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.tokens_ = NA_TOKENS | {str(word).strip().lower() for word in self.missing_values}
+        decided = {str(column): _decide(str(column), X[column], self.tokens_) for column in X.columns}
+        mark, why = self._decimal_mark(decided)
         self.plans_, self.decisions_ = {}, []
         self.had_missing_ = []  # kept columns with a missing value in training (a served row may lack them)
-        for column in X.columns:
-            plan, decision = _decide(str(column), X[column])
-            self.plans_[str(column)] = plan
+        for column, values in zip(decided, (X[c] for c in X.columns)):
+            plan, decision = decided[column]
+            if plan == ("number", "ambiguous"):
+                plan = ("number", "comma" if mark == "," else "thousands")
+                detail = ambiguous_detail(_filled(values, self.tokens_), mark, why)
+                decision = ColumnDecision(column, "number", "parsed", detail, loud=True)
+            self.plans_[column] = plan
             self.decisions_.append(decision)
-            if plan[0] != "drop" and _apply(plan, str(column), X[column]).isna().to_numpy().any():
-                self.had_missing_.append(str(column))
+            if plan[0] != "drop" and self._apply(plan, column, values).isna().to_numpy().any():
+                self.had_missing_.append(column)
         return self
+
+    def _decimal_mark(self, decided: dict) -> tuple[str, str]:
+        if self.decimal is not None:
+            return self.decimal, "the table's decimal mark: data.decimal, or its ';' delimiter"
+        commas = [column for column, (plan, _) in decided.items() if plan == ("number", "comma")]
+        if commas:
+            return ",", f"as in column '{commas[0]}'"
+        return ".", "no column of this table has decimal commas"
 
     @property
     def dropped_(self) -> list[str]:
@@ -71,17 +101,38 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"the rows lack columns the model was trained on: {missing}; "
                              "send every feature column of the training table")
-        parts = [_apply(plan, column, X[column]) for column, plan in self.plans_.items() if plan[0] != "drop"]
+        parts = [self._apply(plan, column, X[column]) for column, plan in self.plans_.items() if plan[0] != "drop"]
         out = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=X.index)
         return out.reset_index(drop=True)
+
+    def _apply(self, plan: tuple, column: str, values: pd.Series) -> pd.DataFrame:
+        if plan[0] == "number":
+            return pd.DataFrame({column: to_number(values, plan[1], column, getattr(self, "tokens_", NA_TOKENS))})
+        if plan[0] == "date":
+            return _date_parts(values, column, plan[1])
+        cells = values.astype(object)
+        return pd.DataFrame({column: cells.where(cells.isna(), cells.astype(str)) if values.dtype.kind != "b" else values})
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.plans_})
         return np.asarray(self.transform(empty).columns, dtype=object)
 
 
-def _decide(column: str, values: pd.Series) -> tuple[tuple, ColumnDecision]:
+def _filled(values: pd.Series, tokens: frozenset[str]) -> pd.Series:
+    """The cells of a text column that hold something (not missing, not a missing token)."""
+    text = values.astype("string").str.strip()
+    return text[text.notna() & ~text.str.lower().isin(tokens)]
+
+
+def _decide(column: str, values: pd.Series, tokens: frozenset[str]) -> tuple[tuple, ColumnDecision]:
     kind = values.dtype.kind
+    if kind == "O" and pd.api.types.infer_dtype(values, skipna=True) == "mixed" \
+            and values.map(lambda cell: isinstance(cell, NESTED)).any():
+        return ("drop",), ColumnDecision(column, "nested", "dropped", "lists or mappings in its cells: no encoder "
+                                         "takes them; spread what they hold into columns of their own")
+    if values.nunique(dropna=False) == 1:
+        return ("drop",), ColumnDecision(column, "constant", "dropped",
+                                         f"the same value ({values.iloc[:1].tolist()[0]!r}) in every row")
     if kind == "b":
         return ("category",), ColumnDecision(column, "category", "kept")
     if kind == "M":
@@ -89,22 +140,26 @@ def _decide(column: str, values: pd.Series) -> tuple[tuple, ColumnDecision]:
     if kind in "iuf":
         return _decide_numeric(column, values)
     text = values.astype("string").str.strip()
-    filled = text[text.notna() & ~text.str.lower().isin(NA_TOKENS)]
-    tokens = int((text.notna() & text.str.lower().isin(NA_TOKENS) & (text != "")).sum())
-    number = _number_format(filled)
+    filled = _filled(values, tokens)
+    n_tokens = int((text.notna() & text.str.lower().isin(tokens) & (text != "")).sum())
+    number = number_format(filled)
     if number is not None:
-        said = {"plain": "", "comma": "decimal commas", "thousands": "thousands separators removed"}[number]
-        token_note = f"{tokens} cells like '?' or 'NA' read as missing" if tokens else ""
-        detail = "; ".join(part for part in (said, token_note) if part)
+        said = {"plain": "", "comma": "decimal commas", "thousands": "thousands separators removed",
+                "ambiguous": ""}[number]
+        token_note = f"{n_tokens} cells like '?' or 'NA' read as missing" if n_tokens else ""
+        too_large = out_of_range_note(parse_number(values, number, column, tokens)) if number == "plain" else ""
+        detail = "; ".join(part for part in (said, token_note, too_large) if part)
         return ("number", number), ColumnDecision(column, "number", "parsed", detail)
     if len(filled) and _looks_like_dates(filled):
         return _decide_date(column, values)
+    mixed = words_among_numbers(filled)
+    if mixed:
+        return ("category",), ColumnDecision(column, "category", "kept", mixed, loud=True)
     return _decide_text(column, values, filled)
 
 
 def _decide_numeric(column: str, values: pd.Series) -> tuple[tuple, ColumnDecision]:
-    n_inf = int(values.isin([np.inf, -np.inf]).sum())
-    detail = f"{n_inf} infinite values read as missing" if n_inf else ""
+    detail = out_of_range_note(values.astype("float64"))
     if values.dtype.kind in "iu" and len(values) >= MIN_ROWS_TO_JUDGE and values.is_unique:
         in_order = values.is_monotonic_increasing or values.is_monotonic_decreasing  # row numbers
         if _ID_NAME.search(column) or in_order:
@@ -127,19 +182,6 @@ def _decide_text(column: str, values: pd.Series, filled: pd.Series) -> tuple[tup
     return ("category",), ColumnDecision(column, "category", "kept")
 
 
-def _number_format(filled: pd.Series) -> str | None:
-    """plain, comma (decimal commas), thousands, or None when not every value is a number."""
-    if filled.empty:
-        return None
-    if pd.to_numeric(filled, errors="coerce").notna().all():
-        return "plain"
-    if filled.str.match(_THOUSANDS).all():
-        return "thousands"
-    if filled.str.match(_DECIMAL_COMMA).all():
-        return "comma"
-    return None
-
-
 def _looks_like_dates(filled: pd.Series) -> bool:
     sample = filled.head(1000)
     if not sample.str.match(_DATE_LIKE).mean() >= 0.9:
@@ -157,32 +199,6 @@ def _decide_date(column: str, values: pd.Series) -> tuple[tuple, ColumnDecision]
     if not varying:
         return ("drop",), ColumnDecision(column, "date", "dropped", "the same date in every row")
     return ("date", varying), ColumnDecision(column, "date", "expanded", "into " + ", ".join(varying))
-
-
-def _apply(plan: tuple, column: str, values: pd.Series) -> pd.DataFrame:
-    if plan[0] == "number":
-        return pd.DataFrame({column: _to_number(values, plan[1], column)})
-    if plan[0] == "date":
-        return _date_parts(values, column, plan[1])
-    cells = values.astype(object)
-    return pd.DataFrame({column: cells.where(cells.isna(), cells.astype(str)) if values.dtype.kind != "b" else values})
-
-
-def _to_number(values: pd.Series, style: str, column: str) -> pd.Series:
-    if values.dtype.kind in "iufb":
-        return values.astype("float64").replace([np.inf, -np.inf], np.nan)
-    text = values.astype("string").str.strip()
-    text = text.mask(text.str.lower().isin(NA_TOKENS))
-    if style == "comma":
-        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    elif style == "thousands":
-        text = text.str.replace(",", "", regex=False)
-    numbers = pd.to_numeric(text, errors="coerce")
-    bad = text[text.notna() & numbers.isna()]
-    if len(bad):
-        raise ValueError(f"column '{column}' holds {bad.iloc[0]!r}, which is not a number; send a number "
-                         "or leave the cell empty")
-    return numbers.astype("float64").replace([np.inf, -np.inf], np.nan)
 
 
 def _date_parts(values: pd.Series, column: str, parts: tuple[str, ...]) -> pd.DataFrame:

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from automl.config import RunConfig
+from automl.data._dtypes import plain_columns
 from automl.data._read import read_file
-from automl.data._validate import DataError, Dataset, validate_table
+from automl.data._validate import DataError, Dataset, target_known, validate_table
 from automl.names import did_you_mean
 
 BUNDLED = {
@@ -31,7 +32,8 @@ def read_table(source: str | pd.DataFrame, key: str = "data.source", encoding: s
         if repeated:
             raise DataError(f"the DataFrame repeats column names {repeated}; rename them so each column "
                             "has its own name")
-        return source.copy(), "dataframe", None, []
+        frame, notes = plain_columns(source)
+        return frame, "dataframe", None, notes
     if source.startswith("sklearn:"):
         bundled = source.split(":", 1)[1]
         if bundled not in BUNDLED:
@@ -53,7 +55,8 @@ def read_table(source: str | pd.DataFrame, key: str = "data.source", encoding: s
         raise DataError(f"{key} '{source}' is {what}; give a CSV or Parquet path, or a bundled set "
                         f"such as 'sklearn:breast_cancer'")
     frame, notes = read_file(path, key, encoding, delimiter)
-    return frame, path.stem, None, notes
+    frame, converted = plain_columns(frame)
+    return frame, path.stem, None, notes + converted
 
 
 def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Dataset:
@@ -78,9 +81,10 @@ def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Datase
         raise DataError(f"data.test_source '{config.data.test_source}' must have the training table's columns "
                         f"in the same order; missing {missing}, extra {extra}")
     both = pd.concat([table, test], ignore_index=True)
+    both.attrs = dict(table.attrs)
     is_test = np.r_[np.zeros(len(table), bool), np.ones(len(test), bool)]
     dataset = validate_table(both, target, config, name)
-    dataset.test_rows = is_test[both[target].notna().to_numpy()]  # validate_table drops unlabelled rows
+    dataset.test_rows = is_test[target_known(both[target])]  # validate_table drops unlabelled rows
     dataset.notes[:0] = notes
     if not dataset.test_rows.any() or dataset.test_rows.all():
         raise DataError(f"data.test_source '{config.data.test_source}' leaves no labelled rows on one side; "

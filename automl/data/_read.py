@@ -18,6 +18,17 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 # tried, in order, to name the encoding of a file that is not UTF-8
 LIKELY_ENCODINGS = ("cp1252", "latin-1")
+# the first bytes of formats a table is often saved in by mistake: (magic, what it is, the fix)
+MAGIC_BYTES = (
+    (b"PAR1", "a Parquet file", "rename it to .parquet"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook, or a zipped file)", "save or extract it as a CSV"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save it as a CSV"),
+    (b"\x1f\x8b", "gzip-compressed", "decompress it (gunzip) to a .csv"),
+    (b"ARROW1", "an Arrow/Feather file", "write it as Parquet or CSV"),
+    (b"SQLite format 3", "an SQLite database", "export the table to a CSV"),
+    (b"\x89HDF", "an HDF5 file", "write the table as Parquet or CSV"),
+    (b"%PDF", "a PDF document", "export the table to a CSV"),
+)
 
 
 def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None) -> tuple[pd.DataFrame, list[str]]:
@@ -29,6 +40,7 @@ def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None)
         raise DataError(f"{key} '{path}' has suffix '{suffix}'; use a .csv or .parquet file")
     if path.stat().st_size == 0:
         raise DataError(f"{key} '{path}' is empty (0 bytes); point {key} at a file with a header and rows")
+    _refuse_binary(path, key)
     sample = _decoded_sample(path, key, encoding or "utf-8")
     notes: list[str] = []
     if delimiter is None:
@@ -46,7 +58,18 @@ def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None)
         first = str(error).strip().splitlines()[0]
         raise DataError(f"{key} '{path}' is not a well-formed CSV with delimiter {delimiter!r} ({first}); "
                         "set data.delimiter to its separator, or fix the rows named") from None
+    frame.attrs["delimiter"] = delimiter  # (a ';'-separated file writes decimal commas: the ColumnCleaner asks)
     return frame, notes
+
+
+def _refuse_binary(path: Path, key: str) -> None:
+    """A file of another format named .csv: say what it is (an encoding hint would only lead on to a
+    tokenizer error)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    for magic, what, fix in MAGIC_BYTES:
+        if head.startswith(magic):
+            raise DataError(f"{key} '{path}' is {what} (it starts with {magic!r}), not a CSV; {fix}")
 
 
 def _read_parquet(path: Path, key: str) -> pd.DataFrame:

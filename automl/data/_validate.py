@@ -12,6 +12,7 @@ import pandas as pd
 
 from automl.config import LARGE_FOLDS, RunConfig
 from automl.data._columns import ColumnCleaner, ColumnDecision
+from automl.data._numbers import LARGEST
 from automl.evaluation import default_metric, metrics_for_task
 from automl.names import did_you_mean
 
@@ -79,13 +80,14 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     _check_columns(table, target, config, name)
     raw, y, notes = _features_and_target(table, target, config, name)
     task, metric = _task_and_metric(y, target, config)
-    X, cleaner = _clean(raw, name)
+    decimal = config.data.decimal or ("," if table.attrs.get("delimiter") == ";" else None)
+    X, cleaner = _clean(raw, name, ColumnCleaner(tuple(config.data.missing_values), decimal))
     numeric, categorical = column_kinds(X)
     _check_enough_rows(y, task, config)
-    dropped = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" for d in cleaner.decisions_
-               if d.action == "dropped"]
+    said = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" if d.action == "dropped"
+            else f"column '{d.column}': {d.detail}" for d in cleaner.decisions_ if d.action == "dropped" or d.loud]
     return Dataset(name, X, y, task, metric, numeric, categorical, notes, cleaner=cleaner,
-                   raw_example=raw.head(5).copy(), warnings=dropped)
+                   raw_example=raw.head(5).copy(), warnings=said)
 
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:
@@ -116,17 +118,46 @@ def _features_and_target(table: pd.DataFrame, target: str, config: RunConfig,
                          name: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
     """X and y, without the rows whose target is missing (said in the notes)."""
     notes: list[str] = []
-    missing_target = table[target].isna()
+    missing_target = ~target_known(table[target])
     if missing_target.all():
         raise DataError(f"target column '{target}' has no values; choose a target column that is filled in")
     if missing_target.any():
-        notes.append(f"dropped {int(missing_target.sum())} rows whose target '{target}' is missing")
+        infinite = int((missing_target & table[target].notna().to_numpy()).sum())  # (missing, yet not NaN: inf)
+        notes.append(f"dropped {int(missing_target.sum())} rows whose target '{target}' is missing"
+                     + (f" ({infinite} of them infinite)" if infinite else ""))
         table = table.loc[~missing_target]
-    y = table[target].reset_index(drop=True)
+    y = _plain_target(table[target].reset_index(drop=True))
     X = table.drop(columns=[target, *config.data.drop_columns]).reset_index(drop=True)
     if X.shape[1] == 0:
         raise DataError(f"the table '{name}' has no feature columns besides the target '{target}'")
     return X, y, notes
+
+
+def target_known(values: pd.Series) -> np.ndarray:
+    """True where the target holds a value: not missing and, for numbers, finite (inf is missing
+    everywhere, as in the features)."""
+    known = values.notna().to_numpy()
+    if values.dtype.kind in "iuf":
+        known = known & np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+    return known
+
+
+def _plain_target(y: pd.Series) -> pd.Series:
+    """The target in a numpy dtype (scikit-learn's label encoders and metrics take those, not pandas'
+    nullable ones, once its missing rows are gone); labels of mixed types as text (1 and 'a' do not sort)."""
+    if not isinstance(y.dtype, np.dtype):
+        y = pd.Series(y.to_numpy(), name=y.name).infer_objects()
+    if y.dtype.kind == "O" and pd.api.types.infer_dtype(y, skipna=True).startswith("mixed"):
+        y = y.astype(str)
+    return y
+
+
+def _check_target_range(y: pd.Series, target: str) -> None:
+    """Regression metrics square the errors: a value beyond float32's range overflows them to inf."""
+    largest = float(np.abs(y.to_numpy(dtype="float64")).max())
+    if largest > LARGEST:
+        raise DataError(f"target column '{target}' holds {largest:.3g}, beyond ±{LARGEST:.1e}, where the metrics "
+                        "overflow to inf; rescale the target (e.g. to thousands or a log scale) or drop those rows")
 
 
 def _task_and_metric(y: pd.Series, target: str, config: RunConfig) -> tuple[str, str]:
@@ -140,6 +171,8 @@ def _task_and_metric(y: pd.Series, target: str, config: RunConfig) -> tuple[str,
     if task == "regression" and y.dtype.kind not in "iuf":
         raise DataError(f"task 'regression' needs a numeric target, but '{target}' holds "
                         f"{y.dtype} values such as {y.iloc[0]!r}; set task: binary or multiclass")
+    if task == "regression":
+        _check_target_range(y, target)
     if task == "binary" and y.nunique() != 2:
         raise DataError(f"task 'binary' needs two classes, but '{target}' has {y.nunique()}; "
                         "set task: multiclass or leave task empty to infer it")
@@ -149,18 +182,25 @@ def _task_and_metric(y: pd.Series, target: str, config: RunConfig) -> tuple[str,
     return task, metric
 
 
-def _clean(raw: pd.DataFrame, name: str) -> tuple[pd.DataFrame, ColumnCleaner]:
-    """The columns the models see (numbers as floats, dates as parts, IDs and free text dropped)."""
+def _clean(raw: pd.DataFrame, name: str, cleaner: ColumnCleaner) -> tuple[pd.DataFrame, ColumnCleaner]:
+    """The columns the models see (numbers as floats, dates as parts; IDs, free text, nested values
+    and constants dropped)."""
     empty = [c for c in raw.columns if raw[c].isna().all()]
     if empty:
-        raise DataError(f"columns with no values at all: {empty}; add them to data.drop_columns")
-    cleaner = ColumnCleaner().fit(raw)
+        raise DataError(f"columns with no values at all: {_few(empty)}; add them to data.drop_columns")
+    cleaner.fit(raw)
     X = cleaner.transform(raw)
     if X.shape[1] == 0:
-        dropped = "; ".join(d.line() for d in cleaner.decisions_)
+        lines = [d.line() for d in cleaner.decisions_]
+        dropped = "; ".join(lines[:5]) + (f"; and {len(lines) - 5} more columns" if len(lines) > 5 else "")
         raise DataError(f"the table '{name}' has no usable feature columns ({dropped}); "
                         "add columns that describe each row")
     return X, cleaner
+
+
+def _few(names: list, shown: int = 10) -> str:
+    """A list of names, cut after `shown` (a message stays one readable line)."""
+    return str(names[:shown])[:-1] + (f", … {len(names) - shown} more]" if len(names) > shown else "]")
 
 
 def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
@@ -172,8 +212,10 @@ def _check_enough_rows(y: pd.Series, task: str, config: RunConfig) -> None:
     if task != "regression":
         counts = y.value_counts()
         needed = int(np.ceil(folds / (1 - config.data.test_size))) + 1
-        rare = counts[counts < needed]
+        rare = counts[counts < needed].sort_values(kind="stable")
         if len(rare):
-            raise DataError(f"classes with too few rows for {folds} folds and a test split: "
-                            f"{ {str(k): int(v) for k, v in rare.items()} } (each needs at least {needed}); "
-                            "lower search.cv_folds, merge rare classes, or supply more rows")
+            smallest = {str(k): int(v) for k, v in rare.head(5).items()}
+            which = (f"{smallest}" if len(rare) <= 5 else
+                     f"{len(rare)} of {len(counts)} classes; the five smallest: {smallest}")
+            raise DataError(f"classes with too few rows for {folds} folds and a test split: {which} (each needs at "
+                            f"least {needed}); lower search.cv_folds, merge rare classes, or supply more rows")

@@ -142,3 +142,23 @@ def test_validate_prints_the_column_report_and_the_leak(messy, tmp_path, capsys)
     leaks = [line.split("'")[1] for line in err.splitlines() if line.startswith("automl: warning: likely leakage")]
     assert leaks == ["signal", "refund"]  # the fixture's target is signal > 0: a leak, and said so
     assert not store.exists()
+
+
+def test_a_column_that_reads_either_way_takes_the_tables_decimal_mark():
+    """'44,143' is 44.143 or 44143: the table decides (another column's decimal commas), for the whole column."""
+    frame = pd.DataFrame({"ambiguous": ["44,143", "1,250", "12,001"] * 8, "commas": ["1,5", "2,25", "3,0"] * 8})
+    cleaner = ColumnCleaner().fit(frame)
+    assert cleaner.transform(frame)["ambiguous"].tolist()[:3] == [44.143, 1.25, 12.001]
+    [said] = [d for d in cleaner.decisions_ if d.column == "ambiguous"]
+    assert said.loud and said.detail.startswith("'44,143' read as 44.143: ',' taken as the decimal mark (as in "
+                                                "column 'commas')")
+    alone = ColumnCleaner().fit(frame[["ambiguous"]])
+    assert alone.transform(frame[["ambiguous"]])["ambiguous"].tolist()[:3] == [44143.0, 1250.0, 12001.0]
+    forced = ColumnCleaner(decimal=",").fit(frame[["ambiguous"]])
+    assert forced.transform(frame[["ambiguous"]])["ambiguous"].tolist()[:3] == [44.143, 1.25, 12.001]
+
+
+def test_nested_and_constant_columns_are_dropped_and_said():
+    frame = pd.DataFrame({"tags": [["a"], [], ["a", "b"]] * 8, "country": ["NL"] * 24, "x": list(range(12)) * 2})
+    decisions = {d.column: (d.read_as, d.action) for d in ColumnCleaner().fit(frame).decisions_}
+    assert decisions == {"tags": ("nested", "dropped"), "country": ("constant", "dropped"), "x": ("number", "kept")}

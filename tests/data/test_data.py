@@ -73,13 +73,13 @@ def test_all_missing_column_is_named(make_config, mixed_frame):
     assert "blank" not in dataset.X.columns
 
 
-def test_infinities_are_read_as_missing_and_said(make_config, mixed_frame):
+def test_infinities_and_values_beyond_float32_are_read_as_missing_and_said(make_config, mixed_frame):
     frame = mixed_frame.copy()
-    frame.loc[[3, 7], "signal"] = [np.inf, -np.inf]
+    frame.loc[[3, 7, 9], "signal"] = [np.inf, -np.inf, 1e308]  # (1e308: inf in a model's float32 arithmetic)
     dataset = validate_table(frame, "label", make_config(), "t")
-    assert dataset.X["signal"].isna().sum() == 2 and np.isfinite(dataset.X["signal"].dropna()).all()
+    assert dataset.X["signal"].isna().sum() == 3 and np.isfinite(dataset.X["signal"].dropna()).all()
     [said] = [d for d in dataset.column_report if d.column == "signal"]
-    assert said.detail == "2 infinite values read as missing"
+    assert said.detail == "3 infinite or too large values (beyond ±3.4e+38) read as missing"
 
 
 def test_too_few_rows_for_the_folds(make_config, mixed_frame):
