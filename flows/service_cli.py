@@ -21,6 +21,17 @@ def add_commands(commands) -> None:
     sub.add_argument("--output", required=True, help="where the predictions go: a .csv or .parquet file")
     sub.add_argument("--id-column", help="an input column copied beside each prediction (e.g. a customer id)")
     sub.add_argument("--proba", action="store_true", help="also write one probability column per class")
+    text = ("measure a batch's drift from the model's training rows; when drifted, start the training "
+            "deployment (or say what to run)")
+    sub = commands.add_parser("monitor", help=text, description=text)
+    _common(sub)
+    sub.add_argument("--target", help="the batch's label column, for the live metric (default: the training "
+                                      "target, when the batch has it)")
+    sub.add_argument("--psi-threshold", type=float, help="drifted when a column's PSI passes this (default: "
+                                                         "monitor.psi_threshold of --config or of the training config)")
+    sub.add_argument("--max-score-drop", type=float, help="drifted when the live metric is worse than the test "
+                                                          "score by more than this (default: monitor.max_score_drop)")
+    sub.add_argument("--no-retrain", action="store_true", help="report only: start no training run")
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
@@ -44,7 +55,7 @@ def tracking_uri(args) -> str:
 def run_command(args) -> int:
     if args.command == "score":
         return score(args)
-    raise AssertionError(args.command)
+    return monitor(args)
 
 
 def score(args) -> int:
@@ -66,3 +77,33 @@ def score(args) -> int:
 
 def _progress_line(rows: int, seconds: float) -> None:
     print(f"\r{rows:,} rows, {rows / seconds if seconds else 0:,.0f} rows/s", end="", file=sys.stderr, flush=True)
+
+
+def thresholds(args):
+    """--config's monitor section with the flags over it; None (the training config's) when neither is given."""
+    from automl.config import MonitorConfig
+
+    base = load_config(args.config).monitor if args.config else None
+    flags = {key: value for key, value in [("psi_threshold", args.psi_threshold),
+                                           ("max_score_drop", args.max_score_drop)] if value is not None}
+    if not flags:
+        return base
+    return MonitorConfig(**{**(base.model_dump() if base else {}), **flags})
+
+
+def monitor(args) -> int:
+    """Exit 0 when the batch has not drifted, 1 when it has (after the retrain is started or named)."""
+    from automl.service import CHUNK_ROWS, log_monitoring, monitor_batch, verdict
+    from flows.service import start_retrain
+
+    result = monitor_batch(args.model, args.input, tracking_uri(args), args.target, thresholds(args),
+                           args.chunk_rows or CHUNK_ROWS)
+    log_monitoring(result, args.input)
+    print(result.table.head(10).to_string(index=False, float_format=lambda x: f"{x:.4f}", na_rep=""))
+    live = "" if result.live_score is None else f", live {result.live_score:.4f}"
+    print(f"{result.rows} rows against {result.version.name} v{result.version.version}: test {result.metric} "
+          f"{result.test_score:.4f}{live}; prediction PSI {result.prediction_psi:.3f}\n{verdict(result)}\n"
+          f"MLflow run {result.run_id} in experiment {result.version.name}-monitoring (drift/report.html)")
+    if result.drifted:
+        print(start_retrain(result) if not args.no_retrain else "--no-retrain: no training run started")
+    return 1 if result.drifted else 0
