@@ -95,6 +95,8 @@ def count_batch(served, reference: dict, source: str, target: str | None, chunk_
     labels = Labels(target, getattr(served, "classes_", None)) if target else None
     rows = 0
     for file, chunk in read_chunks(files, chunk_rows):
+        if not len(chunk):  # (a header-only file: the pipeline's imputers refuse zero rows)
+            continue
         where = f"input '{file.path}'"
         try:
             cleaned = served._rows(chunk.drop(columns=[*extras, *([target] if target else [])], errors="ignore"))
