@@ -1,16 +1,18 @@
 """The registered model loads and predicts without what it does not declare: in a Python whose
 imports of Optuna, filelock, Prefect, automl.search and automl.tracking fail, the champion loads
 from the registry and predicts raw rows, and a row-sampled winner (RowSample, the time-aware first
-fit's refit) unpickles. (The fresh-venv test built from the model's requirements.txt is
-test_fresh_venv, marked e2e.)"""
+fit's refit) unpickles; and (marked e2e) a fresh venv built only from the model's requirements.txt
+loads it from the registry and predicts."""
 
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cloudpickle
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from automl.search import RowSample
@@ -58,3 +60,31 @@ def test_the_champion_loads_and_predicts_raw_rows_without_the_search(champion, t
         assert not any(m.startswith(("optuna", "automl.search", "automl.tracking")) for m in sys.modules)
     """, tmp_path)
     assert out.strip().split(",") == list(served.predict(rows))
+
+
+@pytest.mark.e2e
+def test_fresh_venv_from_the_models_requirements(champion, tmp_path):
+    """What `mlflow models serve --env-manager virtualenv` does: a venv with only the model's
+    requirements.txt, automl only as the code the model ships (code_paths), no PYTHONPATH."""
+    import os
+
+    import mlflow
+
+    _, uri, _, served = champion
+    mlflow.set_tracking_uri(uri)
+    model_dir = Path(mlflow.artifacts.download_artifacts("models:/customers@champion", dst_path=str(tmp_path / "m")))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(model_dir / "requirements.txt")],
+                         capture_output=True, text=True, timeout=3000)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    rows = customers(12, seed=22).drop(columns="label")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    code = (f"import mlflow, pandas as pd; mlflow.set_tracking_uri({uri!r}); "
+            "m = mlflow.pyfunc.load_model('models:/customers@champion'); "
+            "print(','.join(m.predict(pd.read_csv('rows.csv'))))")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().split(",") == list(served.predict(rows))

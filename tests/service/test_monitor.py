@@ -4,6 +4,7 @@ time; bad input is one line and writes no run."""
 
 import json
 import re
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -17,11 +18,10 @@ from tests.service.conftest import customers
 
 
 def test_reference_is_stored_with_the_version(champion):
-    _, uri, _, served = champion
+    _, uri, _, _ = champion
     client = MlflowClient(uri)
     version = client.get_model_version("customers", "1")
-    path = client.download_artifacts(version.run_id, REFERENCE_PATH)
-    reference = json.loads(open(path).read())
+    reference = json.loads(Path(client.download_artifacts(version.run_id, REFERENCE_PATH)).read_text())
     assert reference["target"] == {"name": "label", "classes": ["no", "yes"]}
     assert set(reference["numeric"]) >= {"signal", "spend", "visits"} and set(reference["categorical"]) == {"plan"}
     assert sum(reference["numeric"]["signal"]["shares"]) == pytest.approx(1.0)
@@ -93,7 +93,7 @@ def test_cli_drift_without_a_deployment_says_what_to_run(champion, tmp_path, cap
     ("empty", r"holds no rows"),
 ])
 def test_bad_input_is_one_line_and_writes_no_run(champion, tmp_path, capsys, case, expected):
-    _, uri, path, _ = champion
+    _, uri, _, _ = champion
     batch = customers(50, seed=16)
     model = "models:/customers@champion"
     if case == "target_of_another_type":
@@ -103,9 +103,8 @@ def test_bad_input_is_one_line_and_writes_no_run(champion, tmp_path, capsys, cas
     else:
         from sklearn.dummy import DummyClassifier
 
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment("bare")
-        with mlflow.start_run():
+        mlflow.set_tracking_uri(uri)  # (no set_experiment: it would stay the process's active experiment)
+        with mlflow.start_run(experiment_id=MlflowClient(uri).create_experiment("bare")):
             mlflow.sklearn.log_model(DummyClassifier().fit([[0]], [0]), name="model", registered_model_name="bare")
         model = "models:/bare/1"
     batch.to_csv(tmp_path / "b.csv", index=False)
