@@ -18,7 +18,7 @@ def suite_table(name: str, data_root: Path) -> tuple[pd.DataFrame, pd.DataFrame,
     if name.startswith("sklearn:"):
         from automl.data import read_table
 
-        frame = read_table(name)
+        frame = read_table(name)[0]
         frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
         cut = int(0.75 * len(frame))
         return frame.iloc[:cut], frame.iloc[cut:].reset_index(drop=True), "target"
