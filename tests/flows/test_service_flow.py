@@ -8,6 +8,7 @@ import asyncio
 import pandas as pd
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.sorting import FlowRunSort
 
 from automl.service import html_report, monitor_batch
 from flows.deploy import build_deployment
@@ -18,7 +19,8 @@ from tests.service.conftest import champion, customers  # noqa: F401 (the module
 def _tagged_runs(tag: str) -> list:
     async def read():
         async with get_client() as client:
-            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
+                                              sort=FlowRunSort.START_TIME_DESC, limit=10)
 
     return asyncio.run(read())
 
