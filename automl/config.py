@@ -337,6 +337,20 @@ class ScheduleConfig(_Section):
         return self
 
 
+class MonitorConfig(_Section):
+    """`automl monitor`: when a batch counts as drifted from the training rows (a retrain is due)."""
+
+    psi_threshold: float = Field(
+        0.2, gt=0, title="PSI threshold",
+        description="A column whose population stability index passes this has drifted (0.1: moderate, 0.2: significant).",
+    )
+    max_score_drop: float = Field(
+        0.05, ge=0, title="Largest score drop",
+        description="With labels in the batch: drifted when the live metric is worse than the test score by more "
+        "than this (in the metric's own units).",
+    )
+
+
 class RunConfig(_Section):
     """One pipeline run: data → feature selection → model search → refit → evaluate → register."""
 
@@ -363,6 +377,7 @@ class RunConfig(_Section):
     schedule: ScheduleConfig | None = Field(
         None, title="Schedule", description="For `automl deploy`: when this config runs on its own."
     )
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig, title="Monitoring")
 
     @property
     def experiment_name(self) -> str:
@@ -382,6 +397,7 @@ class RunConfig(_Section):
         values = self.model_dump(mode="json")
         if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
             values["data"]["target"] = None
+        del values["monitor"]  # when a batch counts as drifted is not how a model is trained
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -31,6 +31,7 @@ from automl.nn import resolve_device
 from automl.processes import this_process
 from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
+from automl.service import store_reference
 from automl.stores import check_stores
 from automl.search import (TAIL_S, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, log_target_suits,
                            run_search, shortfall, uses_journal)
@@ -329,6 +330,7 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
     """Log and register the final model; `champion` moves only if it wins (a retry makes no second version)."""
     config, d = prepared.config, prepared.dataset
     served = PredictMethods(ServedModel(d.cleaner, model.pipeline))  # raw rows, as read from the training table
+    store_reference(prepared, model, run)  # what `automl monitor` compares batches with
     score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better)
     # (the Optuna storage: where two runs on one tracking server take the champion lock)
     return tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,

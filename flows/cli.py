@@ -22,6 +22,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(ST
 
 from flows.lifecycle import (EXIT_WAIT_S, ServerDidNotStart, TemporaryServer, drain_prefect, exit_now, phase,  # noqa: E402
                              unwind_on_sigterm)
+from flows.service_cli import COMMANDS as SERVICE_COMMANDS  # noqa: E402
+from flows.service_cli import add_commands as add_service_commands  # noqa: E402
+from flows.service_cli import run_command as run_service_command  # noqa: E402
 
 # (automl's modules are imported inside the commands: `automl run` starts Prefect's server first.)
 
@@ -52,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("deploy", help=text, description=text)
     sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
     sub.add_argument("--gpu-slots", type=int, default=1, help="runs that may train on the GPU at once (default 1)")
+    add_service_commands(commands)
     return parser
 
 
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None, started: float | None = None, server: Te
 
             deploy(args.configs, args.gpu_slots)
             return 0
+        if args.command in SERVICE_COMMANDS:
+            return run_service_command(args)
         config = load_config(args.config, args.overrides)
         if args.command == "validate":
             return validate(config)
