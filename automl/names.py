@@ -7,7 +7,7 @@ choices) can read them without importing PyTorch; automl.models builds its regis
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 # Adding a family: its class in automl/models/ (with this `name`), the class in automl.models's
 # CLASSES, and its name here; automl.models refuses to import when the two disagree.

@@ -12,29 +12,40 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from automl import evaluation, plots, tracking
-from automl.leaderboard import Winner, leaderboard, winner
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
 from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
+from automl.leaderboard import Winner, leaderboard, winner
 from automl.models import FamilyContext, get_family
 from automl.nn import resolve_device
 from automl.processes import this_process
+from automl.search import (
+    TAIL_S,
+    Deadline,
+    SearchResult,
+    SearchSettings,
+    SearchSpace,
+    TrialRecord,
+    log_target_suits,
+    run_search,
+    shortfall,
+    uses_journal,
+)
 from automl.secrets import env_references, has_password, redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.service import store_reference
 from automl.stores import check_stores
-from automl.search import (TAIL_S, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, log_target_suits,
-                           run_search, shortfall, uses_journal)
 from automl.tracking import PROCESS_TAG, ParentRun, Registration, RunLog, RunRef, run_ends_failed
 from automl.workers import Launch, WorkerJob, search_in_workers
 
@@ -143,7 +154,7 @@ def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> R
     config, dataset = prepared.config, prepared.dataset
     # A random suffix: two runs of one config can start in the same second (a schedule tick and a
     # UI trigger), and the run name is also the Optuna study's name, which must be unique.
-    run_name = f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+    run_name = f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     tags = {"dataset": dataset.name, "task": dataset.task, "metric": dataset.metric,
             "config_hash": config.config_hash(), "optuna_study": run_name,
             "optuna_storage": redact(config.tracking.optuna_storage), "device": prepared.device,

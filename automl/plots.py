@@ -11,7 +11,8 @@ is freed when the last reference to it goes)."""
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna

@@ -5,8 +5,8 @@ Optuna log level), whatever automl needed meanwhile."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager

@@ -21,18 +21,29 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import optuna
 import pandas as pd
 
 from automl.config import TrackingConfig
 from automl.evaluation import METRICS
-from automl.search import (Checkpoint, Deadline, SearchResult, SearchSettings, SearchSpace, TrialRecord, collect_search,
-                           make_storage, open_shared_study, run_search, uses_journal)
+from automl.search import (
+    Checkpoint,
+    Deadline,
+    SearchResult,
+    SearchSettings,
+    SearchSpace,
+    TrialRecord,
+    collect_search,
+    make_storage,
+    open_shared_study,
+    run_search,
+    uses_journal,
+)
 from automl.search._resume import record_of
 from automl.secrets import env_references, has_password, resolve_env
 from automl.tracking import RunRef, TrialReporter, TrialRuns

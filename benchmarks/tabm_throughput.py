@@ -29,12 +29,12 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from torch_throughput import sync, timed_train  # benchmarks/ is the script's folder: on sys.path
 
 from automl.features import build_native_preprocessor
 from automl.nn import Member, Shape, resolve_device
 from automl.nn._inputs import Inputs
 from automl.nn._model import ple
-from torch_throughput import sync, timed_train  # benchmarks/ is the script's folder: on sys.path
 
 DATA = Path(__file__).resolve().parent / ".data"
 

@@ -20,8 +20,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 STARTUP_TIMEOUT_S = 120
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
-from flows.lifecycle import (EXIT_WAIT_S, ServerDidNotStart, TemporaryServer, drain_prefect, exit_now, phase,  # noqa: E402
-                             unwind_on_sigterm)
+from flows.lifecycle import (  # noqa: E402
+    EXIT_WAIT_S,
+    ServerDidNotStart,
+    TemporaryServer,
+    drain_prefect,
+    exit_now,
+    phase,
+    unwind_on_sigterm,
+)
 from flows.service_cli import COMMANDS as SERVICE_COMMANDS  # noqa: E402
 from flows.service_cli import add_commands as add_service_commands  # noqa: E402
 from flows.service_cli import run_command as run_service_command  # noqa: E402

@@ -8,13 +8,13 @@ run started there with edited values is validated by the same model.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from prefect import serve
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
@@ -114,7 +114,7 @@ def trigger(config: RunConfig, name: str | None = None) -> int:
     against the config (a bad target is one line, and no flow run exists). The stores and the
     device are checked where the deployment is served, by the run's first task: they may only be
     reachable there (a ${PG_URL} exported on that host, its GPU)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.deployments import run_deployment
 
@@ -127,7 +127,7 @@ def trigger(config: RunConfig, name: str | None = None) -> int:
     deployment = f"{automl_pipeline.name}/{config.name}"
     try:
         run = run_deployment(deployment, parameters={"config": form_values(config)}, timeout=0,
-                             flow_run_name=name or f"{config.name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}")
+                             flow_run_name=name or f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     except ObjectNotFound:
         raise ConfigError(f"no deployment '{deployment}' on the Prefect server; serve it first: "
                           f"automl deploy <the config file>") from None

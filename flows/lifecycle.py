@@ -126,8 +126,13 @@ class TemporaryServer:
         """Prefect's settings for the flow run: this server's API; UI links where `prefect server
         start` shows the same database (this server has no UI and ends with the run). None when
         Prefect is configured with a server of its own (a profile): this one is stopped."""
-        from prefect.settings import (PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, PREFECT_UI_URL,
-                                      get_current_settings, temporary_settings)
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+            PREFECT_UI_URL,
+            get_current_settings,
+            temporary_settings,
+        )
 
         if PREFECT_API_URL.value():
             self.stop()

@@ -10,22 +10,22 @@ run every step on a ProcessPoolTaskRunner).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
-                                            FlowRunFilterTags)
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Crashed, Failed, State
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.settings import get_current_settings
+from prefect.states import Crashed, Failed, State
 from prefect.utilities.urls import url_for
 
 from automl import pipeline as steps
@@ -177,7 +177,7 @@ def flow_run_name() -> str:
     if run.deployment_id is not None and not run.auto_scheduled:
         return run.name
     name = config.name if isinstance(config, RunConfig) else config.get("name", "automl")
-    return f"{name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    return f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
 def crash_flow_run(flow_run_id, why: str, client) -> None:

@@ -30,7 +30,6 @@ from automl.tracking import JournalMirror  # noqa: E402
 from tests.postgres_cluster import Postgres, PostgresMissing, postgres_cluster  # noqa: E402
 from tests.servers import free_port, serving  # noqa: E402
 
-
 # Fixtures that start a server (Prefect, MLflow, PostgreSQL, Dask): a test using one must carry the
 # e2e marker, so `-m "not e2e"` runs only the tests that start none.
 SERVER_FIXTURES = {"prefect_server", "server", "postgres", "mlflow_on_postgres", "mlflow_server", "dask_cluster",

@@ -3,7 +3,16 @@ from typing import get_args
 
 import pytest
 
-from automl.config import ALL_FAMILIES, DEFAULT_FAMILIES, ConfigError, Family, RunConfig, apply_overrides, load_config, parse_config
+from automl.config import (
+    ALL_FAMILIES,
+    DEFAULT_FAMILIES,
+    ConfigError,
+    Family,
+    RunConfig,
+    apply_overrides,
+    load_config,
+    parse_config,
+)
 from automl.models import FAMILIES
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"

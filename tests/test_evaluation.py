@@ -1,10 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
-
-import pandas as pd
 
 from automl.evaluation import METRICS, holdout_metrics, metrics_for_task, permutation_table, score
 from automl.plots import evaluation_figures

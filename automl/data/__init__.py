@@ -7,8 +7,14 @@ from automl.data._columns import ColumnCleaner, ColumnDecision
 from automl.data._leakage import leakage_warnings
 from automl.data._load import BUNDLED, load_dataset, read_table
 from automl.data._split import Split, cv_folds, split_dataset
-from automl.data._validate import (MAX_CLASSES_FOR_INTEGER_TARGET, DataError, Dataset, column_kinds, infer_task,
-                                   validate_table)
+from automl.data._validate import (
+                                   MAX_CLASSES_FOR_INTEGER_TARGET,
+                                   DataError,
+                                   Dataset,
+                                   column_kinds,
+                                   infer_task,
+                                   validate_table,
+)
 
 __all__ = ["BUNDLED", "MAX_CLASSES_FOR_INTEGER_TARGET", "ColumnCleaner", "ColumnDecision", "DataError", "Dataset",
            "Split", "column_kinds", "cv_folds", "infer_task", "leakage_warnings", "load_dataset", "read_table",

@@ -25,8 +25,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.data._numbers import (NA_TOKENS, ambiguous_detail, number_format, out_of_range_note, parse_number,
-                                  to_number, words_among_numbers)
+from automl.data._numbers import (
+    NA_TOKENS,
+    ambiguous_detail,
+    number_format,
+    out_of_range_note,
+    parse_number,
+    to_number,
+    words_among_numbers,
+)
 
 MIN_ROWS_TO_JUDGE = 20  # fewer rows: no column is called an ID or free text
 DATE_PARTS = ("year", "month", "day", "weekday")

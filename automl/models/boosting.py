@@ -4,7 +4,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from automl.models._base import FamilyContext, ModelFamily, Suggest
 
-
 EARLY_STOPPING_ROWS = 10_000  # from here on an inner 10% validation split is large enough to stop on
 
 

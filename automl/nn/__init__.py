@@ -15,9 +15,9 @@ from automl.nn._device import resolve_device
 from automl.nn._estimators import TabMClassifier, TabMRegressor, TorchMLPClassifier, TorchMLPRegressor, fit_packed
 from automl.nn._loop import Trainer, TrainResult, member_losses, predict_logits, train
 from automl.nn._model import Member, Shape, StackedMLP
+from automl.nn._optim import StackedOptimizer, schedule_factor
 from automl.nn._settings import MEMBER_KNOBS, Network, TabMNetwork, TabMTraining, Training
 from automl.nn._tabm import StackedTabM
-from automl.nn._optim import StackedOptimizer, schedule_factor
 
 __all__ = [
     "MEMBER_KNOBS", "Callback", "EarlyStopping", "Member", "Network", "Shape", "StackedMLP", "StackedOptimizer",

@@ -17,8 +17,8 @@ from torch import nn
 
 from automl.nn._callbacks import Callback, TrainState
 from automl.nn._model import Member, Shape, StackedMLP
-from automl.nn._tabm import make_model
 from automl.nn._optim import StackedOptimizer, schedule_factor
+from automl.nn._tabm import make_model
 
 
 def member_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> torch.Tensor:

@@ -15,20 +15,39 @@ It starts no processes and knows nothing of MLflow: trials are handed to a Trial
 stored copy of the study to a StudyMirror, both supplied by the caller (automl.pipeline).
 """
 
-from automl.search._budget import (POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds,
-                                   shortfall)
-from automl.search._cv import (EPOCH_STEP_BASE, MIN_EPOCHS_BEFORE_PRUNING, CrossValidation, OutOfTime, TrialLogger,
-                               cv_splitter)
+from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds, shortfall
+from automl.search._cv import (
+                                   EPOCH_STEP_BASE,
+                                   MIN_EPOCHS_BEFORE_PRUNING,
+                                   CrossValidation,
+                                   OutOfTime,
+                                   TrialLogger,
+                                   cv_splitter,
+)
 from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
 from automl.search._resume import INTERRUPTED, Checkpoint
 from automl.search._rows import RowSample
 from automl.search._settings import KEEP_OOF, SearchSettings
 from automl.search._shared import StudyLock
-from automl.search._space import (SearchSpace, build_model, build_pipeline, default_trials,
-                                  log_target_suits, suggest_pipeline)
-from automl.search._study import (StudyMirror, collect_search, make_pruner, make_sampler, make_storage, open_shared_study,
-                                  run_search, uses_journal)
+from automl.search._space import (
+                                   SearchSpace,
+                                   build_model,
+                                   build_pipeline,
+                                   default_trials,
+                                   log_target_suits,
+                                   suggest_pipeline,
+)
+from automl.search._study import (
+                                   StudyMirror,
+                                   collect_search,
+                                   make_pruner,
+                                   make_sampler,
+                                   make_storage,
+                                   open_shared_study,
+                                   run_search,
+                                   uses_journal,
+)
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",

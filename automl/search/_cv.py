@@ -25,12 +25,12 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+import automl.search._rows as _rows
 from automl.evaluation import METRICS, score_predictions
 from automl.models import get_family
 from automl.nn import Callback, TrainState
 from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_reserve
 from automl.search._records import TrialRecord
-import automl.search._rows as _rows
 from automl.search._resume import INTERRUPTED_ATTR, RECORD_ATTR, Checkpoint, record_attr
 from automl.search._settings import SearchSettings
 from automl.search._space import SearchSpace, build_pipeline

@@ -29,6 +29,7 @@ from automl.search._shared import StudyLock, counted_trials, warm_starts_taken
 from automl.search._space import SearchSpace, default_trials
 from automl.urls import sqlite_file
 
+
 class StudyMirror(Protocol):
     """A copy of the study kept in another store, written behind the search (automl.tracking.JournalMirror)."""
 

@@ -17,11 +17,29 @@ The writer process that makes child runs and journal appends off the search's GI
 """
 
 from automl.tracking._journal import JournalMirror
-from automl.tracking._lifecycle import (PROCESS_TAG, ParentRun, ResumeRefused, checkpoint_dir, dead_runs,
-                                        end_dead_runs, end_with_children, finish_run, parent_runs, reopen_run,
-                                        resumable_run, resume_run, run_ends_failed)
-from automl.tracking._registry import (CHAMPION, HoldoutScore, Registration, champion_lock, model_requirements,
-                                       register_model)
+from automl.tracking._lifecycle import (
+                                        PROCESS_TAG,
+                                        ParentRun,
+                                        ResumeRefused,
+                                        checkpoint_dir,
+                                        dead_runs,
+                                        end_dead_runs,
+                                        end_with_children,
+                                        finish_run,
+                                        parent_runs,
+                                        reopen_run,
+                                        resumable_run,
+                                        resume_run,
+                                        run_ends_failed,
+)
+from automl.tracking._registry import (
+                                        CHAMPION,
+                                        HoldoutScore,
+                                        Registration,
+                                        champion_lock,
+                                        model_requirements,
+                                        register_model,
+)
 from automl.tracking._runs import RunLog, RunRef, absolute_uri, flatten, open_experiment, start_run
 from automl.tracking._summaries import log_search, log_winner
 from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members, trial_run

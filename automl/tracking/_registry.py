@@ -8,11 +8,11 @@ one. Versions carry their `metric` and `test_score` tags from creation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Iterator
 
 import mlflow
 import pandas as pd

@@ -4,7 +4,8 @@ automl.search, automl.ensemble and automl.leaderboard (named here for types only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from automl.tracking._runs import RunLog
 from automl.tracking._trials import TrialRuns

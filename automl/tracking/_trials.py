@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 from mlflow.entities import RunTag

@@ -87,7 +87,7 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str, committed: pd.Da
         if {"automl", "flaml"} <= set(contenders):
             pivot = group.pivot(index="table", columns="contender", values="score")
             gap = (100 * (pivot["automl"] - pivot["flaml"])).dropna()
-            lines += ["", f"automl − flaml, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())]
+            lines += ["", "automl − flaml, points ×100: " + ", ".join(f"{t} {g:+.2f}" for t, g in gap.items())]
         lines += families_alone(group)
         lines += full_search(group, committed)
         lines.append("")

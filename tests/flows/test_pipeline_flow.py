@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
-
-from prefect import flow
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from automl.search import make_storage

@@ -5,11 +5,20 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
+from automl.nn import (
+    Callback,
+    EarlyStopping,
+    Member,
+    Shape,
+    StackedMLP,
+    StackedOptimizer,
+    TrainState,
+    member_losses,
+    predict_logits,
+    train,
+)
 from automl.nn._loop import Trainer
 from automl.nn._model import ple
-
-from automl.nn import (Callback, EarlyStopping, Member, Shape, StackedMLP, StackedOptimizer, TrainState, member_losses,
-                       predict_logits, train)
 
 CPU = torch.device("cpu")
 

@@ -6,8 +6,18 @@ import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
 
-from automl.nn import (Member, Network, Shape, StackedTabM, TabMClassifier, TabMRegressor, fit_packed,
-                       member_losses, predict_logits, train)
+from automl.nn import (
+    Member,
+    Network,
+    Shape,
+    StackedTabM,
+    TabMClassifier,
+    TabMRegressor,
+    fit_packed,
+    member_losses,
+    predict_logits,
+    train,
+)
 from automl.nn._inputs import Inputs
 from automl.nn._loop import Trainer
 from automl.nn._model import ple

@@ -4,8 +4,18 @@ search stops for it."""
 import optuna
 import pytest
 
-from automl.search import (POST_SEARCH_S, TAIL_S, CrossValidation, Deadline, OutOfTime, SearchSettings, TrialRecord,
-                           refit_reserve, run_search, shortfall)
+from automl.search import (
+    POST_SEARCH_S,
+    TAIL_S,
+    CrossValidation,
+    Deadline,
+    OutOfTime,
+    SearchSettings,
+    TrialRecord,
+    refit_reserve,
+    run_search,
+    shortfall,
+)
 from automl.search._cv import _GroupTrial
 
 

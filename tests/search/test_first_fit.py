@@ -10,9 +10,17 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from automl.ensemble import final_model
-from automl.search import (CrossValidation, Deadline, OutOfTime, RowSample, SearchSettings, TrialRecord, build_model,
-                           run_search)
-from automl.search import _rows
+from automl.search import (
+    CrossValidation,
+    Deadline,
+    OutOfTime,
+    RowSample,
+    SearchSettings,
+    TrialRecord,
+    _rows,
+    build_model,
+    run_search,
+)
 from automl.search._cv import _GroupTrial
 from automl.search._rows import FIRST_SHARE, first_fit_fraction, sample_rows
 from automl.tracking._trials import trial_run

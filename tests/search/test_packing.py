@@ -3,7 +3,6 @@ trial alone, each still its own trial, pruning decision, out-of-fold predictions
 
 import numpy as np
 import optuna
-import pytest
 import torch
 
 from automl.ensemble import final_model

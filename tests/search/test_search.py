@@ -8,8 +8,17 @@ import pytest
 from sklearn.metrics import r2_score
 
 from automl.models import FamilyContext
-from automl.search import (CrossValidation, SearchSettings, SearchSpace, build_pipeline, default_trials,
-                           log_target_suits, make_pruner, run_search, suggest_pipeline)
+from automl.search import (
+    CrossValidation,
+    SearchSettings,
+    SearchSpace,
+    build_pipeline,
+    default_trials,
+    log_target_suits,
+    make_pruner,
+    run_search,
+    suggest_pipeline,
+)
 
 COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                           optuna.trial.TrialState.FAIL)
