@@ -136,7 +136,8 @@ class SearchConfig(_Section):
         30, ge=1, title="Trials", description="Number of trials; empty means run until the timeout."
     )
     timeout_s: float | None = Field(
-        None, gt=0, title="Timeout (s)", description="Wall-clock budget of the whole run in seconds, from the call to the registered model: "
+        None, gt=0, title="Timeout (s)",
+        description="Wall-clock budget of the whole run in seconds, from the call to the registered model: "
         "the search stops early enough to refit, evaluate and register within it."
     )
     families: list[Family] = Field(
@@ -342,7 +343,8 @@ class MonitorConfig(_Section):
 
     psi_threshold: float = Field(
         0.2, gt=0, title="PSI threshold",
-        description="A column whose population stability index passes this has drifted (0.1: moderate, 0.2: significant).",
+        description="A column whose population stability index passes this has drifted "
+        "(0.1: moderate, 0.2: significant).",
     )
     max_score_drop: float = Field(
         0.05, ge=0, title="Largest score drop",

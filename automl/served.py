@@ -123,7 +123,8 @@ class PredictMethods(PythonModel):
 
         return ParamSchema([ParamSpec("predict_method", "string", "predict")])
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):  # (a DataFrame hint: MLflow checks no types by it)
+    def predict(self, context, model_input: pd.DataFrame,  # (a DataFrame hint: MLflow checks no types by it)
+                params: dict | None = None):
         method = (params or {}).get("predict_method") or "predict"
         allowed = self.methods(self.model)
         if method not in allowed:

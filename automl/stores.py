@@ -22,7 +22,8 @@ from automl.urls import sqlite_file
 ANSWER_WITHIN_S = 5.0
 RDB_SCHEMES = ("postgresql", "mysql", "mssql", "oracle", "sqlite")
 # the pip line for a database driver SQLAlchemy could not import, by the driver's module name
-DRIVER_PACKAGES = {"psycopg2": "'automl[postgres]' (psycopg2-binary)", "psycopg": "'psycopg[binary]'", "pg8000": "pg8000",
+DRIVER_PACKAGES = {"psycopg2": "'automl[postgres]' (psycopg2-binary)",
+                   "psycopg": "'psycopg[binary]'", "pg8000": "pg8000",
                    "asyncpg": "asyncpg", "pymysql": "PyMySQL", "MySQLdb": "mysqlclient",
                    "mysql": "mysql-connector-python", "pyodbc": "pyodbc", "oracledb": "oracledb"}
 

@@ -5,7 +5,8 @@ The caller (automl.pipeline.search_step, through search_in_workers) writes what 
 (the search space, the training split, the search's settings, the deadline, the parent run) to
 the run's checkpoint folder and starts `python -m automl.workers FILE INDEX` N times. A store URL
 that holds a password travels as a ${VAR} reference, never in the file: the one the config wrote,
-or one this module sets in the workers' environment (`portable`); each worker resolves it. A worker's stdin is its line to
+or one this module sets in the workers' environment (`portable`); each worker resolves it.
+A worker's stdin is its line to
 the caller: when the caller dies, SIGKILL included, the pipe closes and the worker ends (its
 running trial is failed as interrupted by the next start, as after any crash). While it waits,
 the caller reads the study for progress (`progress`); then automl.search.collect_search reads
@@ -88,7 +89,8 @@ def portable(resolved: str, written: str, kind: str, env: dict[str, str]) -> str
     return f"${{{ENV_NAMES[kind]}}}"
 
 
-def search_in_workers(job: WorkerJob, workers: int, written: TrackingConfig, on_trial: Callable[[TrialRecord], None] | None,
+def search_in_workers(job: WorkerJob, workers: int, written: TrackingConfig,
+                      on_trial: Callable[[TrialRecord], None] | None,
                       launch: Launch | None = None) -> tuple[SearchResult, TrialRuns]:
     """`workers` workers fill the job's study; their trials read back as one result, with the child
     runs that log them. `job` holds the URLs as this process uses them, `written` (the config's

@@ -79,7 +79,8 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     frame = pd.DataFrame(rows)
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"base {args.base}, head {args.head or 'working tree'}; {args.budget:g} s, {args.repeats} runs each (medians)")
+          f"base {args.base}, head {args.head or 'working tree'}; "
+          f"{args.budget:g} s, {args.repeats} runs each (medians)")
     for table, runs in frame.groupby("table", sort=False):
         medians = {label: runs[runs.commit == label].median(numeric_only=True) for label in ("base", "head")}
         for label, m in medians.items():

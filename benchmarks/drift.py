@@ -29,7 +29,8 @@ from automl.service import monitor_batch  # noqa: E402
 from benchmarks._service_common import suite_table, train_champion  # noqa: E402
 
 
-def shifted(test: pd.DataFrame, columns: list[str], i: int, rows: int, rng: np.random.Generator) -> tuple[pd.DataFrame, str]:
+def shifted(test: pd.DataFrame, columns: list[str], i: int, rows: int,
+            rng: np.random.Generator) -> tuple[pd.DataFrame, str]:
     column = columns[(i // 2) % len(columns)]
     if i % 2 == 0:
         above = test[test[column] > test[column].median()]

@@ -73,7 +73,8 @@ def main() -> None:
         seconds, rss = child(SCORE, "score", "--model", model, "--input", str(path), "--output",
                              str(root / f"out-{n}.parquet"), "--tracking-uri", uri)
         seconds_in, rss_in = child(IN_PROCESS, uri, model, str(path))
-        print(json.dumps({"rows": n, "score_rows_per_s": round(n / seconds), "in_process_rows_per_s": round(n / seconds_in),
+        print(json.dumps({"rows": n, "score_rows_per_s": round(n / seconds),
+                          "in_process_rows_per_s": round(n / seconds_in),
                           "ratio": round(seconds_in / seconds, 3), "score_peak_rss_mib": round(rss),
                           "in_process_peak_rss_mib": round(rss_in)}))
 

@@ -135,8 +135,9 @@ def run_table(table: str, args, device) -> None:
         for p in args.pack:
             timings[f"c{p}"].append(trainer_loop(X, y, shape, args.epochs, device, p))
     median = {key: statistics.median(v) for key, v in timings.items()}
-    print(f"\n{table}: {len(X):,} rows, {X.shape[1]} columns ({len(categories)} categorical); TabM-mini of {args.submodels} submodels, "
-          f"{args.layers} x {args.width}, PLE 48 bins, batch {args.batch}, {args.epochs} epochs, median of {args.repeats}")
+    print(f"\n{table}: {len(X):,} rows, {X.shape[1]} columns ({len(categories)} categorical); "
+          f"TabM-mini of {args.submodels} submodels, {args.layers} x {args.width}, PLE 48 bins, "
+          f"batch {args.batch}, {args.epochs} epochs, median of {args.repeats}")
     print(f"{'contender':<28} {'s/epoch':>8} {'samples/s':>12} {'trials/s':>9}")
     rows = [("(a) DataLoader + modules", median["a"], 1), ("(b) trainer, one TabM", median["b"], 1)]
     rows += [(f"(c) trainer, {p} packed", median[f"c{p}"], p) for p in args.pack]

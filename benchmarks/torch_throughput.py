@@ -110,7 +110,8 @@ def run_case(X, y, layers, width, batch, epochs, pack, device, label, repeats):
         timings["b"].append(trainer_loop(X, y, layers, width, batch, epochs, device, 1))
         timings["c"].append(trainer_loop(X, y, layers, width, batch, epochs, device, pack))
     a, b, c = (statistics.median(timings[key]) for key in "abc")
-    rows = [("(a) DataLoader + AdamW", a, 1), ("(b) trainer, one model", b, 1), (f"(c) trainer, {pack} packed", c, pack)]
+    rows = [("(a) DataLoader + AdamW", a, 1), ("(b) trainer, one model", b, 1),
+            (f"(c) trainer, {pack} packed", c, pack)]
     print(f"\n{label}: {n:,} rows × {X.shape[1]} features, {layers} × {width}, batch {batch}, {epochs} epochs, "
           f"median of {repeats}")
     print(f"{'contender':<26} {'seconds':>8} {'samples/s':>12} {'trials/s':>9} {'GFLOP/s':>9} {'% peak':>7}")

@@ -55,11 +55,14 @@ def pipeline_rate(table: str, trials: int, workers: int, storage: str, folder: P
     config = parse_config({
         "name": name, "task": meta["task"], "data": {"source": str(data / "train.parquet"), "target": meta["target"]},
         "search": {"n_trials": trials, "cv_folds": 3, "families": ["linear"], "workers": workers, "ensemble": False},
-        "tracking": {"tracking_uri": f"sqlite:///{folder / 'mlflow.db'}", "artifact_location": str(folder / "artifacts"),
+        "tracking": {"tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+                     "artifact_location": str(folder / "artifacts"),
                      "optuna_storage": storage}})
     result = run_pipeline(config)
-    seconds = mlflow.MlflowClient(config.tracking.tracking_uri).get_run(result.parent_run_id).data.metrics["search_seconds"]
-    return {"workers": workers if processes else "in-process", "storage": name.split("-")[-1], "trials": result.n_trials,
+    seconds = (mlflow.MlflowClient(config.tracking.tracking_uri).get_run(result.parent_run_id)
+               .data.metrics["search_seconds"])
+    return {"workers": workers if processes else "in-process", "storage": name.split("-")[-1],
+            "trials": result.n_trials,
             "search_s": round(seconds, 1), "trials_per_min": round(60 * result.n_trials / seconds, 1)}
 
 
@@ -76,7 +79,8 @@ def coordinate(storage: str | None, study_name: str, trials: int) -> float:
                 trial = study.ask()
         else:
             trial = study.ask()
-        value = trial.suggest_float("x", -1, 1) + trial.suggest_int("k", 1, 30) + len(trial.suggest_categorical("f", ["a", "bc"]))
+        value = (trial.suggest_float("x", -1, 1) + trial.suggest_int("k", 1, 30)
+                 + len(trial.suggest_categorical("f", ["a", "bc"])))
         study.tell(trial, value)
     if lock is not None:
         lock.close()

@@ -122,7 +122,8 @@ def trigger(config: RunConfig, name: str | None = None) -> int:
 
     if keys := literal_passwords(config):
         raise ConfigError(f"{', '.join(keys)} holds a password, and a flow run's parameters are stored in "
-                          "Prefect's database; write the URL as ${PG_URL} and export PG_URL where the deployment is served")
+                          "Prefect's database; write the URL as ${PG_URL} and export PG_URL "
+                          "where the deployment is served")
     validate_data(config)
     deployment = f"{automl_pipeline.name}/{config.name}"
     try:

@@ -38,7 +38,8 @@ SERVER_ENV = {
 # How long the exit waits for Prefect's log and event drains: a run's last logs take well under
 # 1 s on an idle machine; a stopped run must be gone within 10 s (a container stop's grace).
 EXIT_WAIT_S = {"finished": 30.0, "stopped": 5.0}
-PHASES_ENV = "AUTOML_TRACE_PHASES"  # set to 1: `automl run` prints when each start-up phase ends (benchmarks/startup.py)
+# set to 1: `automl run` prints when each start-up phase ends (benchmarks/startup.py)
+PHASES_ENV = "AUTOML_TRACE_PHASES"
 
 
 def phase(name: str, at: float | None = None) -> None:

@@ -89,7 +89,8 @@ def trial_progress(config: RunConfig, metric: str):
             state["since"] = []
         progress = 100.0 * state["done"] / budget if budget else 0.0
         update_progress_artifact(artifact_id, progress=min(progress, 100.0),
-                                 description=f"{config.name}: {state['done']}/{budget or '?'} trials, best {metric} {best}")
+                                 description=f"{config.name}: {state['done']}/{budget or '?'} trials, "
+                                             f"best {metric} {best}")
 
     def on_trial(record) -> None:
         state["done"] += 1

@@ -91,7 +91,7 @@ def automl_monitor(model: str = Field(..., description="models:/NAME@champion or
                    tracking_uri: str = DEFAULT_TRACKING,
                    target: str | None = Field(None, description="the batch's label column (default: the training "
                                                                 "target, when the batch has it)"),
-                   monitor: MonitorConfig | None = Field(None, description="thresholds (default: the config that "
+                   monitor: MonitorConfig | None = Field(None, description="thresholds (default: the config that "  # noqa: B008 (Prefect builds its UI form from Field defaults)
                                                                           "trained the model)"),
                    retrain: bool = Field(True, description="start the training deployment when drifted"),
                    chunk_rows: int = Field(service.CHUNK_ROWS, ge=1)) -> dict:

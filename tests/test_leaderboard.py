@@ -42,7 +42,8 @@ def test_a_blend_wins_by_one_name_with_its_members_and_weights(result):
     assert board["predict_ms_per_1k_rows"].iloc[1] == pytest.approx(500.0)  # 0.05 s for 100 rows
     assert str(board["k"].dtype) == "Int64" and board["k"].iloc[3] == 5  # one type: no 5.0, no "None"
     table = markdown(board, "roc_auc")
-    assert table.splitlines()[2].startswith("| blend(extra_trees#1×2, linear#0, mlp#4) | final | 0.9700 | 2.50 | 12.0 |")
+    assert table.splitlines()[2].startswith("| blend(extra_trees#1×2, linear#0, mlp#4) | final | "
+                                            "0.9700 | 2.50 | 12.0 |")
 
 
 def test_a_single_pipeline_wins_by_its_trials_name(result):

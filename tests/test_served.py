@@ -198,4 +198,5 @@ def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_p
     rows = pd.DataFrame({"income": [np.nan, 80.0, 5.0], "age": [30, 50, 70], "city": ["nowhere", "c3", "c7"]})
     assert set(model.predict(rows)) <= {"yes", "no"} and len(model.predict(rows)) == 3
     proba = model.predict(rows, params={"predict_method": "predict_proba"})
-    assert np.allclose(proba.to_numpy().sum(axis=1), 1.0) and proba.iloc[1, 1] > proba.iloc[2, 1]  # richer: likelier "yes"
+    assert (np.allclose(proba.to_numpy().sum(axis=1), 1.0)
+            and proba.iloc[1, 1] > proba.iloc[2, 1])  # richer: likelier "yes"

@@ -118,7 +118,8 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         if plan[0] == "date":
             return _date_parts(values, column, plan[1])
         cells = values.astype(object)
-        return pd.DataFrame({column: cells.where(cells.isna(), cells.astype(str)) if values.dtype.kind != "b" else values})
+        return pd.DataFrame({column: cells.where(cells.isna(), cells.astype(str)) if values.dtype.kind != "b"
+                             else values})
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.plans_})

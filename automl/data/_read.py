@@ -53,7 +53,8 @@ def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None)
     except UnicodeDecodeError as error:
         raise DataError(_encoding_message(path, key, encoding or "utf-8", error, path.read_bytes())) from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{key} '{path}' holds no columns (only blank lines); point {key} at a CSV with a header") from None
+        raise DataError(f"{key} '{path}' holds no columns (only blank lines); "
+                        f"point {key} at a CSV with a header") from None
     except pd.errors.ParserError as error:
         first = str(error).strip().splitlines()[0]
         raise DataError(f"{key} '{path}' is not a well-formed CSV with delimiter {delimiter!r} ({first}); "

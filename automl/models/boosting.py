@@ -27,7 +27,8 @@ class HistGradientBoosting(ModelFamily):
             s.int("max_iter", 50, 1000, log=True)
 
     def defaults(self, context: FamilyContext) -> dict:
-        defaults = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": max(2, min(20, context.n_rows // 10)),
+        defaults = {"learning_rate": 0.1, "max_leaf_nodes": 31,
+                    "min_samples_leaf": max(2, min(20, context.n_rows // 10)),
                     "l2_regularization": 1e-6, "max_features": 1.0}
         return defaults | ({"max_iter": 100} if context.n_rows < EARLY_STOPPING_ROWS else {})
 

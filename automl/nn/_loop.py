@@ -65,7 +65,8 @@ class Trainer:
         (X_train, y_train), (X_val, y_val) = self.split_validation(X, y)
         pack_size = len(self.members)
         self.model = make_model(self.shape, self.members).to(self.device)
-        self.model.set_bins(X_train)  # PLE: from the training rows, not the early-stopping rows nor the caller's held-out ones
+        # PLE: from the training rows, not the early-stopping rows nor the caller's held-out ones
+        self.model.set_bins(X_train)
         self.optimizer = StackedOptimizer(self.model.flat, self.shape.optimizer,
                                           torch.tensor([m.learning_rate for m in self.members]),
                                           torch.tensor([m.weight_decay for m in self.members]),

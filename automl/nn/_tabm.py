@@ -61,7 +61,8 @@ class StackedTabM(StackedMLP):
         return [1 if self.shape.embedding == "none" else d] * f + [d] * len(self.shape.categories)
 
     def decay_mask(self) -> torch.Tensor:
-        mask = [torch.full((size,), 0.0 if _no_decay(name) else 1.0) for (name, _), size in zip(self.layout, self.sizes)]
+        mask = [torch.full((size,), 0.0 if _no_decay(name) else 1.0)
+                for (name, _), size in zip(self.layout, self.sizes)]
         return torch.cat(mask).unsqueeze(0)
 
     def forward(self, x: torch.Tensor, dropout_generator: torch.Generator | None = None) -> torch.Tensor:

@@ -51,8 +51,10 @@ from automl.search._study import (
 
 __all__ = [
     "EPOCH_STEP_BASE", "KEEP_OOF", "MIN_EPOCHS_BEFORE_PRUNING", "POST_SEARCH_S",
-    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample", "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
-    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search", "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
+    "REFIT_MARGIN", "TAIL_S", "INTERRUPTED", "Checkpoint", "CrossValidation", "Deadline", "OutOfTime", "RowSample",
+    "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
+    "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search",
+    "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
     "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "shortfall", "suggest_pipeline", "uses_journal",
 ]

@@ -61,7 +61,8 @@ def _open(path: Path) -> BatchFile:
         try:
             names = pq.ParquetFile(path).schema_arrow.names
         except Exception as error:  # pyarrow's errors share no base class
-            raise ServiceError(f"input '{path}' is a damaged Parquet file ({type(error).__name__}); write it again") from None
+            raise ServiceError(f"input '{path}' is a damaged Parquet file ({type(error).__name__}); "
+                               "write it again") from None
         return BatchFile(path, [n for n in names if not n.startswith("__index_level_")], None)
     if suffix not in CSV_SUFFIXES:
         raise ServiceError(f"input '{path}' has suffix '{suffix}'; give a .csv or .parquet file")

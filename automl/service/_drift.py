@@ -75,14 +75,16 @@ class ColumnCounts:
         batch = shares([*(self.levels.get(level, 0) for level in known),
                         sum(n for level, n in self.levels.items() if level not in known)])
         reference = np.asarray([*known.values(), 0.0])
-        return {"psi": psi(reference, batch), "js": float(jensenshannon(reference, batch, base=2)) if batch.sum() else 0.0,
+        return {"psi": psi(reference, batch),
+                "js": float(jensenshannon(reference, batch, base=2)) if batch.sum() else 0.0,
                 "unseen_share": float(batch[-1]), **out}
 
     def batch_shares(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(labels, reference shares, batch shares) for a plot."""
         if self.numeric:
             edges = self.profile["edges"]
-            labels = [f"≤{edges[0]:.3g}"] + [f"{a:.3g}–{b:.3g}" for a, b in zip(edges, edges[1:])] + [f">{edges[-1]:.3g}"] \
+            labels = [f"≤{edges[0]:.3g}"] + [f"{a:.3g}–{b:.3g}" for a, b in zip(edges, edges[1:])] \
+                + [f">{edges[-1]:.3g}"] \
                 if edges else ["all"]
             return labels, np.asarray(self.profile["shares"]), shares(self.bins)
         known = self.profile["levels"]

@@ -63,7 +63,8 @@ class Labels:
             numbers = pd.to_numeric(values[known], errors="coerce")
             if numbers.isna().any():
                 raise ServiceError(f"{where}: target column '{self.column}' holds "
-                                   f"{values[known][numbers.isna()].iloc[0]!r}, not a number; the model is a regressor: "
+                                   f"{values[known][numbers.isna()].iloc[0]!r}, not a number; "
+                                   "the model is a regressor: "
                                    "give its target as numbers, or leave --target out")
             self.y.append(numbers.to_numpy(dtype=float))
             return known

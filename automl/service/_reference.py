@@ -59,7 +59,8 @@ def build_reference(dataset, split, pipeline, test_score: float) -> dict:
     return {
         "format": FORMAT, "task": dataset.task, "metric": dataset.metric, "test_score": float(test_score),
         "target": {"name": str(target.name) if target.name is not None else None,
-                   "classes": [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None},
+                   "classes": [c.item() if hasattr(c, "item") else c
+                               for c in classes] if classes is not None else None},
         "rows": len(split.X_train),
         "numeric": {c: numeric_profile(split.X_train[c]) for c in dataset.numeric_columns if c in split.X_train},
         "categorical": {c: categorical_profile(split.X_train[c]) for c in dataset.categorical_columns

@@ -82,14 +82,16 @@ def _plot(name: str, counts: ColumnCounts, psi: float) -> str:
 def html_report(result: MonitorResult) -> str:
     """One self-contained page: the decision, a plot per drifted column and the predictions', the table."""
     v = result.version
-    drifted = result.table[(result.table["psi"] > result.settings.psi_threshold) | (result.table["column"] == PREDICTION)]
+    drifted = result.table[(result.table["psi"] > result.settings.psi_threshold)
+                           | (result.table["column"] == PREDICTION)]
     plots = "".join(f'<figure><img alt="{html.escape(row.column)}" src="data:image/png;base64,'
                     f'{_plot(row.column, result.counts[row.column], row.psi)}"></figure>'
                     for row in drifted.itertuples())
     live = "" if result.live_score is None else f", live {result.live_score:.4f}"
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Drift: {html.escape(v.name)} v{v.version}</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}figure{display:inline-block;margin:0 1em 1em 0}"
+            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+            "figure{display:inline-block;margin:0 1em 1em 0}"
             ".drifted{color:#b00}</style></head><body>"
             f"<h1>Drift of {html.escape(v.name)} v{v.version}</h1>"
             f"<p class='{'drifted' if result.drifted else ''}'><b>{html.escape(verdict(result))}</b></p>"

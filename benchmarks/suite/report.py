@@ -81,7 +81,8 @@ def write_report(raw: pd.DataFrame, folder: Path, machine: str, committed: pd.Da
             lines.append(f"| {table} | {rows.metric.iloc[0]} | " + " | ".join(cells) + " |")
         summary = group.groupby("contender").agg(mean_score=("score", "mean"), mean_rank=("rank", "mean"),
                                                  max_wall=("wall_over_budget", "max"), tables=("table", "count"))
-        lines += ["", "| contender | tables | mean score | mean rank | max wall ÷ budget |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += ["", "| contender | tables | mean score | mean rank | max wall ÷ budget |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {c} | {int(r.tables)} | {r.mean_score:.4f} | {r.mean_rank:.2f} | {r.max_wall:.3f} |"
                   for c, r in summary.loc[[c for c in contenders if c in summary.index]].iterrows()]
         if {"automl", "flaml"} <= set(contenders):

@@ -126,7 +126,8 @@ def main() -> None:
     from report import write_report
 
     committed = pd.read_csv(RESULTS / "raw.csv") if results != RESULTS and (RESULTS / "raw.csv").exists() else None
-    write_report(raw, results, committed=committed, machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    write_report(raw, results, committed=committed,
+                 machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":

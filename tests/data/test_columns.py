@@ -136,7 +136,8 @@ def test_validate_prints_the_column_report_and_the_leak(messy, tmp_path, capsys)
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith("ok: 'messy' — messy: 117 rows") and lines[1] == "columns (5 of 9 read with a decision):"
-    assert "  row_id: id, dropped (a distinct integer per row, in row order: an ID says nothing about new rows)" in lines
+    assert ("  row_id: id, dropped (a distinct integer per row, in row order: an ID says nothing about new rows)"
+            in lines)
     assert "  weight: number, parsed (decimal commas)" in lines
     assert "note: dropped 3 rows whose target 'churned' is missing" in lines
     leaks = [line.split("'")[1] for line in err.splitlines() if line.startswith("automl: warning: likely leakage")]

@@ -53,7 +53,8 @@ async def flow_runs_of(deployment_id):
     async with get_client() as client:
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-        return await client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        by_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        return await client.read_flow_runs(deployment_filter=by_deployment,
                                            sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)
 
 
@@ -157,7 +158,8 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
         edited = {**load_config(path).model_dump(mode="json"), "seed": 7}
         edited["search"] = {**edited["search"], "n_trials": 2}
         triggered = run(create_run("ticking", {"config": edited}, name="retrain after the price change"))
-        by_api = watch.until(lambda r: r.id == triggered.id and r.state_type.value in ("COMPLETED", "FAILED", "CRASHED"))
+        by_api = watch.until(lambda r: r.id == triggered.id
+                             and r.state_type.value in ("COMPLETED", "FAILED", "CRASHED"))
         assert by_api is not None and by_api.state_type.value == "COMPLETED", log_path.read_text()[-3000:]
     finally:
         served.terminate()  # serve finishes in-flight runs first

@@ -45,7 +45,8 @@ def read_logs(flow_run_id, until: str) -> list[str]:
 
     async def read():
         async with get_client() as client:
-            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=0)
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                          limit=200, offset=0)
 
     for _ in range(20):
         APILogWorker.drain_all(timeout=10)
@@ -74,7 +75,8 @@ def children(whole_run, parent):
 
 
 def read_artifact(whole_run, path: str) -> pd.DataFrame:
-    return pd.read_csv(mlflow.artifacts.download_artifacts(run_id=whole_run.summary["parent_run_id"], artifact_path=path,
+    return pd.read_csv(mlflow.artifacts.download_artifacts(run_id=whole_run.summary["parent_run_id"],
+                                                           artifact_path=path,
                                                            tracking_uri=whole_run.config.tracking.tracking_uri))
 
 
@@ -317,7 +319,8 @@ def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tm
     path = tmp_path / "busy.yaml"
     path.write_text(yaml.safe_dump({"name": "busy", "search": {"n_trials": 2, "families": ["linear"]},
                                     "tracking": store_settings(store)}))
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0",
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"),
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0",
            "PREFECT_LOGGING_LEVEL": "INFO"}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(path)], cwd=Path(__file__).parents[2],

@@ -34,7 +34,8 @@ def mlflow_server(tmp_path_factory):
 
 def holding(folders: list[Path], secret: str) -> list[str]:
     """Every file under the folders whose bytes hold `secret`."""
-    return [str(p) for folder in folders for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    return [str(p) for folder in folders for p in folder.rglob("*")
+            if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 def test_a_planted_password_reaches_no_store(tmp_path, mlflow_server):

@@ -6,6 +6,7 @@ renders in headless Chromium (test-artifacts/monitor-report.png: look at it)."""
 import asyncio
 
 import pandas as pd
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.sorting import FlowRunSort
@@ -14,6 +15,8 @@ from automl.service import html_report, monitor_batch
 from flows.deploy import build_deployment
 from flows.service import RETRAIN_TAG, automl_monitor, automl_score
 from tests.service.conftest import champion, customers  # noqa: F401 (the module's champion fixture)
+
+pytestmark = pytest.mark.e2e  # on the session's Prefect server (tests/flows/conftest.py)
 
 
 def _tagged_runs(tag: str) -> list:

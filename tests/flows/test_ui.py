@@ -53,7 +53,8 @@ def test_the_experiment_opens_on_its_runs(story, browse):
 
 def test_the_parent_run_shows_its_leaderboard(story, browse):
     url, experiment, parent, _ = story
-    dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/leaderboard.csv?{MODEL_TRAINING_VIEW}",
+    dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}"
+                 f"/artifacts/leaderboard.csv?{MODEL_TRAINING_VIEW}",
                  "mlflow-leaderboard")
     assert "predict_ms_per_1k_rows" in dom and "family best" in dom
     winner = parent.data.tags["winner"]

@@ -131,7 +131,8 @@ def test_recipe_options_train(data, embedding, schedule):
 
 
 def test_shape_errors_name_the_parameter():
-    with pytest.raises(ValueError, match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic', 'ple'\)"):
+    with pytest.raises(ValueError,
+                       match=r"The 'embedding' parameter of Shape must be one of \('none', 'periodic', 'ple'\)"):
         Shape(n_in=2, n_out=1, embedding="plain").check()
     with pytest.raises(ValueError, match=r"patience >= 1 must hold, but got patience=0"):
         EarlyStopping(patience=0)
@@ -184,4 +185,5 @@ def test_flat_cosine_holds_then_decays():
     from automl.nn import schedule_factor
     factors = [schedule_factor("flat_cosine", epoch, 10) for epoch in range(10)]
     assert factors[:5] == [1.0] * 5 and factors[5] == pytest.approx(1.0)
-    assert factors[7] == pytest.approx(0.5 * (1 + np.cos(np.pi * 2 / 5))) and all(a > b for a, b in zip(factors[5:], factors[6:]))
+    assert (factors[7] == pytest.approx(0.5 * (1 + np.cos(np.pi * 2 / 5)))
+            and all(a > b for a, b in zip(factors[5:], factors[6:])))

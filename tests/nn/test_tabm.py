@@ -76,7 +76,8 @@ def test_a_packed_trial_equals_the_same_config_trained_alone(data, arch):
     for c, member in zip(configs, packed):
         alone = TabMClassifier.from_knobs(**TINY, arch=arch, dropout=0.0, **c).fit(X, y)
         np.testing.assert_allclose(member.predict_proba(X), alone.predict_proba(X), rtol=1e-4, atol=1e-5)
-        assert [h["val_loss"] for h in member.history_] == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4)
+        assert ([h["val_loss"] for h in member.history_]
+                == pytest.approx([h["val_loss"] for h in alone.history_], rel=1e-4))
 
 
 def test_a_packed_log_target_regressor_equals_it_alone_and_predicts_expm1_of_the_submodels_mean():
@@ -144,7 +145,8 @@ def test_many_categories_are_embedded_not_one_hot_and_unseen_ones_predict():
     effect = rng.normal(size=200)
     X = np.column_stack([rng.normal(size=600), codes]).astype(np.float32)
     y = (effect[codes] + 0.3 * X[:, 0] > 0).astype(int)
-    model = TabMClassifier.from_knobs(**(TINY | {"max_epochs": 30}), categorical_features=[1], learning_rate=5e-3).fit(X, y)
+    model = TabMClassifier.from_knobs(**(TINY | {"max_epochs": 30}), categorical_features=[1],
+                                      learning_rate=5e-3).fit(X, y)
     assert model.model_.weights()["cat_embed"].shape == (1, 201, 4)  # one small table, no 200-column block
     assert (model.predict(X) == y).mean() > 0.8  # the codes carry the signal
     unseen = np.array([[0.0, 500], [np.nan, np.nan]], dtype=np.float32)

@@ -63,7 +63,8 @@ def test_reserve_covers_refitting_the_best_kept_trials():
     # the best 3 (trials 1, 3, 0): (4 + 2 + 1) s per fold × 2 folds / 1 × margin 1.6
     assert refit_reserve(records, kept, folds=2, members=3) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 14.0)
     # minimising (e.g. RMSE): the lowest values are the best
-    assert refit_reserve(records, kept, folds=2, sign=-1.0, members=1) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0)
+    assert (refit_reserve(records, kept, folds=2, sign=-1.0, members=1)
+            == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0))
     # only trials whose predictions were kept count
     assert refit_reserve(records, {2}, folds=2, members=3) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0)
 

@@ -90,7 +90,8 @@ def test_a_first_trial_the_budget_cannot_hold_trains_on_fewer_rows(cancer, space
     assert first.state == "COMPLETE" and 100 / 227 <= first.params["rows_fraction"] < 1.0
     oof = result.oof[first.number]
     assert np.allclose(oof.sum(axis=1), 1.0)  # every held-out row predicted, not only the sampled ones
-    assert trial_run(first, "parent", 0)[1]["rows_fraction"] == str(first.params["rows_fraction"])  # its child run says so
+    # its child run says so
+    assert trial_run(first, "parent", 0)[1]["rows_fraction"] == str(first.params["rows_fraction"])
     refit = final_model(result, split.X_train, split.y_train).model
     assert isinstance(refit, RowSample) and refit.fraction == first.params["rows_fraction"]
     assert refit.predict(split.X_test).shape == (len(split.X_test),)

@@ -33,7 +33,8 @@ def test_search_runs_the_budget_warm_starts_and_persists(wine, space_for, trial_
     # defaults first, the cheap and strong one leading; boosting takes raw columns (no SelectKBest)
     assert [r.family for r in result.records[:2]] == ["hist_gradient_boosting", "linear"]
     assert result.records[0].params["k"] is None
-    assert result.records[1].params["k"] == 13 and result.records[1].params["model"] == {"C": 1.0, "class_weight": "none"}
+    assert (result.records[1].params["k"] == 13
+            and result.records[1].params["model"] == {"C": 1.0, "class_weight": "none"})
     complete = [r for r in result.records if r.state == "COMPLETE"]
     assert all(len(r.fold_scores) == 2 and 0.0 <= r.value <= 1.0 for r in complete)
     assert result.best_value > 0.9 and result.best_params["family"] in {"linear", "hist_gradient_boosting"}
