@@ -17,7 +17,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from sklearn.base import BaseEstimator
 
-from automl.data._numbers import LARGEST
+from automl.data import LARGEST
 
 
 class InputError(ValueError):

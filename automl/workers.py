@@ -42,10 +42,10 @@ from automl.search import (
     collect_search,
     make_storage,
     open_shared_study,
+    record_of,
     run_search,
     uses_journal,
 )
-from automl.search._resume import record_of
 from automl.secrets import env_references, has_password, resolve_env
 from automl.tracking import RunRef, TrialReporter, TrialRuns
 

@@ -35,9 +35,10 @@ SERVER_ENV = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false", "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
-# How long the exit waits for Prefect's log and event drains: a run's last logs take well under
-# 1 s on an idle machine; a stopped run must be gone within 10 s (a container stop's grace).
-EXIT_WAIT_S = {"finished": 30.0, "stopped": 5.0}
+# How long the drains (both together: drain_prefect) and then the exit may each wait: a run's last
+# logs take well under 1 s on an idle machine; a stopped run must be gone within 10 s (a container
+# stop's grace), so a stop waits at most 4 s for the drains and 4 s at the exit.
+EXIT_WAIT_S = {"finished": 30.0, "stopped": 4.0}
 # set to 1: `automl run` prints when each start-up phase ends (benchmarks/startup.py)
 PHASES_ENV = "AUTOML_TRACE_PHASES"
 
@@ -155,13 +156,13 @@ def unwind_on_sigterm() -> None:
 
 
 def drain_prefect(timeout_s: float) -> None:
-    """Send Prefect's queued logs and events now, for at most `timeout_s` each, while this run's
-    server settings are in force (a worker started after them would look for another server)."""
+    """Send Prefect's queued logs and events now, for at most `timeout_s` in all (half each), while
+    this run's server settings are in force (a worker started after them would look for another server)."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
     for worker in (APILogWorker, EventsWorker):
-        worker.drain_all(timeout=timeout_s)
+        worker.drain_all(timeout=timeout_s / 2)
 
 
 def _finish(join_threads: bool) -> None:

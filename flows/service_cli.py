@@ -94,7 +94,6 @@ def thresholds(args):
 def monitor(args) -> int:
     """Exit 0 when the batch has not drifted, 1 when it has (after the retrain is started or named)."""
     from automl.service import CHUNK_ROWS, log_monitoring, monitor_batch, verdict
-    from flows.service import start_retrain
 
     result = monitor_batch(args.model, args.input, tracking_uri(args), args.target, thresholds(args),
                            args.chunk_rows or CHUNK_ROWS)
@@ -104,6 +103,10 @@ def monitor(args) -> int:
     print(f"{result.rows} rows against {result.version.name} v{result.version.version}: test {result.metric} "
           f"{result.test_score:.4f}{live}; prediction PSI {result.prediction_psi:.3f}\n{verdict(result)}\n"
           f"MLflow run {result.run_id} in experiment {result.version.name}-monitoring (drift/report.html)")
-    if result.drifted:
-        print(start_retrain(result) if not args.no_retrain else "--no-retrain: no training run started")
+    if result.drifted and args.no_retrain:
+        print("--no-retrain: no training run started")
+    elif result.drifted:
+        from flows.service import start_retrain  # (Prefect is imported only when there is a retrain to start)
+
+        print(start_retrain(result))
     return 1 if result.drifted else 0

@@ -5,7 +5,7 @@
 - their knobs, declared once: Network / TabMNetwork (`net`) and Training / TabMTraining (`training`);
   MEMBER_KNOBS, the ones packed estimators may differ in
 - the loop: Trainer / train (fit → run_epoch → train_step), a pack's K members in one [K, P] parameter
-- callbacks: Callback (one signature, `on_epoch_end(state)`), EarlyStopping
+- callbacks: Callback (two hooks: `on_train_begin(state)`, `on_epoch_end(state)`), EarlyStopping
 - StackedOptimizer: Adam/AdamW/SGD with a learning rate and weight decay per member
 - resolve_device: auto → CUDA when present
 """

@@ -1,8 +1,9 @@
 """Callbacks of the training loop, in the skorch style: everything optional is a callback.
 
-One signature: `on_epoch_end(state)`, called after every epoch with the epoch's losses of every
-member still training. A callback stops one member with `state.stop(member, reason)` (its best
-weights are kept) and the whole training by raising (the exception reaches the caller of `fit`).
+Two hooks: `on_train_begin(state)`, once before the first epoch, and `on_epoch_end(state)`, after
+every epoch with the epoch's losses of every member still training. A callback stops one member
+with `state.stop(member, reason)` (its best weights are kept) and the whole training by raising
+(the exception reaches the caller of `fit`).
 Early stopping is one; the search adds pruning and its out-of-time check (automl.search).
 """
 

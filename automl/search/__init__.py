@@ -26,7 +26,7 @@ from automl.search._cv import (
 )
 from automl.search._packing import SuggestFailed, ask_group, shared_params
 from automl.search._records import SearchResult, TrialRecord
-from automl.search._resume import INTERRUPTED, Checkpoint
+from automl.search._resume import INTERRUPTED, Checkpoint, record_of
 from automl.search._rows import RowSample
 from automl.search._settings import KEEP_OOF, SearchSettings
 from automl.search._shared import StudyLock
@@ -55,6 +55,6 @@ __all__ = [
     "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search",
     "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
-    "log_target_suits", "make_pruner", "make_sampler", "make_storage", "refit_reserve", "refit_seconds",
+    "log_target_suits", "make_pruner", "make_sampler", "make_storage", "record_of", "refit_reserve", "refit_seconds",
     "run_search", "shared_params", "shortfall", "suggest_pipeline", "uses_journal",
 ]

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from automl.service._errors import ServiceError
-from automl.tracking import absolute_uri
+from automl.tracking import absolute_uri, fluent_tracking_uri
 
 URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
@@ -63,6 +63,6 @@ def resolve_model(uri: str, tracking_uri: str) -> ModelVersion:
 def load_served(version: ModelVersion):
     """The registered pyfunc's ServedModel (the cleaner, then the pipeline): the same object
     `mlflow models serve` predicts with, called without the per-request schema check."""
-    mlflow.set_tracking_uri(version.tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+    with fluent_tracking_uri(version.tracking_uri):  # (the user's tracking URI is theirs again after)
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
     return pyfunc.unwrap_python_model().model

@@ -14,16 +14,13 @@ import html
 import io
 import re
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from automl.service._drift import ColumnCounts  # noqa: E402
-from automl.service._monitor import PREDICTION, MonitorResult  # noqa: E402
-from automl.service._runs import service_run  # noqa: E402
-from automl.tracking import RunLog  # noqa: E402
+from automl.service._drift import ColumnCounts
+from automl.service._monitor import PREDICTION, MonitorResult
+from automl.service._runs import service_run
+from automl.tracking import RunLog
 
 TOP = 10  # columns shown in the markdown artifact
 
@@ -63,7 +60,8 @@ def log_monitoring(result: MonitorResult, source: str) -> str:
 def _plot(name: str, counts: ColumnCounts, psi: float) -> str:
     """Reference vs batch shares as a bar chart, a base64 PNG."""
     labels, reference, batch = counts.batch_shares()
-    figure, axes = plt.subplots(figsize=(max(5.0, 0.5 * len(labels) + 2), 3.2))
+    figure = Figure(figsize=(max(5.0, 0.5 * len(labels) + 2), 3.2))  # (no pyplot: the user's backend stays)
+    axes = figure.subplots()
     x = np.arange(len(labels))
     axes.bar(x - 0.2, reference, 0.4, label="reference (training)")
     axes.bar(x + 0.2, batch, 0.4, label="batch")
@@ -75,7 +73,6 @@ def _plot(name: str, counts: ColumnCounts, psi: float) -> str:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -37,6 +37,7 @@ from automl.tracking._registry import (
                                         HoldoutScore,
                                         Registration,
                                         champion_lock,
+                                        fluent_tracking_uri,
                                         model_requirements,
                                         register_model,
 )
@@ -46,6 +47,7 @@ from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members
 
 __all__ = ["CHAMPION", "PROCESS_TAG", "HoldoutScore", "JournalMirror", "ParentRun", "Registration", "ResumeRefused",
            "RunLog", "RunRef", "TrialReporter", "TrialRuns", "absolute_uri", "champion_lock", "checkpoint_dir",
-           "dead_runs", "end_dead_runs", "end_with_children", "finish_run", "flatten", "log_search", "log_winner",
-           "mark_final_members", "model_requirements", "open_experiment", "parent_runs", "register_model",
-           "reopen_run", "resumable_run", "resume_run", "run_ends_failed", "start_run", "trial_run"]
+           "dead_runs", "end_dead_runs", "end_with_children", "finish_run", "flatten", "fluent_tracking_uri",
+           "log_search", "log_winner", "mark_final_members", "model_requirements", "open_experiment", "parent_runs",
+           "register_model", "reopen_run", "resumable_run", "resume_run", "run_ends_failed", "start_run",
+           "trial_run"]
