@@ -41,8 +41,8 @@ from automl import plots
 from automl.config import hide_passwords, load_config, parse_config
 from automl.features import profile_features, profile_figure
 from automl.models import FamilyContext
-from automl.search import SearchSpace, run_search
-from automl.tracking import JournalMirror, RunLog, register_model, start_run
+from automl.search import SearchSettings, SearchSpace, run_search
+from automl.tracking import HoldoutScore, JournalMirror, RunLog, register_model, start_run
 
 path = "run.yaml"
 with open(path, "w") as f:
@@ -66,7 +66,7 @@ class Records:
 
 
 mirror = JournalMirror("optuna.journal", "state", "maximize")
-result = run_search(space, X, y, folds=2, study_name="state", logger=Records(), mirror=mirror, n_trials=3)
+result = run_search(space, X, y, SearchSettings("state", folds=2, n_trials=3), Records(), mirror=mirror)
 list(plots.search_figures(result))
 list(plots.evaluation_figures("binary", y, np.column_stack([1 - y * 0.8, y * 0.8]), np.array([0, 1])))
 
@@ -74,7 +74,7 @@ run = start_run("sqlite:///mlflow.db", "state", "artifacts", "state-run", {})
 log = RunLog(run)
 log.log_figure(profile_figure(profile), "features/scores.png")
 model = sklearn.linear_model.LogisticRegression().fit(X, y)
-register_model(run, model, X, "state-model", "roc_auc", 0.9, True)
+register_model(run, model, X, "state-model", HoldoutScore("roc_auc", 0.9, True))
 log.end()
 after = state()
 changed = {key: [before[key], after[key]] for key in before if key != "environ" and before[key] != after[key]}

@@ -166,7 +166,9 @@ def test_sigkilled_at_observed_points_and_resumed_loses_nothing(crash_config, st
     if process is not None:
         output = process.communicate(timeout=600)[0]
         assert process.returncode == 0, output[-3000:]
-    assert len(crashed) >= 7, crashed  # most points were reached (a kill in start-up has no run to crash)
+    # Most points killed a run it then resumed: not every one, since a kill in start-up has no run yet,
+    # and a resumed process killed before it reopens its run leaves the same flow run to resume again.
+    assert len(crashed) >= 5, crashed
 
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.get_experiment_by_name("crashy").experiment_id

@@ -67,8 +67,9 @@ def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_clus
     assert {c.data.tags["worker"] for c in children} == {"0", "1"}
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_trials"] == 8
     assert [str(v.version) for v in client.search_model_versions("name = 'dask-workers'")] == ["1"]
-    found = httpx.post(f"{server}/task_runs/filter", json={  # this run's: the server is the session's
-        "flow_runs": {"id": {"any_": [parent.data.tags["prefect.flow_run_id"]]}},
+    # This run's (the server is the session's): the tasks of its search-workers subflow, named after the study.
+    found = httpx.post(f"{server}/task_runs/filter", json={
+        "flow_runs": {"name": {"any_": [f"search-workers[{parent.info.run_name}]"]}},
         "task_runs": {"name": {"any_": ["search-worker[0]", "search-worker[1]"]}}, "limit": 50}).json()
     assert sorted((r["name"], r["state"]["type"]) for r in found) == [("search-worker[0]", "COMPLETED"),
                                                                       ("search-worker[1]", "COMPLETED")]

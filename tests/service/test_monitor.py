@@ -77,12 +77,16 @@ def test_a_score_drop_alone_drifts(champion, tmp_path):
 
 def test_cli_drift_without_a_deployment_says_what_to_run(champion, tmp_path, capsys, monkeypatch):
     _, uri, _, _ = champion
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     batch = customers(400, seed=15)
     batch["visits"] = batch["visits"] + 30
     batch.to_csv(tmp_path / "b.csv", index=False)
-    assert main(["monitor", "--model", "models:/customers@champion", "--input", str(tmp_path / "b.csv"),
-                 "--tracking-uri", uri]) == 1
+    # (the session's Prefect server, when an earlier test started one, is in Prefect's settings: not here)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["monitor", "--model", "models:/customers@champion", "--input", str(tmp_path / "b.csv"),
+                     "--tracking-uri", uri]) == 1
     out = capsys.readouterr().out
     assert "drifted: visits: PSI" in out and "automl trigger <customers's config>" in out
 
