@@ -148,24 +148,25 @@ def run(config, resume: str | None = None, started: float | None = None, server:
     except ServerDidNotStart:
         return server_did_not_start()
     except Exception as error:
-        if not stopped_by_signal(error, TerminationSignal):
+        stop = stopped_by_signal(error, (TerminationSignal, KeyboardInterrupt))
+        if stop is None:
             raise
-        # Prefect 3.8: a SIGTERM while it creates a task run fails its own crash handling
+        # Prefect 3.8: a SIGTERM or Ctrl-C while it creates a task run fails its own crash handling
         # ("Task run is not set"): the flow run ends FAILED, not CRASHED, but the stop is still a stop.
-        print(f"automl: interrupted (TerminationSignal, as Prefect started a step: {error}): the run and its flow "
-              "run ended FAILED; continue it with: automl run CONFIG --resume", file=sys.stderr)
-        return 143
+        print(f"automl: interrupted ({type(stop).__name__}, as Prefect started a step: {error}): the run and its "
+              "flow run ended FAILED; continue it with: automl run CONFIG --resume", file=sys.stderr)
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
     print_summary(config, summary)
     return 0
 
 
-def stopped_by_signal(error: BaseException, signal_type: type) -> bool:
-    """Whether `error` was raised while handling a signal (one in its chain of causes)."""
+def stopped_by_signal(error: BaseException, signal_types: tuple[type, ...]) -> BaseException | None:
+    """The signal's exception `error` was raised while handling (one in its chain of causes), if any."""
     while error is not None:
-        if isinstance(error, signal_type):
-            return True
+        if isinstance(error, signal_types):
+            return error
         error = error.__context__
-    return False
+    return None
 
 
 def checks(config, resume: str | None, started: float | None):
