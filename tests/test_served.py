@@ -15,7 +15,7 @@ from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, store_settings):
     """One run on a CSV with an all-integer column, a parsed '?' column and a date; its champion."""
     folder = tmp_path_factory.mktemp("served")
     rng = np.random.default_rng(3)
@@ -31,9 +31,7 @@ def served(tmp_path_factory):
     store = folder / "mlruns"
     config = parse_config({"name": "customers", "data": {"source": str(path), "target": "label"},
                            "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
-                           "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-                                        "artifact_location": str(store / "artifacts"),
-                                        "optuna_storage": str(store / "optuna.journal")}})
+                           "tracking": store_settings(store)})
     result = run_pipeline(config)
     mlflow.set_tracking_uri(config.tracking.tracking_uri)
     return path, result, config, mlflow.pyfunc.load_model("models:/customers@champion")
@@ -174,7 +172,7 @@ def test_mlflow_models_serve_gives_probabilities_and_refuses_nulls(served, tmp_p
         assert absent.status_code == 400 and absent.json()["message"].startswith("column 'visits' is missing")
 
 
-def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_path):
+def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_path, store_settings):
     """TabM through the whole pipeline: registered, loaded back from MLflow, and given rows with a
     city it never saw and a gap where training had gaps."""
     rng = np.random.default_rng(5)
@@ -188,9 +186,7 @@ def test_a_tabm_champion_predicts_raw_rows_with_unseen_categories_and_gaps(tmp_p
     store = tmp_path / "mlruns"
     config = parse_config({"name": "people", "data": {"source": str(path), "target": "label"},
                            "search": {"n_trials": 2, "cv_folds": 2, "families": ["tabm"], "ensemble": False},
-                           "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-                                        "artifact_location": str(store / "artifacts"),
-                                        "optuna_storage": str(store / "optuna.journal")}})
+                           "tracking": store_settings(store)})
     result = run_pipeline(config)
     assert result.best_family == "tabm"
     mlflow.set_tracking_uri(config.tracking.tracking_uri)

@@ -21,7 +21,7 @@ def customers(n: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def champion(tmp_path_factory):
+def champion(tmp_path_factory, store_settings):
     """(config, tracking URI, the training CSV's path, the served model as loaded from the registry)."""
     folder = tmp_path_factory.mktemp("champion")
     path = folder / "customers.csv"
@@ -29,9 +29,7 @@ def champion(tmp_path_factory):
     store = folder / "mlruns"
     config = parse_config({"name": "customers", "data": {"source": str(path), "target": "label"},
                            "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
-                           "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-                                        "artifact_location": str(store / "artifacts"),
-                                        "optuna_storage": str(store / "optuna.journal")}})
+                           "tracking": store_settings(store)})
     run_pipeline(config)
     mlflow.set_tracking_uri(config.tracking.tracking_uri)
     served = mlflow.pyfunc.load_model("models:/customers@champion").unwrap_python_model().model
