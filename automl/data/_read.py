@@ -44,7 +44,7 @@ def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None)
     sample = _decoded_sample(path, key, encoding or "utf-8")
     notes: list[str] = []
     if delimiter is None:
-        delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(sample)
+        delimiter = "\t" if suffix == ".tsv" else sniff_delimiter(sample)
         if delimiter != ",":
             notes.append(f"{key}: read with delimiter {delimiter!r} (sniffed; set data.delimiter to change it)")
     _check_header(sample, delimiter, path, key)
@@ -120,7 +120,8 @@ def _decodes(raw: bytes, encoding: str) -> bool:
         return False
 
 
-def _sniff_delimiter(sample: str) -> str:
+def sniff_delimiter(sample: str) -> str:
+    """The separator of a CSV sample (its first 50 lines): , ; tab or |, else ','."""
     lines = "\n".join(sample.splitlines()[:50])
     try:
         return csv.Sniffer().sniff(lines, delimiters=DELIMITERS).delimiter

@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from automl.data import sniff_delimiter
 from automl.service._errors import ServiceError
 
 CHUNK_ROWS = 100_000  # rows read (and predicted) at a time: ~100 MB of a 50-column table
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
-DELIMITERS = ",;\t|"
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,10 @@ def _open(path: Path) -> BatchFile:
     first = sample.splitlines()[0] if sample.strip() else ""
     if not first.strip():
         raise ServiceError(f"input '{path}' is empty; give a CSV with a header and rows")
-    delimiter = "\t" if suffix == ".tsv" else _sniff(sample)
+    delimiter = "\t" if suffix == ".tsv" else sniff_delimiter(sample)
     return BatchFile(path, [name.strip().strip('"') for name in next(csv.reader([first], delimiter=delimiter))],
                      delimiter)
 
-
-def _sniff(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        return ","
 
 
 def read_chunks(files: list[BatchFile], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[BatchFile, pd.DataFrame]]:
