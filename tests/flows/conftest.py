@@ -88,19 +88,26 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture
 def browse(tmp_path):
-    """browse(url, name): headless Chromium renders the page, saves test-artifacts/<name>.png (look
-    at them) and returns the rendered DOM. Skips where Chromium is missing (.ci/run installs it)."""
+    """browse(url, name, until=texts): headless Chromium renders the page (again, with a longer budget,
+    while a text of `until` is missing), saves test-artifacts/<name>.png (look at them) and returns
+    the rendered DOM. Skips where Chromium is missing (.ci/run installs it)."""
     if CHROMIUM is None:
         pytest.skip("needs Debian's chromium (.ci/run installs it)")
 
-    def render(url: str, name: str, budget_ms: int = 25000) -> str:
+    def render(url: str, name: str, budget_ms: int = 25000, until: tuple[str, ...] = ()) -> str:
         SHOTS.mkdir(exist_ok=True)
-        flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-                 f"--user-data-dir={tmp_path / ('chrome-' + name)}", "--window-size=1440,1800",
-                 f"--virtual-time-budget={budget_ms}", "--hide-scrollbars"]
-        subprocess.run([*flags, f"--screenshot={SHOTS / (name + '.png')}", url], capture_output=True, timeout=180)
+        dom = ""
+        for tries, budget in enumerate((budget_ms, budget_ms * 2, budget_ms * 4)):
+            # a busy machine draws late: render again, longer, until the page holds what the test reads
+            flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                     f"--user-data-dir={tmp_path / f'chrome-{name}-{tries}'}", "--window-size=1440,1800",
+                     f"--virtual-time-budget={budget}", "--hide-scrollbars"]
+            dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=240).stdout
+            if all(text in dom for text in until):
+                break
+        subprocess.run([*flags, f"--screenshot={SHOTS / (name + '.png')}", url], capture_output=True, timeout=240)
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, f"{name}: an empty screenshot"
-        return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+        return dom
 
     return render

@@ -172,7 +172,8 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
     assert watch.most_running == 1  # never two runs of the deployment at once
     assert by_api.name == "retrain after the price change"  # the typed name is kept; the config is a tag
     assert scheduled.name.startswith("ticking-") and "automl-config:ticking" in by_api.tags
-    dom = browse(f"{server.removesuffix('/api')}/runs", "prefect-runs-typed-name")
+    dom = browse(f"{server.removesuffix('/api')}/runs", "prefect-runs-typed-name",
+                 until=("retrain after the price change", scheduled.name))
     assert "retrain after the price change" in dom and scheduled.name in dom
     completed = [r for r in watch.runs() if r.state_type.value == "COMPLETED"]
     versions = MlflowClient(store_settings(store)["tracking_uri"]).search_model_versions("name = 'ticking'")

@@ -21,7 +21,8 @@ def test_prefect_ui_renders_the_run_form(server, store, store_settings, browse):
     config = parse_config({"name": "form_demo", "search": {"n_trials": 5, "families": ["linear", "mlp"]},
                            "tracking": store_settings(store)})
     deployment_id = build_deployment(config).apply()
-    dom = browse(f"{server.removesuffix('/api')}/deployments/deployment/{deployment_id}/run", "prefect-run-form")
+    dom = browse(f"{server.removesuffix('/api')}/deployments/deployment/{deployment_id}/run", "prefect-run-form",
+                 until=("Data source", "MLflow tracking URI"))
     for title in ("Data source", "Target column", "Trials", "Model families", "CV folds", "MLflow tracking URI"):
         assert title in dom, f"'{title}' is not on the run form"
     for required in ("Data", "Data source", "Target column"):  # marked required, not "(Optional)"
@@ -46,7 +47,8 @@ def story(whole_run, tmp_path_factory):
 
 def test_the_experiment_opens_on_its_runs(story, browse):
     url, experiment, parent, _ = story
-    dom = browse(f"{url}/#/experiments/{experiment}?{MODEL_TRAINING_VIEW}", "mlflow-experiment-runs")
+    dom = browse(f"{url}/#/experiments/{experiment}?{MODEL_TRAINING_VIEW}", "mlflow-experiment-runs",
+                 until=(parent.info.run_name,))
     assert parent.info.run_name in dom, "the parent run is not listed where the experiment opens"
     assert "Detect issues" not in dom  # MLflow 3's GenAI view (traces) is not where it opens
 
@@ -55,7 +57,7 @@ def test_the_parent_run_shows_its_leaderboard(story, browse):
     url, experiment, parent, _ = story
     dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}"
                  f"/artifacts/leaderboard.csv?{MODEL_TRAINING_VIEW}",
-                 "mlflow-leaderboard")
+                 "mlflow-leaderboard", until=("family best",))
     assert "predict_ms_per_1k_rows" in dom and "family best" in dom
     winner = parent.data.tags["winner"]
     assert winner in dom, f"the winner '{winner}' is not the leaderboard's row"
@@ -71,7 +73,7 @@ def test_trials_of_two_families_compare_on_shared_columns(story, browse):
     assert all("k" in run.data.params and "score_func" in run.data.params for run in pair)  # both filled
     runs = urllib.parse.quote(json.dumps([run.info.run_id for run in pair]))
     dom = browse(f"{url}/#/compare-runs?runs={runs}&experiments=%5B%22{experiment}%22%5D&{MODEL_TRAINING_VIEW}",
-                 "mlflow-compare-families")
+                 "mlflow-compare-families", until=tuple(run.info.run_name for run in pair))
     assert all(run.info.run_name in dom for run in pair)
     for run in pair:  # the shared rows hold each trial's own value
         assert run.data.params["score_func"] in dom and f">{run.data.params['k']}<" in dom
@@ -85,10 +87,7 @@ def test_an_mlp_trials_learning_curves_are_one_series_per_fold(story, browse):
         steps = [m.step for m in client.get_metric_history(mlp.info.run_id, f"val_loss/fold_{fold}")]
         assert steps[0] == 0 and steps == sorted(steps), "each fold's curve starts at epoch 0"
     keys = ("train_loss/fold_0", "train_loss/fold_1", "val_loss/fold_0", "val_loss/fold_1")
-    for budget_ms in (35000, 60000, 90000):  # the charts draw late on a busy machine: render again, longer
-        dom = browse(f"{url}/#/experiments/{experiment}/runs/{mlp.info.run_id}/model-metrics?{MODEL_TRAINING_VIEW}",
-                     "mlflow-mlp-fold-curves", budget_ms=budget_ms)
-        if all(key in dom for key in keys):
-            break
+    dom = browse(f"{url}/#/experiments/{experiment}/runs/{mlp.info.run_id}/model-metrics?{MODEL_TRAINING_VIEW}",
+                 "mlflow-mlp-fold-curves", budget_ms=35000, until=keys)
     for key in keys:
         assert key in dom, f"the chart of '{key}' is missing"
