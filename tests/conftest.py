@@ -113,6 +113,31 @@ class StudyStore:
         return optuna.load_study(study_name=study_name, storage=make_storage(self.url()))
 
 
+@pytest.fixture(scope="session")
+def migrated_prefect_home(tmp_path_factory) -> Path:
+    """A Prefect home whose database is migrated once for the session (migrating a fresh one costs a
+    temporary server start about 10 s)."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("prefect-home-migrated")
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    subprocess.run([str(Path(sys.executable).parent / "prefect"), "server", "database", "upgrade", "-y"], env=env,
+                   check=True, capture_output=True, timeout=600)
+    return home
+
+
+@pytest.fixture
+def prefect_home(tmp_path, migrated_prefect_home) -> Path:
+    """A test's own Prefect home for an `automl run` that starts its own temporary server, as a user's
+    does, but with the session's migrated database copied in: the run's start, not the tables', is
+    what the tests read. (Tests of a fresh home's first start make their own.)"""
+    import shutil
+
+    return Path(shutil.copytree(migrated_prefect_home, tmp_path / "prefect-home"))
+
+
 @pytest.fixture(params=["memory", "journal", "sqlite"])
 def study_store(request, tmp_path) -> StudyStore:
     return StudyStore(request.param, tmp_path)

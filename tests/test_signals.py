@@ -2,8 +2,8 @@
 seen to start in the run's own output (Prefect's task lines), never after a sleep: the process
 exits (143 or 130), nothing it started is left running, the MLflow runs are ended and the flow run
 is CRASHED. And a wrapper that works a while and then `exec`s `automl run` does not spend the
-run's budget: the clock starts when `automl` does. Each run starts its own temporary server in a
-fresh Prefect home, as a user's does (so this file needs no test server: it lives beside, not in,
+run's budget: the clock starts when `automl` does. Each run starts its own temporary server in its
+own Prefect home, as a user's does (its database migrated once for the session) (so this file needs no test server: it lives beside, not in,
 tests/flows/)."""
 
 import os
@@ -30,14 +30,14 @@ STEPS = {"load": ("Beginning flow run",), "profile": ("Task run 'start-mlflow-ru
 
 
 @pytest.fixture
-def small_run(tmp_path, store, store_settings):
+def small_run(tmp_path, store, store_settings, prefect_home):
     path = tmp_path / "stopped.yaml"
     path.write_text(yaml.safe_dump({
         "name": "stopped", "data": {"source": "sklearn:breast_cancer", "target": "target"},
         "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear", "random_forest"]},
         "tracking": store_settings(store)}))
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "AUTOML_TRACE_PHASES": "1",
-           "PREFECT_HOME": str(tmp_path / "prefect-home")}
+           "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)  # its own temporary server
     return path, env
 
@@ -85,17 +85,17 @@ def prefect_flow_run_states(home: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("step", ["load", "profile", "search", "register"])
-def test_sigterm_at_a_step_ends_the_run(small_run, store, tmp_path, step):
+def test_sigterm_at_a_step_ends_the_run(small_run, store, prefect_home, step):
     config, env = small_run
     code, output, below = stop_at(config, env, STEPS[step], signal.SIGTERM)
     assert code == 143, output[-3000:]
     assert "automl: interrupted" in output
     assert_nothing_left(below)
-    assert_runs_ended(store, prefect_flow_run_states(tmp_path / "prefect-home"), output)
+    assert_runs_ended(store, prefect_flow_run_states(prefect_home), output)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
-def test_a_stop_during_refit_ends_with_the_temporary_server(small_run, store, tmp_path, signum):
+def test_a_stop_during_refit_ends_with_the_temporary_server(small_run, store, prefect_home, signum):
     """The known hang: stopped in refit-and-evaluate, the process waited minutes on Prefect's log
     worker retrying a server that was gone. Now the server outlives the flow run's last report,
     and the exit does not wait for the interrupted fit's thread pool."""
@@ -104,7 +104,7 @@ def test_a_stop_during_refit_ends_with_the_temporary_server(small_run, store, tm
     assert code == (143 if signum == signal.SIGTERM else 130), output[-3000:]
     assert "Error logging to API" not in output and "without waiting longer" not in output
     assert_nothing_left(below)
-    assert_runs_ended(store, prefect_flow_run_states(tmp_path / "prefect-home"), output)
+    assert_runs_ended(store, prefect_flow_run_states(prefect_home), output)
 
 
 def test_a_wrapper_that_works_then_execs_does_not_spend_the_budget(small_run, tmp_path):

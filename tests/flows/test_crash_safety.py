@@ -21,10 +21,10 @@ from prefect.settings import PREFECT_API_URL
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-# The six kills during the search come after this many trials of the killed process's own; the
+# The three kills during the search come after this many trials of the killed process's own; the
 # budget leaves room for each kill to land a trial or two late and still before the search ends.
-TRIALS_BEFORE_KILL = (1, 3, 2, 1, 3, 2)
-N_TRIALS = 20
+TRIALS_BEFORE_KILL = (1, 3, 2)
+N_TRIALS = 14
 
 
 def descendants(pid: int) -> list[int]:
@@ -84,14 +84,14 @@ def completed_trials(journal: Path) -> dict[int, float]:
 
 
 @pytest.fixture
-def crash_config(tmp_path, store, store_settings):
+def crash_config(tmp_path, store, store_settings, prefect_home):
     path = tmp_path / "crashy.yaml"
     path.write_text(yaml.safe_dump({
         "name": "crashy", "data": {"source": "sklearn:breast_cancer", "target": "target"},
         "search": {"n_trials": N_TRIALS, "cv_folds": 3, "families": ["linear", "hist_gradient_boosting"]},
         "tracking": store_settings(store)}))
     shared = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
-    temporary = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}  # each run starts its own
+    temporary = {**os.environ, "PREFECT_HOME": str(prefect_home)}  # each run starts its own server
     temporary.pop("PREFECT_API_URL", None)
     return path, shared, temporary
 
@@ -141,7 +141,7 @@ def kill_when(process: subprocess.Popen, db: Path, point: tuple[str, int]) -> bo
 def test_sigkilled_at_observed_points_and_resumed_loses_nothing(crash_config, store):
     config, env, _ = crash_config
     db, journal = store / "mlflow.db", store / "optuna.journal"
-    # 10 points: in start-up (its flow run exists, its MLflow run not yet), at the parent run, 6 times
+    # 7 points: in start-up (its flow run exists, its MLflow run not yet), at the parent run, 3 times
     # 1-3 trials into a (resumed) search, after the search, at the model version.
     points = [("flow runs", flow_runs() + 1), ("parents", 1), *[("new trials", n) for n in TRIALS_BEFORE_KILL],
               ("searched", 1), ("versions", 1)]
@@ -168,7 +168,7 @@ def test_sigkilled_at_observed_points_and_resumed_loses_nothing(crash_config, st
         assert process.returncode == 0, output[-3000:]
     # Most points killed a run it then resumed: not every one, since a kill in start-up has no run yet,
     # and a resumed process killed before it reopens its run leaves the same flow run to resume again.
-    assert len(crashed) >= 5, crashed
+    assert len(crashed) >= 3, crashed
 
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.get_experiment_by_name("crashy").experiment_id

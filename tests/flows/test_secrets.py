@@ -38,7 +38,7 @@ def holding(folders: list[Path], secret: str) -> list[str]:
             if p.is_file() and secret.encode() in p.read_bytes()]
 
 
-def test_a_planted_password_reaches_no_store(tmp_path, mlflow_server):
+def test_a_planted_password_reaches_no_store(tmp_path, mlflow_server, prefect_home):
     port, server_folder = mlflow_server
     password = f"pw-{uuid.uuid4().hex}"
     url = f"http://automl:{password}@127.0.0.1:{port}"
@@ -47,7 +47,7 @@ def test_a_planted_password_reaches_no_store(tmp_path, mlflow_server):
                            "optuna_storage": str(tmp_path / "optuna.journal")}}
     path = tmp_path / "secretive.yaml"
     path.write_text(yaml.safe_dump(config))
-    home = tmp_path / "prefect-home"
+    home = prefect_home
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(path)], cwd=ROOT, env=env,
