@@ -39,11 +39,43 @@ class Registration:
     previous_score: float | None
 
 
-def model_requirements() -> list[str]:
-    """What a served model needs, pinned to what trained it (declared, not inferred: inference
-    loads the model in a subprocess and costs seconds per run)."""
-    packages = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "torch"]
+def model_requirements(model) -> list[str]:
+    """What serving `model` needs, pinned to what trained it (declared, not inferred: inference
+    loads the model in a subprocess and costs seconds per run). PyTorch only for a model that
+    holds a PyTorch estimator: a scikit-learn model's environment goes without it (hundreds of MB
+    as the CPU build; gigabytes as the CUDA build pip installs by default on Linux). Everything else
+    loading imports (PyYAML, pydantic, matplotlib for the shipped automl code) comes with mlflow.
+    tests/service/test_load_anywhere.py builds an environment from these alone, for each kind of
+    model a run registers."""
+    packages = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
+    packages += ["torch"] if holds_torch(model) else []
     return [f"{name}=={installed_version(name).split('+')[0]}" for name in packages]
+
+
+def holds_torch(model) -> bool:
+    """Whether loading `model` imports PyTorch: an estimator of automl.nn or of torch anywhere among
+    its parameters (a pipeline's steps, a blend's members, a RowSample's estimator, a served model's
+    pipeline, a PythonModel's attributes)."""
+    from mlflow.pyfunc import PythonModel  # (kept out of the writer process's imports)
+
+    seen, stack = set(), [model]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        module = type(item).__module__
+        if module.split(".")[0] == "torch" or module.startswith("automl.nn"):
+            return True
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, PythonModel):
+            stack.extend(vars(item).values())
+        elif hasattr(item, "get_params") and not isinstance(item, type):  # an estimator, not its class
+            stack.extend(item.get_params(deep=False).values())
+    return False
 
 
 @dataclass(frozen=True)
@@ -139,8 +171,8 @@ def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -
     inferred = infer_signature(example if input_schema is None else None, predicted)
     signature = ModelSignature(inputs=input_schema or inferred.inputs, outputs=inferred.outputs,
                                params=model.params_schema() if wrapped else None)
-    common = dict(name=MODEL_NAME, signature=signature, input_example=example, pip_requirements=model_requirements(),
-                  code_paths=[str(PACKAGE_ROOT)])
+    common = dict(name=MODEL_NAME, signature=signature, input_example=example,
+                  pip_requirements=model_requirements(model), code_paths=[str(PACKAGE_ROOT)])
     with mlflow.start_run(run_id=run.run_id, nested=False):
         if wrapped:
             info = mlflow.pyfunc.log_model(python_model=model, metadata=model.metadata(), **common)

@@ -1,21 +1,31 @@
-"""The registered model loads and predicts without what it does not declare: in a Python whose
-imports of Optuna, filelock, Prefect, automl.search and automl.tracking fail, the champion loads
-from the registry and predicts raw rows, and a row-sampled winner (RowSample, the time-aware first
-fit's refit) unpickles; and (marked e2e) a fresh venv built only from the model's requirements.txt
-loads it from the registry and predicts."""
+"""The registered model loads and predicts without what it does not declare, for each kind of final
+model a run registers (a blend, a row-sampled winner, an MLP, a TabM): in a Python whose imports of
+Optuna, filelock, Prefect, automl.search and automl.tracking fail, each loads from the registry and
+predicts raw rows, and a RowSample (the time-aware first fit's refit) unpickles; and (marked e2e)
+one fresh venv, grown from each model's own requirements.txt, loads each from the registry and
+predicts what it predicts here."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import cloudpickle
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from automl.search import RowSample
+from automl import evaluation
+from automl.config import parse_config
+from automl.ensemble import blend
+from automl.features import profile_features, valid_score_funcs
+from automl.models import get_family
+from automl.pipeline import FittedModel, finish_step, load_and_validate, register_step, search_space, start_run
+from automl.search import RowSample, build_model
 from tests.service.conftest import customers
 
 BLOCKED = ("optuna", "filelock", "prefect", "automl.search", "automl.tracking")
@@ -29,11 +39,63 @@ BLOCK = textwrap.dedent(f"""
 """)
 
 
-def _run(code: str, cwd) -> str:
-    done = subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+def _run(code: str, cwd, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def _params(space, family: str, **knobs) -> dict:
+    """A trial's parameters as the search stores them: the family's defaults, `knobs` changed."""
+    return {"family": family, "k": None, "score_func": None,
+            "model": get_family(family).defaults(space.context) | knobs}
+
+
+# The final models a run registers, each fitted in about a second: (the config's families, the final
+# model as the run builds it from its space). scikit-learn's first: the venv meets them before PyTorch.
+KINDS = {
+    "blend": (["linear", "hist_gradient_boosting"],  # the ensemble step's VotingClassifier of two trials
+              lambda space: blend({0: build_model(_params(space, "linear"), space),
+                                   3: build_model(_params(space, "hist_gradient_boosting", max_iter=30), space)},
+                                  [2.0, 1.0], classification=True)),
+    "row_sampled": (["random_forest"],  # a trial of the time-aware first fit, refitted on its fraction
+                    lambda space: build_model(_params(space, "random_forest", n_estimators=20)
+                                              | {"rows_fraction": 0.5}, space)),
+    "mlp": (["mlp"], lambda space: build_model(_params(space, "mlp", hidden_layers=1, hidden_width=16,
+                                                       max_epochs=15, learning_rate=1e-2), space)),
+    "tabm": (["tabm"], lambda space: build_model(_params(space, "tabm", hidden_layers=1, hidden_width=16,
+                                                         n_submodels=4, n_bins=8, max_epochs=15), space)),
+}
+TORCH_KINDS = ("mlp", "tabm")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def champions(tmp_path_factory, store_settings):
+    """(tracking URI, {registered name: the pyfunc model as loaded from the registry here}): one
+    champion of each kind in KINDS, registered by register_step as a run registers it (the same
+    flavour, requirements and code_paths) in one throwaway store."""
+    folder = tmp_path_factory.mktemp("champions")
+    path = folder / "customers.csv"
+    customers(300, seed=0).to_csv(path, index=False)
+    tracking = store_settings(folder / "mlruns")
+    for kind, (families, final) in KINDS.items():
+        config = parse_config({"name": f"customers_{kind}", "device": "cpu", "seed": 0,
+                               "data": {"source": str(path), "target": "label"},
+                               "search": {"n_trials": 1, "families": families}, "tracking": tracking})
+        prepared = load_and_validate(config)
+        d, s = prepared.dataset, prepared.split
+        run = start_run(prepared)
+        profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
+                                   prepared.score_funcs or valid_score_funcs(d.task, None), config.seed)
+        pipeline = final(search_space(prepared, profile)).fit(s.X_train, s.y_train)
+        register_step(prepared, FittedModel(pipeline, {}, evaluation.score(d.metric, pipeline, s.X_test, s.y_test)),
+                      run)
+        finish_step(prepared, run)
+    uri = store_settings(folder / "mlruns")["tracking_uri"]
+    mlflow.set_tracking_uri(uri)
+    return uri, {f"customers_{kind}": mlflow.pyfunc.load_model(f"models:/customers_{kind}@champion") for kind in KINDS}
 
 
 def test_a_row_sampled_model_unpickles_without_the_search(tmp_path):
@@ -48,43 +110,89 @@ def test_a_row_sampled_model_unpickles_without_the_search(tmp_path):
     assert out.strip() == str(list(model.predict(pd.DataFrame({"a": [1.0, 39.0], "b": [0.0, 1.0]}))))
 
 
-def test_the_champion_loads_and_predicts_raw_rows_without_the_search(champion, tmp_path):
-    _, uri, _, served = champion
-    rows = customers(12, seed=21).drop(columns="label")
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    out = _run(f"""
-        import mlflow, pandas as pd
-        mlflow.set_tracking_uri({uri!r})
-        model = mlflow.pyfunc.load_model("models:/customers@champion")
-        print(",".join(model.predict(pd.read_csv("rows.csv"))))
+def test_the_champions_load_and_predict_raw_rows_without_the_search(champions, tmp_path):
+    uri, served = champions
+    finals = {name: model.unwrap_python_model().model.model for name, model in served.items()}  # (ServedModel's)
+    assert {name: type(getattr(final, "steps", [[None, final]])[-1][1]).__name__ for name, final in finals.items()} == {
+        "customers_blend": "VotingClassifier", "customers_row_sampled": "RowSample",
+        "customers_mlp": "TorchMLPClassifier", "customers_tabm": "TabMClassifier"}
+    customers(12, seed=21).drop(columns="label").to_csv(tmp_path / "rows.csv", index=False)
+    out = _run("""
+        import json, mlflow, pandas as pd
+        mlflow.set_tracking_uri(sys.argv[1])
+        rows = pd.read_csv("rows.csv")
+        print(json.dumps({name: [str(label) for label in mlflow.pyfunc.load_model(f"models:/{name}@champion")
+                                 .predict(rows)] for name in sys.argv[2:]}))
         assert not any(m.startswith(("optuna", "automl.search", "automl.tracking")) for m in sys.modules)
-    """, tmp_path)
-    assert out.strip().split(",") == list(served.predict(rows))
+    """, tmp_path, uri, *served)
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert json.loads(out) == {name: [str(label) for label in model.predict(rows)] for name, model in served.items()}
+
+
+PREDICT = """
+import importlib.util, json, sys, mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+rows, got = pd.read_csv("rows.csv"), {}
+for name in sys.argv[2:]:
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    got[name] = {"labels": [str(label) for label in model.predict(rows)],
+                 "proba": model.predict(rows, params={"predict_method": "predict_proba"}).to_numpy().tolist()}
+print(json.dumps({"models": got, "automl": sys.modules["automl"].__file__,
+                  "torch": importlib.util.find_spec("torch") is not None,
+                  "search": [m for m in sys.modules if m.startswith(("optuna", "prefect", "automl.search",
+                                                                      "automl.tracking"))]}))
+"""
 
 
 @pytest.mark.e2e
-def test_fresh_venv_from_the_models_requirements(champion, tmp_path):
+def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
     """What `mlflow models serve --env-manager virtualenv` does: a venv with only the model's
-    requirements.txt, automl only as the code the model ships (code_paths), no PYTHONPATH."""
-    import os
+    requirements.txt, automl only as the code the model ships (code_paths), no PYTHONPATH. One venv,
+    grown in KINDS' order: the models that declare the same requirements.txt (the scikit-learn ones,
+    then the PyTorch ones) are installed together and loaded from the registry in one Python before
+    the next requirements are installed; each predicts the raw rows' labels and probabilities as here."""
+    import torch
 
-    import mlflow
-
-    _, uri, _, served = champion
-    mlflow.set_tracking_uri(uri)
-    model_dir = Path(mlflow.artifacts.download_artifacts("models:/customers@champion", dst_path=str(tmp_path / "m")))
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(model_dir / "requirements.txt")],
-                         capture_output=True, text=True, timeout=3000)
-    assert pip.returncode == 0, pip.stderr[-3000:]
+    uri, served = champions
     rows = customers(12, seed=22).drop(columns="label")
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    code = (f"import mlflow, pandas as pd; mlflow.set_tracking_uri({uri!r}); "
-            "m = mlflow.pyfunc.load_model('models:/customers@champion'); "
-            "print(','.join(m.predict(pd.read_csv('rows.csv'))))")
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().split(",") == list(served.predict(rows))
+    rows = pd.read_csv(tmp_path / "rows.csv")  # the rows the venv reads
+    groups: list[tuple[Path, list[str]]] = []  # (a requirements.txt, the models declaring just that), in order
+    for name in served:
+        folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / name)))
+        requirements = (folder / "requirements.txt").read_text()
+        assert ("\ntorch==" in f"\n{requirements}") == name.endswith(TORCH_KINDS), (name, requirements)
+        if groups and groups[-1][0].read_text() == requirements:
+            groups[-1][1].append(name)
+        else:
+            groups.append((folder / "requirements.txt", [name]))
+    assert [len(names) for _, names in groups] == [2, 2]  # scikit-learn's, then PyTorch's
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # (this pip installs)
+    # The build of PyTorch these tests run on (the CPU wheel on the project's machines): any build
+    # meets the model's torch==X, and pip would otherwise take X's CUDA build from PyPI (gigabytes).
+    (tmp_path / "constraints.txt").write_text(f"torch=={torch.__version__}\n")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}  # (.pyc on first import)
+    for requirements, names in groups:
+        # --no-compile: modules are compiled as they are first imported, not all of PyTorch's up front.
+        pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                              "--no-compile", "-r", str(requirements), "-c", str(tmp_path / "constraints.txt")],
+                             capture_output=True, text=True, env=env, timeout=1500)
+        assert pip.returncode == 0, pip.stderr[-3000:]
+        done = subprocess.run([str(venv / "bin" / "python"), "-c", PREDICT, uri, *names], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, f"{names}: {done.stderr[-3000:]}"
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        shipped = Path(got["automl"]).parents[1]  # automl as the models ship it (their code/ folder), not this checkout
+        assert shipped.name == "code" and REPO not in shipped.parents, got["automl"]
+        assert got["torch"] == names[0].endswith(TORCH_KINDS), names  # the scikit-learn models: before PyTorch was
+        assert got["search"] == [], names
+        for name in names:
+            model = served[name]
+            labels = [str(label) for label in model.predict(rows)]
+            assert sorted(set(labels)) == ["no", "yes"], (name, labels)  # a model that tells the rows apart
+            assert got["models"][name]["labels"] == labels, name
+            expected = model.predict(rows, params={"predict_method": "predict_proba"}).to_numpy()
+            np.testing.assert_allclose(got["models"][name]["proba"], expected, rtol=0,
+                                       atol=1e-6 if name.endswith(TORCH_KINDS) else 1e-12, err_msg=name)

@@ -5,12 +5,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from automl.tracking import CHAMPION, HoldoutScore, RunLog, register_model, start_run
+from automl.tracking import CHAMPION, HoldoutScore, RunLog, model_requirements, register_model, start_run
 
 
 @pytest.fixture
@@ -82,3 +83,23 @@ def test_a_retried_registration_makes_no_second_version(new_run, fitted, monkeyp
     assert len(logged) == 1 and versions[0].tags == {"metric": "roc_auc", "test_score": "0.9"}
     assert first.moved_alias and again.moved_alias and "champion already" in again.reason
     assert str(client.get_model_version_by_alias("retry-model", CHAMPION).version) == "1"
+
+
+def test_a_model_declares_torch_only_where_it_holds_a_pytorch_estimator():
+    """Unfitted models will do: what is declared follows what the model is made of."""
+    from sklearn.ensemble import VotingClassifier
+
+    from automl.nn import TabMClassifier, TorchMLPClassifier
+    from automl.row_sample import RowSample
+    from automl.served import PredictMethods, ServedModel
+
+    linear = make_pipeline(StandardScaler(), LogisticRegression())
+    names = lambda model: [line.split("==")[0] for line in model_requirements(model)]  # noqa: E731
+    base = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
+    assert names(linear) == base
+    assert names(PredictMethods(ServedModel(None, RowSample(linear, 0.5)))) == base
+    assert names(PredictMethods(ServedModel(None, make_pipeline(StandardScaler(), TorchMLPClassifier())))) == [
+        *base, "torch"]
+    blend = VotingClassifier([("linear", linear), ("tabm", make_pipeline(RowSample(TabMClassifier(), 0.5)))])
+    assert names(PredictMethods(ServedModel(None, blend))) == [*base, "torch"]
+    assert model_requirements(blend)[-1] == f"torch=={torch.__version__.split('+')[0]}"
