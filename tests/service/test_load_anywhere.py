@@ -16,7 +16,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from automl.search import RowSample
-from tests.service.conftest import customers
+from tests.customers import customers
 
 BLOCKED = ("optuna", "filelock", "prefect", "automl.search", "automl.tracking")
 BLOCK = textwrap.dedent(f"""
