@@ -338,8 +338,8 @@ class ScheduleConfig(_Section):
         return self
 
 
-class MonitorConfig(_Section):
-    """`automl monitor`: when a batch counts as drifted from the training rows (a retrain is due)."""
+class DriftThresholds(_Section):
+    """When a batch counts as drifted from the training rows (a retrain is due)."""
 
     psi_threshold: float = Field(
         0.2, gt=0, title="PSI threshold",
@@ -351,6 +351,55 @@ class MonitorConfig(_Section):
         description="With labels in the batch: drifted when the live metric is worse than the test score by more "
         "than this (in the metric's own units).",
     )
+
+
+class MonitorConfig(DriftThresholds):
+    """`automl monitor`'s thresholds; for `automl deploy`, also the batch it watches and when."""
+
+    input: str | None = Field(
+        None, title="Batch to watch",
+        description="For `automl deploy`: a CSV or Parquet file, a folder of them, or a glob (e.g. "
+        "incoming/*.csv), measured against the champion by the automl-monitor/<name> deployment; "
+        "empty: no such deployment.",
+    )
+    schedule: ScheduleConfig | None = Field(
+        None, title="Monitoring schedule",
+        description="When automl-monitor/<name> runs on its own; empty: when triggered.",
+    )
+
+    def thresholds(self) -> DriftThresholds:
+        return DriftThresholds(psi_threshold=self.psi_threshold, max_score_drop=self.max_score_drop)
+
+    @model_validator(mode="after")
+    def _schedule_needs_a_batch(self) -> MonitorConfig:
+        if self.schedule is not None and self.input is None:
+            raise ValueError("monitor.schedule needs monitor.input, the batch to watch "
+                             "(a file, a folder or a glob such as incoming/*.csv)")
+        return self
+
+
+class ScoreConfig(_Section):
+    """For `automl deploy`: a batch scored with the champion by the automl-score/<name> deployment."""
+
+    input: str = Field(
+        ..., title="Batch to score",
+        description="A CSV or Parquet file, a folder of them, or a glob (e.g. incoming/*.csv).",
+    )
+    output: str = Field(..., title="Predictions", description="A .csv or .parquet file, replaced by each run.")
+    id_column: str | None = Field(
+        None, title="ID column", description="An input column copied beside each prediction (e.g. customer_id).",
+    )
+    proba: bool = Field(False, title="Class probabilities", description="Also write one probability column per class.")
+    schedule: ScheduleConfig | None = Field(
+        None, title="Scoring schedule", description="When automl-score/<name> runs on its own; empty: when triggered.",
+    )
+
+    @field_validator("output")
+    @classmethod
+    def _csv_or_parquet(cls, value: str) -> str:
+        if Path(value).suffix.lower() not in {".csv", ".parquet", ".pq"}:
+            raise ValueError(f"score.output '{value}' must end in .csv or .parquet (the format is taken from it)")
+        return value
 
 
 class RunConfig(_Section):
@@ -379,7 +428,14 @@ class RunConfig(_Section):
     schedule: ScheduleConfig | None = Field(
         None, title="Schedule", description="For `automl deploy`: when this config runs on its own."
     )
-    monitor: MonitorConfig = Field(default_factory=MonitorConfig, title="Monitoring")
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig, title="Monitoring",
+        description="When a batch has drifted; with input, `automl deploy` also serves automl-monitor/<name>.",
+    )
+    score: ScoreConfig | None = Field(
+        None, title="Scoring",
+        description="For `automl deploy`: a batch scored with the champion by automl-score/<name>.",
+    )
 
     @property
     def experiment_name(self) -> str:
@@ -399,7 +455,7 @@ class RunConfig(_Section):
         values = self.model_dump(mode="json")
         if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
             values["data"]["target"] = None
-        del values["monitor"]  # when a batch counts as drifted is not how a model is trained
+        del values["monitor"], values["score"]  # how the model is used in service is not how it is trained
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

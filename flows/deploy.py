@@ -1,8 +1,10 @@
-"""`automl deploy`: one Prefect deployment per config, each with its config's schedule, served here.
+"""`automl deploy`: the Prefect deployments of each config, each with its own schedule, served here:
+`automl-pipeline/<name>` (training), and, when the config says what to watch or score,
+`automl-monitor/<name>` (monitor.input) and `automl-score/<name>` (the score: section).
 
-The deployment's parameters are the whole config, so the Prefect UI renders the run form from
-RunConfig (titles, descriptions, defaults, dropdowns for choices, sections for nested parts) and a
-run started there with edited values is validated by the same model.
+The training deployment's parameters are the whole config, so the Prefect UI renders the run form
+from RunConfig (titles, descriptions, defaults, dropdowns for choices, sections for nested parts)
+and a run started there with edited values is validated by the same model.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
-from automl.config import BUNDLED_TARGET, ConfigError, RunConfig, literal_passwords, load_config
+from automl.config import BUNDLED_TARGET, ConfigError, RunConfig, ScheduleConfig, literal_passwords, load_config
 from flows.pipeline import GPU_LIMIT, automl_pipeline, config_tag
+from flows.service import automl_monitor, automl_score
 
 
-def schedules_for(config: RunConfig) -> list:
-    s = config.schedule
+def schedules_for(s: ScheduleConfig | None) -> list:
     if s is None:
         return []
     if s.cron is not None:
@@ -31,17 +33,15 @@ def schedules_for(config: RunConfig) -> list:
     return [Interval(timedelta(seconds=s.interval_s), timezone=s.timezone, active=s.active)]
 
 
-def concurrency_limit(config: RunConfig) -> ConcurrencyLimitConfig:
+def concurrency_limit(s: ScheduleConfig | None) -> ConcurrencyLimitConfig:
     """At most `max_running` runs of the deployment at once; a run due beyond that waits or is cancelled."""
-    s = config.schedule
     limit, when_busy = (s.max_running, s.when_busy) if s is not None else (1, "queue")
     strategy = ConcurrencyLimitStrategy.ENQUEUE if when_busy == "queue" else ConcurrencyLimitStrategy.CANCEL_NEW
     return ConcurrencyLimitConfig(limit=limit, collision_strategy=strategy)
 
 
-def describe(config: RunConfig) -> str:
-    s = config.schedule
-    limit = concurrency_limit(config)
+def describe(s: ScheduleConfig | None) -> str:
+    limit = concurrency_limit(s)
     newer = "queued" if limit.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE else "cancelled"
     busy = f"at most {limit.limit} at once, newer ones {newer}"
     if s is None:
@@ -63,13 +63,58 @@ def build_deployment(config: RunConfig):
     return automl_pipeline.to_deployment(
         name=config.name,
         parameters={"config": form_values(config)},
-        schedules=schedules_for(config),
-        concurrency_limit=concurrency_limit(config),
+        schedules=schedules_for(config.schedule),
+        concurrency_limit=concurrency_limit(config.schedule),
         tags=["automl", config_tag(config), config.data.source.split(":")[0] if ":" in config.data.source else "file"],
         description=f"AutoML pipeline '{config.name}' on {config.data.source} "
                     f"({config.search.n_trials or '∞'} trials over {', '.join(config.search.families)}).",
         enforce_parameter_schema=True,
     )
+
+
+def champion_uri(config: RunConfig) -> str:
+    return f"models:/{config.registered_model_name}@champion"
+
+
+def monitor_deployment(config: RunConfig):
+    """automl-monitor/<name>: monitor.input measured against the config's champion, on monitor.schedule;
+    a drifted batch starts automl-pipeline/<name>."""
+    monitor = config.monitor
+    return automl_monitor.to_deployment(
+        name=config.name,
+        parameters={"model": champion_uri(config), "input": monitor.input, "tracking_uri": config.tracking.tracking_uri,
+                    "monitor": monitor.thresholds().model_dump()},
+        schedules=schedules_for(monitor.schedule), concurrency_limit=concurrency_limit(monitor.schedule),
+        tags=["automl", "monitor"], enforce_parameter_schema=True,
+        description=f"Drift of {champion_uri(config)} on {monitor.input}; a drifted batch starts "
+                    f"automl-pipeline/{config.name}.",
+    )
+
+
+def score_deployment(config: RunConfig):
+    """automl-score/<name>: the score: section's batch scored with the config's champion, on its schedule."""
+    score = config.score
+    return automl_score.to_deployment(
+        name=config.name,
+        parameters={"model": champion_uri(config), "input": score.input, "output": score.output,
+                    "tracking_uri": config.tracking.tracking_uri, "id_column": score.id_column, "proba": score.proba},
+        schedules=schedules_for(score.schedule), concurrency_limit=concurrency_limit(score.schedule),
+        tags=["automl", "score"], enforce_parameter_schema=True,
+        description=f"{score.input} scored with {champion_uri(config)} into {score.output}.",
+    )
+
+
+def deployments_for(config: RunConfig) -> list[tuple[object, str]]:
+    """The config's deployments, each with the line `automl deploy` prints for it."""
+    made = [(build_deployment(config), f"deployment 'automl-pipeline/{config.name}' "
+                                       f"({Path(config.data.source).name}): {describe(config.schedule)}")]
+    if config.monitor.input is not None:
+        made.append((monitor_deployment(config), f"deployment 'automl-monitor/{config.name}' ({config.monitor.input} "
+                                                 f"against the champion): {describe(config.monitor.schedule)}"))
+    if config.score is not None:
+        made.append((score_deployment(config), f"deployment 'automl-score/{config.name}' ({config.score.input} → "
+                                               f"{config.score.output}): {describe(config.score.schedule)}"))
+    return made
 
 
 def load_configs(paths: list[str]) -> list[RunConfig]:
@@ -103,10 +148,10 @@ def deploy(paths: list[str], gpu_slots: int = 1) -> None:
     """Validate every config, set the GPU limit, then serve the deployments until interrupted."""
     configs = load_configs(paths)
     asyncio.run(ensure_gpu_limit(gpu_slots))
-    deployments = [build_deployment(config) for config in configs]
-    for config in configs:
-        print(f"deployment 'automl-pipeline/{config.name}' ({Path(config.data.source).name}): {describe(config)}")
-    serve(*deployments)
+    made = [pair for config in configs for pair in deployments_for(config)]
+    for _, line in made:
+        print(line)
+    serve(*(deployment for deployment, _ in made))
 
 
 def trigger(config: RunConfig, name: str | None = None) -> int:

@@ -27,6 +27,7 @@ from prefect.context import FlowRunContext
 from prefect.settings import get_current_settings
 from prefect.states import Crashed, Failed, State
 from prefect.utilities.urls import url_for
+from pydantic import Field
 
 from automl import pipeline as steps
 from automl import tracking
@@ -42,6 +43,7 @@ PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (o
 PROCESS_PREFIX = "automl-process:"  # a flow run's tag naming the process that runs it
 CONFIG_PREFIX = "automl-config:"  # a flow run's tag naming its config (the run's name is the user's)
 GPU_LIMIT = "gpu"  # the global concurrency limit that runs training on CUDA take a slot of
+MONITORING_RUN_TAG = "automl.monitoring_run"  # the MLflow parent run's tag: the monitoring run that started it
 
 
 def _retry_on_io_error(task, task_run, state) -> bool:
@@ -149,10 +151,12 @@ def flow_run_url() -> str:
     return f"http://{server.host}:{server.port}/runs/flow-run/{runtime.flow_run.id}"
 
 
-def prefect_tags() -> dict[str, str]:
-    """The Prefect flow run, as MLflow tags on the parent run (id, name and UI link)."""
-    return {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name),
+def prefect_tags(triggered_by: str | None = None) -> dict[str, str]:
+    """The Prefect flow run, as MLflow tags on the parent run (id, name and UI link), and the
+    monitoring run that started it, if one did."""
+    tags = {"prefect.flow_run_id": str(runtime.flow_run.id), "prefect.flow_run_name": str(runtime.flow_run.name),
             "prefect.flow_run_url": flow_run_url()}
+    return {**tags, MONITORING_RUN_TAG: triggered_by} if triggered_by else tags
 
 
 def direct(step_task, *args) -> Any:
@@ -207,27 +211,34 @@ def own_flow_run(config: RunConfig) -> None:
                 crash_flow_run(other.id, f"its process ({owner}) was gone", client)
 
 
-def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., Any]):
+def open_run(prepared: steps.Prepared, resume: str | None, call: Callable[..., Any], triggered_by: str | None = None):
     """The MLflow parent run: a new one (this config's dead runs ended first), or the one resumed."""
     logger = get_run_logger()
     own_flow_run(prepared.config)
     if resume:
         previous = steps.resumable_run(prepared, resume)
         logger.info(f"resuming run {previous.ref.run_name} ({previous.status})")
-        return call(resume_run, previous, prefect_tags())
+        return call(resume_run, previous, prefect_tags(triggered_by))
     for dead in steps.end_dead_runs(prepared):
         logger.warning(f"run {dead.ref.run_name} of this config was left running by a process that is gone; "
                        f"ended KILLED. Continue it with: automl run CONFIG --resume {dead.ref.run_name}")
-    return call(start_run, prepared, prefect_tags())
+    return call(start_run, prepared, prefect_tags(triggered_by))
+
+
+TRIGGERED_BY = ("The MLflow run id of the monitoring run whose drifted batch started this retrain (set by automl "
+                "monitor); tagged on the MLflow parent run as automl.monitoring_run. Empty for other runs.")
 
 
 @flow(name="automl-pipeline", flow_run_name=flow_run_name, log_prints=True, validate_parameters=True)
-def automl_pipeline(config: RunConfig, resume: str | None = None, started: float | None = None) -> dict | State:
+def automl_pipeline(config: RunConfig, resume: str | None = None, started: float | None = None,
+                    triggered_by: str | None = Field(None, description=TRIGGERED_BY)
+                    ) -> dict | State:
     """Load + validate → feature profile → Optuna model search → refit + evaluate → register.
     `resume`: "last" or a run name continues that run of the config (its study and MLflow run).
     `started`: when the time budget began (time.time() seconds; `automl run` gives its own start);
-    empty: at the load."""
-    return pipeline_steps(config, direct, resume, started)
+    empty: at the load. `triggered_by`: the MLflow monitoring run whose drifted batch started this
+    retrain (`automl monitor` sets it), tagged on the parent run as automl.monitoring_run."""
+    return pipeline_steps(config, direct, resume, started, triggered_by)
 
 
 def checked(config: RunConfig, call: Callable[..., Any], started: float | None = None) -> steps.Prepared | State:
@@ -241,12 +252,12 @@ def checked(config: RunConfig, call: Callable[..., Any], started: float | None =
 
 
 def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | None = None,
-                   started: float | None = None) -> dict | State:
+                   started: float | None = None, triggered_by: str | None = None) -> dict | State:
     """The flow's body: each step a task, run by `call`."""
     prepared = checked(config, call, started)
     if isinstance(prepared, State):
         return Failed(message=f"load-and-validate: {prepared.message}")
-    run = open_run(prepared, resume, call)
+    run = open_run(prepared, resume, call, triggered_by)
     with steps.run_ends_failed(run):
         profile = call(profile_features, prepared, run)
         # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).

@@ -81,14 +81,14 @@ def _progress_line(rows: int, seconds: float) -> None:
 
 def thresholds(args):
     """--config's monitor section with the flags over it; None (the training config's) when neither is given."""
-    from automl.config import MonitorConfig
+    from automl.config import DriftThresholds
 
-    base = load_config(args.config).monitor if args.config else None
+    base = load_config(args.config).monitor.thresholds() if args.config else None
     flags = {key: value for key, value in [("psi_threshold", args.psi_threshold),
                                            ("max_score_drop", args.max_score_drop)] if value is not None}
     if not flags:
         return base
-    return MonitorConfig(**{**(base.model_dump() if base else {}), **flags})
+    return DriftThresholds(**{**(base.model_dump() if base else {}), **flags})
 
 
 def monitor(args) -> int:

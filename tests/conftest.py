@@ -27,6 +27,7 @@ from automl.models import FAMILIES, FamilyContext, ModelFamily  # noqa: E402
 from automl.models.mlp import MLP  # noqa: E402
 from automl.search import SearchSettings, SearchSpace, make_storage  # noqa: E402
 from automl.tracking import JournalMirror  # noqa: E402
+from tests.customers import customers  # noqa: E402
 from tests.postgres_cluster import Postgres, PostgresMissing, postgres_cluster  # noqa: E402
 from tests.servers import free_port, serving  # noqa: E402
 
@@ -173,6 +174,45 @@ def mlflow_on_postgres(postgres, tmp_path_factory) -> MlflowServer:
                   postgres.new_database(), "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
                  f"{uri}/health", folder / "server.log"):
         yield MlflowServer(uri, folder / "artifacts")
+
+
+# -- a real champion, for the service tests (score, monitor, their flows, their bad inputs) -----------
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory, store_settings):
+    """(config, tracking URI, the training CSV's path, the served model as loaded from the registry):
+    a linear model or gradient boosting on tests/customers.py's table, registered as `customers`
+    (v1, alias champion), trained once for the session. Tests add runs and models to its store but
+    never a version of `customers`, so it stays v1."""
+    import mlflow
+
+    from automl.pipeline import run_pipeline
+
+    folder = tmp_path_factory.mktemp("champion")
+    path = folder / "customers.csv"
+    customers(300, seed=0).to_csv(path, index=False)
+    config = parse_config({"name": "customers", "data": {"source": str(path), "target": "label"},
+                           "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
+                           "tracking": store_settings(folder / "mlruns")})
+    run_pipeline(config)
+    mlflow.set_tracking_uri(config.tracking.tracking_uri)
+    served = mlflow.pyfunc.load_model("models:/customers@champion").unwrap_python_model().model
+    return config, config.tracking.tracking_uri, path, served
+
+
+@pytest.fixture(scope="session")
+def unreferenced_model(champion) -> str:
+    """`models:/bare/1` in the champion's store: a model registered without a reference profile (as
+    one trained before the reference existed)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from sklearn.dummy import DummyClassifier
+
+    uri = champion[1]
+    mlflow.set_tracking_uri(uri)  # (no set_experiment: it would stay the process's active experiment)
+    with mlflow.start_run(experiment_id=MlflowClient(uri).create_experiment("bare")):
+        mlflow.sklearn.log_model(DummyClassifier().fit([[0]], [0]), name="model", registered_model_name="bare",
+                                 pip_requirements=["scikit-learn"])  # (not inferred: that takes seconds)
+    return "models:/bare/1"
 
 
 # -- data -----------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Bad inputs, as a new user makes them: files, configs and stores. Each goes through `automl
 validate` and `automl run` and must give exit code 2, one `automl: error:` line first that names
 the value and the fix, no traceback, and nothing written (no MLflow store, no Optuna storage, no
-artifacts, no registry). Unusual inputs `validate` accepts with a guess (SAID) must say it, with
-the fix; what it accepts, a run finishes (tests/test_accepted_runs.py: the property test)."""
+artifacts, no registry). `automl score` and `automl monitor` (SERVICE_CASES) refuse a bad model, store
+or batch the same way, on the session's champion, leaving no run, no output and no store. Unusual
+inputs `validate` accepts with a guess (SAID) must say it, with the fix; what it accepts, a run
+finishes (tests/test_accepted_runs.py: the property test)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from automl.data._dtypes import plain_columns
 from automl.evaluation import EvaluationError, holdout_metrics
 from automl.pipeline import run_pipeline
 from flows.cli import main
+from tests.customers import customers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,6 +201,12 @@ CASES = [
      r"invalid run config '.*case.yaml': .*timezone 'Mars/Olympus' is not an IANA timezone"),
     ("cron-and-interval", lambda f: {"schedule": {"cron": "0 3 * * *", "interval_s": 60}},
      r"invalid run config '.*case.yaml': .*a schedule needs exactly one of cron"),
+    ("monitor-schedule-without-a-batch", lambda f: {"monitor": {"schedule": {"cron": "0 6 * * *"}}},
+     r"invalid run config '.*case.yaml': monitor: monitor.schedule needs monitor.input, the batch to watch"),
+    ("score-output-not-a-table", lambda f: {"score": {"input": "incoming/*.csv", "output": "out.xlsx"}},
+     r"invalid run config '.*case.yaml': score.output: score.output 'out.xlsx' must end in .csv or .parquet"),
+    ("score-without-output", lambda f: {"score": {"input": "incoming/*.csv"}},
+     r"invalid run config '.*case.yaml': score.output: Field required"),
     ("override-without-equals", lambda f: {"__args__": ["--set", "search.n_trials"]},
      r"override 'search.n_trials' must look like key=value"),
     ("override-into-a-value", lambda f: {"__args__": ["--set", "name.first=x"]}, r"override 'name.first=x': 'name' is not a section"),
@@ -308,6 +317,93 @@ def test_the_real_command_prints_one_line_and_debug_the_traceback(tmp_path):
                           text=True)
     assert loud.returncode == 1 and "Traceback" in loud.stderr and "DataError: data.source" in loud.stderr
     assert written(tmp_path, store) == []
+
+
+# -- `automl score` and `automl monitor` on the session's champion (tests/conftest.py) ----------------
+def batch(folder: Path, name: str = "batch.csv", rows: int = 40, change=None) -> Path:
+    """A batch of the champion's columns (tests/customers.py), changed by `change`, as CSV or Parquet."""
+    frame = customers(rows, seed=21)
+    frame = change(frame) if change else frame
+    path = folder / name
+    frame.to_parquet(path, index=False) if name.endswith(".parquet") else frame.to_csv(path, index=False)
+    return path
+
+
+BOTH = ("score", "monitor")
+# Each case: (id, the commands it runs, a function of the folder returning what it changes: --model,
+# --input or --tracking-uri, the start of the message after "automl: error: ").
+SERVICE_CASES = [
+    ("unknown-model", BOTH, lambda f: {"model": "models:/nobody@champion"},
+     r"no registered model 'nobody' in sqlite:///.*mlflow.db; registered: (.*, )?customers"),
+    ("unknown-alias", BOTH, lambda f: {"model": "models:/customers@staging"},
+     r"model 'customers' has no alias 'staging'; it has versions 1; aliases champion \(v1\)"),
+    ("unknown-version", BOTH, lambda f: {"model": "models:/customers/9"},
+     r"model 'customers' has no version 9; it has versions 1; aliases champion \(v1\)"),
+    ("not-a-model-uri", BOTH, lambda f: {"model": "customers@champion"},
+     r"model 'customers@champion' is not a registered model URI; write models:/NAME@champion"),
+    ("no-store-there", BOTH, lambda f: {"tracking_uri": f"sqlite:///{f / 'elsewhere' / 'mlflow.db'}"},
+     r"no MLflow store at 'sqlite:///.*elsewhere/mlflow.db' \(.* does not exist\); give the store the model was "
+     r"registered in"),
+    ("input-missing", BOTH, lambda f: {"input": str(f / "nope.csv")}, r"input '.*nope.csv' does not exist"),
+    ("excel-file", BOTH, lambda f: {"input": str(write(f, "b.xlsx", "x"))},
+     r"input '.*b.xlsx' has suffix '.xlsx'; give a .csv or .parquet file"),
+    ("csv-named-parquet", BOTH, lambda f: {"input": str(write(f, "b.parquet", "visits,spend\n1,2\n"))},
+     r"input '.*b.parquet' is not a Parquet file \(it starts with b'visi': text, perhaps CSV\); "
+     r"if it is a CSV, rename it to .csv"),
+    ("parquet-named-csv", BOTH, lambda f: {"input": str(batch(f, "p.parquet").rename(f / "p.csv"))},
+     r"input '.*p.csv' is a Parquet file \(it starts with b'PAR1'\), not a CSV; rename it to .parquet"),
+    ("empty-file", BOTH, lambda f: {"input": str(write(f, "e.csv", ""))}, r"input '.*e.csv' is empty"),
+    ("header-only", BOTH, lambda f: {"input": str(batch(f, change=lambda t: t.iloc[:0]))},
+     r"input '.*batch.csv' holds no rows \(only a header\); give a batch with rows"),
+    ("lacks-a-required-column", BOTH, lambda f: {"input": str(batch(f, change=lambda t: t.drop(columns="signal")))},
+     r"input '.*batch.csv' lacks column 'signal', which the model requires"),
+    ("target-of-another-type", ("monitor",),
+     lambda f: {"input": str(batch(f, change=lambda t: t.assign(label=(t["label"] == "yes").astype(int))))},
+     r"input '.*batch.csv': target column 'label' holds '\d', which is not a class of the model \(no, yes\)"),
+    ("model-without-a-reference", ("monitor",), lambda f: {"model": "models:/bare/1"},
+     r"model bare v1 has no reference profile"),
+]
+SERVICE_RUNS = [(command, *case[2:]) for case in SERVICE_CASES for command in case[1]]
+SERVICE_IDS = [f"{command}-{case[0]}" for case in SERVICE_CASES for command in case[1]]
+
+
+def service_args(folder: Path, command: str, uri: str, change: dict) -> list[str]:
+    values = {"model": "models:/customers@champion", "tracking_uri": uri, **change}
+    if "input" not in values:
+        values["input"] = str(batch(folder))
+    args = [command, "--model", values["model"], "--input", values["input"], "--tracking-uri", values["tracking_uri"]]
+    return args + (["--output", str(folder / "out" / "predictions.csv")] if command == "score" else [])
+
+
+def store_contents(uri: str) -> tuple[int, int]:
+    """(runs, model versions) in the store: what a refused command must leave as it was."""
+    client = mlflow.MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return len(client.search_runs(experiments, max_results=10_000)), len(client.search_model_versions())
+
+
+@pytest.mark.parametrize("command, make, message", SERVICE_RUNS, ids=SERVICE_IDS)
+def test_bad_service_input_is_one_clear_line_and_nothing_written(champion, unreferenced_model, tmp_path, capsys,
+                                                                 command, make, message):
+    uri = champion[1]
+    (tmp_path / "out").mkdir()
+    args = service_args(tmp_path, command, uri, make(tmp_path))
+    before, files = store_contents(uri), sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("automl: error: "), err
+    assert re.match(message, err.removeprefix("automl: error: ")), err
+    assert "Traceback" not in out + err and out == "" and err.count("\n") == 1 and len(err) < 600, err
+    assert store_contents(uri) == before and sorted(tmp_path.rglob("*")) == files  # no run, no output, no store
+
+
+def test_a_service_command_with_debug_raises_the_error_itself(champion, tmp_path):
+    from automl.service import ServiceError
+
+    args = service_args(tmp_path, "monitor", champion[1], {"model": "models:/customers@staging"})
+    with pytest.raises(ServiceError, match="has no alias 'staging'"):
+        main([*args, "--debug"])
 
 
 # -- inputs `validate` accepts with a decision the user must see ------------------------------------

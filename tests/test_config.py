@@ -101,6 +101,10 @@ def test_config_hash_is_stable_and_tracks_changes():
     # a bundled set's own target written out (as a deployment's form does) is the same config
     assert RunConfig(data={"target": "target"}).config_hash() == RunConfig().config_hash()
     assert RunConfig(data={"target": "mean radius"}).config_hash() != RunConfig().config_hash()
+    # how the model is used in service is not how it is trained: a run can still resume the other's
+    served = RunConfig(monitor={"psi_threshold": 0.3, "input": "in/*.csv", "schedule": {"interval_s": 60}},
+                       score={"input": "in/*.csv", "output": "out.parquet"})
+    assert served.config_hash() == RunConfig().config_hash() == "33d3c00cbf7e"  # (as before these sections)
 
 
 def test_json_schema_has_titles_and_descriptions_for_the_form():

@@ -3,8 +3,8 @@ seen to start in the run's own output (Prefect's task lines), never after a slee
 exits (143 or 130), nothing it started is left running, the MLflow runs are ended and the flow run
 is CRASHED. And a wrapper that works a while and then `exec`s `automl run` does not spend the
 run's budget: the clock starts when `automl` does. Each run starts its own temporary server in its
-own Prefect home, as a user's does (its database migrated once for the session) (so this file needs no test server: it lives beside, not in,
-tests/flows/)."""
+own Prefect home, as a user's does, its database migrated once for the session (so this file needs
+no test server: it lives beside, not in, tests/flows/)."""
 
 import os
 import signal

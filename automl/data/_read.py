@@ -15,6 +15,8 @@ import pandas as pd
 from automl.data._validate import DataError
 
 SNIFF_BYTES = 64 * 1024
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
 DELIMITERS = ",;\t|"
 # tried, in order, to name the encoding of a file that is not UTF-8
 LIKELY_ENCODINGS = ("cp1252", "latin-1")
@@ -34,13 +36,14 @@ MAGIC_BYTES = (
 def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None) -> tuple[pd.DataFrame, list[str]]:
     """The table in `path` and what was decided reading it (e.g. the sniffed delimiter)."""
     suffix = path.suffix.lower()
-    if suffix in {".parquet", ".pq"}:
-        return _read_parquet(path, key), []
-    if suffix not in {".csv", ".txt", ".tsv"}:
+    if suffix not in CSV_SUFFIXES | PARQUET_SUFFIXES:
         raise DataError(f"{key} '{path}' has suffix '{suffix}'; use a .csv or .parquet file")
-    if path.stat().st_size == 0:
+    if suffix in CSV_SUFFIXES and path.stat().st_size == 0:
         raise DataError(f"{key} '{path}' is empty (0 bytes); point {key} at a file with a header and rows")
-    _refuse_binary(path, key)
+    if problem := misnamed_format(path, key):
+        raise DataError(problem)
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path, key), []
     sample = _decoded_sample(path, key, encoding or "utf-8")
     notes: list[str] = []
     if delimiter is None:
@@ -63,23 +66,25 @@ def read_file(path: Path, key: str, encoding: str | None, delimiter: str | None)
     return frame, notes
 
 
-def _refuse_binary(path: Path, key: str) -> None:
-    """A file of another format named .csv: say what it is (an encoding hint would only lead on to a
-    tokenizer error)."""
+def misnamed_format(path: Path, key: str) -> str | None:
+    """Why a file is not the format its suffix names, in one line with the fix: a CSV named .parquet,
+    or a Parquet file, a workbook, an archive named .csv (an encoding hint would only lead on to a
+    tokenizer error); None when its first bytes fit its suffix. Read by data and by automl.service."""
     with open(path, "rb") as handle:
         head = handle.read(16)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        if head.startswith(b"PAR1"):
+            return None
+        looks = "text, perhaps CSV" if _is_text(path) else "not Parquet"
+        return (f"{key} '{path}' is not a Parquet file (it starts with {head[:4]!r}: {looks}); "
+                "if it is a CSV, rename it to .csv")
     for magic, what, fix in MAGIC_BYTES:
         if head.startswith(magic):
-            raise DataError(f"{key} '{path}' is {what} (it starts with {magic!r}), not a CSV; {fix}")
+            return f"{key} '{path}' is {what} (it starts with {magic!r}), not a CSV; {fix}"
+    return None
 
 
 def _read_parquet(path: Path, key: str) -> pd.DataFrame:
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"PAR1":
-        looks = "text, perhaps CSV" if _is_text(path) else "not Parquet"
-        raise DataError(f"{key} '{path}' is not a Parquet file (it starts with {magic!r}: {looks}); "
-                        "if it is a CSV, rename it to .csv")
     try:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow's errors (ArrowInvalid, OSError) share no base class

@@ -17,12 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from automl.data import sniff_delimiter
+from automl.data import CSV_SUFFIXES, PARQUET_SUFFIXES, misnamed_format, sniff_delimiter
 from automl.service._errors import ServiceError
 
 CHUNK_ROWS = 100_000  # rows read (and predicted) at a time: ~100 MB of a 50-column table
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
 @dataclass(frozen=True)
@@ -52,20 +50,17 @@ def batch_files(source: str) -> list[BatchFile]:
 
 def _open(path: Path) -> BatchFile:
     suffix = path.suffix.lower()
+    if suffix not in CSV_SUFFIXES | PARQUET_SUFFIXES:
+        raise ServiceError(f"input '{path}' has suffix '{suffix}'; give a .csv or .parquet file")
+    if problem := misnamed_format(path, "input"):
+        raise ServiceError(problem)
     if suffix in PARQUET_SUFFIXES:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-        if magic != b"PAR1":
-            raise ServiceError(f"input '{path}' is not a Parquet file (it starts with {magic!r}); "
-                               "if it is a CSV, rename it to .csv")
         try:
             names = pq.ParquetFile(path).schema_arrow.names
         except Exception as error:  # pyarrow's errors share no base class
             raise ServiceError(f"input '{path}' is a damaged Parquet file ({type(error).__name__}); "
                                "write it again") from None
         return BatchFile(path, [n for n in names if not n.startswith("__index_level_")], None)
-    if suffix not in CSV_SUFFIXES:
-        raise ServiceError(f"input '{path}' has suffix '{suffix}'; give a .csv or .parquet file")
     with open(path, "rb") as handle:
         head = handle.read(64 * 1024)
     if b"\0" in head:
@@ -77,7 +72,6 @@ def _open(path: Path) -> BatchFile:
     delimiter = "\t" if suffix == ".tsv" else sniff_delimiter(sample)
     return BatchFile(path, [name.strip().strip('"') for name in next(csv.reader([first], delimiter=delimiter))],
                      delimiter)
-
 
 
 def read_chunks(files: list[BatchFile], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[BatchFile, pd.DataFrame]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from automl.config import MonitorConfig
+from automl.config import DriftThresholds
 from automl.evaluation import METRICS, score_predictions
 from automl.service._batch import CHUNK_ROWS, batch_files, read_chunks
 from automl.service._drift import ColumnCounts
@@ -36,7 +36,7 @@ class MonitorResult:
     metric: str
     test_score: float
     live_score: float | None
-    settings: MonitorConfig
+    settings: DriftThresholds
     config_name: str | None  # the config that trained the version: its deployment retrains it
     reasons: list[str] = field(default_factory=list)  # why it drifted (empty: it did not)
     counts: dict[str, ColumnCounts] = field(default_factory=dict, repr=False)  # for the report's plots
@@ -128,7 +128,7 @@ def drift_table(counts: dict[str, ColumnCounts], predictions: ColumnCounts) -> p
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def decide(table: pd.DataFrame, settings: MonitorConfig, metric: str, test_score: float,
+def decide(table: pd.DataFrame, settings: DriftThresholds, metric: str, test_score: float,
            live_score: float | None) -> list[str]:
     """Why the batch counts as drifted; empty when it does not."""
     columns = table[table["kind"] != "prediction"]
@@ -143,13 +143,14 @@ def decide(table: pd.DataFrame, settings: MonitorConfig, metric: str, test_score
 
 
 def monitor_batch(model_uri: str, source: str, tracking_uri: str, target: str | None = None,
-                  settings: MonitorConfig | None = None, chunk_rows: int = CHUNK_ROWS) -> MonitorResult:
+                  settings: DriftThresholds | None = None, chunk_rows: int = CHUNK_ROWS) -> MonitorResult:
     """Measure `source` against the version's reference and decide; writes nothing (log_monitoring does)."""
     version = resolve_model(model_uri, tracking_uri)
     reference = load_reference(version)
     trained_with = training_config(version)
     if settings is None:  # the thresholds of the config that trained the version
-        settings = MonitorConfig(**trained_with.get("monitor", {}))
+        known = trained_with.get("monitor", {})
+        settings = DriftThresholds(**{key: known[key] for key in DriftThresholds.model_fields if key in known})
     files = batch_files(source)
     if target is None and reference["target"]["name"] in files[0].columns:
         target = reference["target"]["name"]

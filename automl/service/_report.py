@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 from matplotlib.figure import Figure
+from mlflow import MlflowClient
 
 from automl.service._drift import ColumnCounts
 from automl.service._monitor import PREDICTION, MonitorResult
@@ -23,6 +24,7 @@ from automl.service._runs import service_run
 from automl.tracking import RunLog
 
 TOP = 10  # columns shown in the markdown artifact
+RETRAIN_FLOW_RUN_TAG = "automl.retrain_flow_run"  # the monitoring run's tag: the training flow run it started
 
 
 def metric_name(column: str) -> str:
@@ -55,6 +57,12 @@ def log_monitoring(result: MonitorResult, source: str) -> str:
     log.end()
     result.run_id = run.run_id
     return run.run_id
+
+
+def note_retrain(result: MonitorResult, flow_run_id: str) -> None:
+    """Tag the monitoring run with the training flow run it started; that run's MLflow parent run
+    carries it as prefect.flow_run_id, and this run's id as automl.monitoring_run."""
+    MlflowClient(result.version.tracking_uri).set_tag(result.run_id, RETRAIN_FLOW_RUN_TAG, flow_run_id)
 
 
 def _plot(name: str, counts: ColumnCounts, psi: float) -> str:

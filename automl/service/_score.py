@@ -21,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from automl.service._batch import CHUNK_ROWS, PARQUET_SUFFIXES, BatchFile, batch_files, files_hash, read_chunks
+from automl.data import PARQUET_SUFFIXES
+from automl.service._batch import CHUNK_ROWS, BatchFile, batch_files, files_hash, read_chunks
 from automl.service._errors import ServiceError
 from automl.service._model import ModelVersion, load_served, resolve_model
 from automl.service._runs import service_run

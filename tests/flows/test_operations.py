@@ -18,7 +18,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import PrefectHTTPStatusError
 
 from automl.config import load_config
-from flows.deploy import build_deployment, ensure_gpu_limit
+from flows.deploy import build_deployment, deployments_for, ensure_gpu_limit
 from flows.pipeline import GPU_LIMIT
 
 pytestmark = pytest.mark.e2e
@@ -44,9 +44,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-async def read_deployment(name):
+async def read_deployment(name, flow="automl-pipeline"):
     async with get_client() as client:
-        return await client.read_deployment_by_name(f"automl-pipeline/{name}")
+        return await client.read_deployment_by_name(f"{flow}/{name}")
 
 
 async def flow_runs_of(deployment_id):
@@ -83,6 +83,48 @@ def test_deployments_carry_schedules_and_a_form(server, tmp_path, write_config):
     assert scheduled, "the scheduler produced no run"
     berlin = scheduled[0].expected_start_time.astimezone(ZoneInfo("Europe/Berlin"))
     assert (berlin.hour, berlin.minute) == (3, 0)
+
+
+def test_deploy_serves_monitor_and_score_beside_the_pipeline(server, tmp_path, write_config):
+    """A config with monitor.input and a score: section gives three deployments, each on its own
+    schedule, their forms filled from the config; `automl deploy` prints one line for each."""
+    path = write_config(tmp_path, "trio", {"cron": "0 3 * * 0"})
+    values = yaml.safe_load(path.read_text())
+    incoming, predictions = str(tmp_path / "incoming" / "*.csv"), str(tmp_path / "predictions.parquet")
+    values["monitor"] = {"psi_threshold": 0.25, "input": incoming,
+                         "schedule": {"cron": "0 6 * * *", "timezone": "Europe/Berlin"}}
+    values["score"] = {"input": incoming, "output": predictions, "id_column": "customer_id",
+                       "schedule": {"interval_s": 3600, "when_busy": "cancel"}}
+    path.write_text(yaml.safe_dump(values))
+    made = deployments_for(load_config(path))
+    for deployment, _ in made:
+        deployment.apply()
+    assert [line for _, line in made] == [
+        "deployment 'automl-pipeline/trio' (sklearn:breast_cancer): cron '0 3 * * 0' (UTC); at most 1 at once, "
+        "newer ones queued",
+        f"deployment 'automl-monitor/trio' ({incoming} against the champion): cron '0 6 * * *' (Europe/Berlin); "
+        "at most 1 at once, newer ones queued",
+        f"deployment 'automl-score/trio' ({incoming} → {predictions}): every 3600 s (UTC); at most 1 at once, "
+        "newer ones cancelled"]
+    tracking_uri = values["tracking"]["tracking_uri"]
+    monitor = run(read_deployment("trio", "automl-monitor"))
+    assert monitor.schedules[0].schedule.cron == "0 6 * * *"
+    assert monitor.schedules[0].schedule.timezone == "Europe/Berlin"
+    assert monitor.parameters == {"model": "models:/trio@champion", "input": incoming, "tracking_uri": tracking_uri,
+                                  "monitor": {"psi_threshold": 0.25, "max_score_drop": 0.05}}
+    thresholds = monitor.parameter_openapi_schema["definitions"]["DriftThresholds"]["properties"]
+    assert thresholds["psi_threshold"]["title"] == "PSI threshold" and monitor.enforce_parameter_schema
+    score = run(read_deployment("trio", "automl-score"))
+    assert score.schedules[0].schedule.interval == timedelta(hours=1)
+    assert score.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert score.parameters == {"model": "models:/trio@champion", "input": incoming, "output": predictions,
+                                "tracking_uri": tracking_uri, "id_column": "customer_id", "proba": False}
+    pipeline = run(read_deployment("trio"))
+    assert pipeline.schedules[0].schedule.cron == "0 3 * * 0"
+    assert pipeline.parameters["config"]["score"]["output"] == predictions
+    assert "triggered_by" in pipeline.parameter_openapi_schema["properties"]  # (optional: set by a drifted monitor)
+    assert "triggered_by" not in pipeline.parameter_openapi_schema.get("required", [])
+    assert len(deployments_for(load_config(write_config(tmp_path, "alone", None)))) == 1  # nothing more to serve
 
 
 def test_bad_parameter_is_refused_before_a_run_exists(server, tmp_path, write_config):
@@ -233,7 +275,7 @@ def test_deploy_refuses_two_configs_with_one_name(tmp_path, write_config):
     second = write_config(tmp_path / "copy", "twin", None)
     with pytest.raises(ConfigError, match=r"configs share the name \['twin'\]"):
         load_configs([str(first), str(second)])
-    assert describe(load_config(first)) == "every 60 s (UTC); at most 1 at once, newer ones queued"
+    assert describe(load_config(first).schedule) == "every 60 s (UTC); at most 1 at once, newer ones queued"
 
 
 def test_search_timeout_follows_the_budget(make_config):

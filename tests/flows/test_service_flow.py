@@ -1,20 +1,24 @@
 """The service flows on a Prefect server: automl-score writes what score_batch writes; automl-monitor
 on a shifted batch starts the training deployment of the config that trained the champion (a flow
-run tagged with the monitoring run's id) and on fresh rows starts nothing; the HTML drift report
-renders in headless Chromium (test-artifacts/monitor-report.png: look at it)."""
+run with the monitoring run's id as a tag and as its `triggered_by` parameter; run, its MLflow
+parent run names the monitoring run, which names the flow run) and on fresh rows starts nothing;
+the HTML drift report renders in headless Chromium (test-artifacts/monitor-report.png: look at it)."""
 
 import asyncio
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.sorting import FlowRunSort
 
-from automl.service import html_report, monitor_batch
+from automl.config import parse_config
+from automl.service import RETRAIN_FLOW_RUN_TAG, html_report, monitor_batch
 from flows.deploy import build_deployment
+from flows.pipeline import MONITORING_RUN_TAG, automl_pipeline
 from flows.service import RETRAIN_TAG, automl_monitor, automl_score
-from tests.service.conftest import champion, customers  # noqa: F401 (the module's champion fixture)
+from tests.customers import customers
 
 pytestmark = pytest.mark.e2e  # on the session's Prefect server (tests/flows/conftest.py)
 
@@ -28,7 +32,7 @@ def _tagged_runs(tag: str) -> list:
     return asyncio.run(read())
 
 
-def test_score_flow(champion, tmp_path):  # noqa: F811
+def test_score_flow(champion, tmp_path):
     _, uri, _, served = champion
     batch = customers(30, seed=31)
     batch.to_csv(tmp_path / "in.csv", index=False)
@@ -40,9 +44,17 @@ def test_score_flow(champion, tmp_path):  # noqa: F811
     assert list(out["prediction"]) == list(served.predict(batch))
 
 
-def test_drift_starts_the_training_deployment_and_no_drift_does_not(champion, tmp_path):  # noqa: F811
+def test_drift_starts_the_training_deployment_and_no_drift_does_not(champion, server, tmp_path):
+    from prefect.flow_engine import run_flow
+
     config, uri, _, _ = champion
-    build_deployment(config).apply()  # automl-pipeline/customers, as `automl deploy` makes it
+    # automl-pipeline/customers, as `automl deploy` makes it; its retrains register under another name
+    # (the session's champion stays customers v1) and search one trial
+    values = config.model_dump(mode="json")
+    retraining = parse_config({**values, "search": {"n_trials": 1, "cv_folds": 2, "families": ["linear"],
+                                                    "ensemble": False},
+                               "tracking": {**values["tracking"], "registered_model": "customers-retrained"}})
+    build_deployment(retraining).apply()
     fresh, shifted = customers(600, seed=32), customers(600, seed=33)
     shifted["spend"] *= 4
     fresh.to_csv(tmp_path / "fresh.csv", index=False)
@@ -55,9 +67,18 @@ def test_drift_starts_the_training_deployment_and_no_drift_does_not(champion, tm
     assert drift["retrain"].startswith("started flow run 'customers-retrain-")
     [retrain] = _tagged_runs(f"{RETRAIN_TAG}{drift['run_id']}")
     assert retrain.deployment_id is not None and retrain.parameters["config"]["name"] == "customers"
+    assert retrain.parameters["triggered_by"] == drift["run_id"]
+    # the retrain, run as a worker runs it (Prefect's engine, here in this process): linked both ways in MLflow
+    summary = run_flow(automl_pipeline, flow_run=retrain)
+    client = MlflowClient(uri)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.data.tags[MONITORING_RUN_TAG] == drift["run_id"]
+    assert parent.data.tags["prefect.flow_run_id"] == str(retrain.id)
+    assert client.get_run(drift["run_id"]).data.tags[RETRAIN_FLOW_RUN_TAG] == str(retrain.id)
+    assert summary["registered_model"] == "customers-retrained" and summary["version"] == "1"
 
 
-def test_the_html_report_renders(champion, tmp_path, browse):  # noqa: F811
+def test_the_html_report_renders(champion, tmp_path, browse):
     _, uri, _, _ = champion
     shifted = customers(600, seed=34)
     shifted["visits"] = shifted["visits"] + 25

@@ -26,7 +26,7 @@ from automl.features import profile_features, valid_score_funcs
 from automl.models import get_family
 from automl.pipeline import FittedModel, finish_step, load_and_validate, register_step, search_space, start_run
 from automl.search import RowSample, build_model
-from tests.service.conftest import customers
+from tests.customers import customers
 
 BLOCKED = ("optuna", "filelock", "prefect", "automl.search", "automl.tracking")
 BLOCK = textwrap.dedent(f"""

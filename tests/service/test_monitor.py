@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -14,7 +13,7 @@ from mlflow import MlflowClient
 from automl.config import MonitorConfig
 from automl.service import REFERENCE_PATH, ServiceError, log_monitoring, monitor_batch, monitor_markdown
 from flows.cli import main
-from tests.service.conftest import customers
+from tests.customers import customers
 
 
 def test_reference_is_stored_with_the_version(champion):
@@ -96,23 +95,16 @@ def test_cli_drift_without_a_deployment_says_what_to_run(champion, tmp_path, cap
     ("no_reference", r"model bare v1 has no reference profile .*automl run CONFIG"),
     ("empty", r"holds no rows"),
 ])
-def test_bad_input_is_one_line_and_writes_no_run(champion, tmp_path, capsys, case, expected):
+def test_bad_input_is_one_line_and_writes_no_run(champion, unreferenced_model, tmp_path, capsys, case, expected):
     _, uri, _, _ = champion
     batch = customers(50, seed=16)
-    model = "models:/customers@champion"
+    model = unreferenced_model if case == "no_reference" else "models:/customers@champion"
     if case == "target_of_another_type":
         batch["label"] = (batch["label"] == "yes").astype(int)
     elif case == "empty":
         batch = batch.iloc[:0]
-    else:
-        from sklearn.dummy import DummyClassifier
-
-        mlflow.set_tracking_uri(uri)  # (no set_experiment: it would stay the process's active experiment)
-        with mlflow.start_run(experiment_id=MlflowClient(uri).create_experiment("bare")):
-            mlflow.sklearn.log_model(DummyClassifier().fit([[0]], [0]), name="model", registered_model_name="bare")
-        model = "models:/bare/1"
     batch.to_csv(tmp_path / "b.csv", index=False)
-    capsys.readouterr()  # (what making the bare model printed)
+    capsys.readouterr()  # (what registering the bare model printed, when this test made it)
     client = MlflowClient(uri)
     before = client.get_experiment_by_name("customers-monitoring")
     runs_before = len(client.search_runs([before.experiment_id])) if before else 0
