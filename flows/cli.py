@@ -119,9 +119,19 @@ def run(config, resume: str | None = None, started: float | None = None, server:
     """Prefect's temporary server starts first (`entry` launched it), the checks meanwhile (the
     same as validate: a bad input is one line, with nothing written), then the flow. Ctrl-C or
     SIGTERM ends the runs it made as killed/crashed; a SIGKILL cannot be caught, so the server
-    has a lifeline."""
+    has a lifeline. A literal password in a store's URL waits in this process's environment for
+    the length of the call (the flow run's parameters say ${AUTOML_SECRET_…})."""
+    from automl.config import hide_passwords
+    from automl.scoped import environment
+
+    flow_config, secrets = hide_passwords(config)
+    with environment(secrets):
+        return _run(config, flow_config, resume, started, server)
+
+
+def _run(config, flow_config, resume: str | None, started: float | None, server: TemporaryServer | None) -> int:
     try:
-        flow_config = checks(config, resume, started)
+        checks(flow_config, resume, started)
     except BaseException:
         if server is not None:
             server.stop()
@@ -169,14 +179,11 @@ def stopped_by_signal(error: BaseException, signal_types: tuple[type, ...]) -> B
     return None
 
 
-def checks(config, resume: str | None, started: float | None):
+def checks(flow_config, resume: str | None, started: float | None) -> None:
     """What `automl run` checks before Prefect starts: the config and data (load_and_validate), a
-    run to resume. → the config the flow gets (passwords moved to the environment)."""
+    run to resume."""
     from automl import pipeline as steps
-    from automl.config import hide_passwords
 
-    flow_config, secrets = hide_passwords(config)  # the flow run's parameters hold no password:
-    os.environ.update(secrets)  # this process's own environment holds it (the flow resolves ${AUTOML_SECRET_…})
     prepared = steps.load_and_validate(flow_config, started=started)
     for note in prepared.dataset.notes:
         print(f"automl: note: {note}", file=sys.stderr)
@@ -187,7 +194,6 @@ def checks(config, resume: str | None, started: float | None):
         print(f"automl: note: run {dead.ref.run_name} of this config was left running by a process that is gone; "
               f"continue it with: automl run CONFIG --resume {dead.ref.run_name}", file=sys.stderr)
     phase("checks")
-    return flow_config
 
 
 def print_summary(config, summary: dict) -> None:
