@@ -21,14 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from automl import evaluation, plots, tracking
+from automl import evaluation, nn, plots, tracking
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
 from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
 from automl.leaderboard import Winner, leaderboard, winner
 from automl.models import FamilyContext, get_family
-from automl.nn import resolve_device
 from automl.processes import this_process
 from automl.search import (
     TAIL_S,
@@ -97,7 +96,7 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, star
     device = "cpu"
     if any(get_family(name).uses_device for name in config.search.families):
         try:
-            device = resolve_device(config.device).type
+            device = nn.resolve_device(config.device).type  # imports PyTorch
         except (RuntimeError, ValueError) as error:
             raise ConfigError(str(error)) from None
     _check_remote_workers(config, stores)

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import optuna
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 from sklearn import metrics as skm
 from sklearn.calibration import CalibrationDisplay
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from automl.search import SearchResult
 
 WIDE, TALL = (10, 5.5), (7, 6)  # inches at 100 dpi: what the artifact viewer shows without scaling down
@@ -30,14 +30,18 @@ TOP_PARAMS = 12  # parameter importances shown
 TOP_FEATURES = 15  # permutation importances shown
 
 
-def _figure(size=WIDE):
+def _figure(size=WIDE, ncols: int = 1):
+    from matplotlib.figure import Figure  # here, not at import: a run imports matplotlib when it draws
+
     fig = Figure(figsize=size, dpi=100)
-    return fig, fig.subplots()
+    return fig, fig.subplots(ncols=ncols)
 
 
 def history_figure(result: SearchResult) -> Figure:
     """Each trial's CV score by trial number, coloured by family: complete trials filled, pruned ones
     hollow at their partial score; the best so far as a step line."""
+    from matplotlib import colormaps
+
     fig, ax = _figure()
     families = sorted({r.family for r in result.records})
     colours = dict(zip(families, colormaps["tab10"].colors))
@@ -130,8 +134,7 @@ def evaluation_figures(task: str, y, predicted: np.ndarray,
     probabilities (columns in `classes` order) for classification."""
     y = np.asarray(y)
     if task == "regression":
-        fig = Figure(figsize=(12, 5.5), dpi=100)
-        axes = fig.subplots(1, 2)
+        fig, axes = _figure((12, 5.5), ncols=2)
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="actual_vs_predicted", ax=axes[0])
         skm.PredictionErrorDisplay.from_predictions(y, predicted, kind="residual_vs_predicted", ax=axes[1])
         axes[0].set_title("Test: actual vs predicted")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure  # (not pyplot: no backend chosen, no figure kept; see automl.plots)
 from sklearn.feature_selection import (
     f_classif,
     f_regression,
@@ -16,6 +16,9 @@ from sklearn.feature_selection import (
 )
 
 from automl.features._preprocessing import build_preprocessor  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCORE_FUNCS = {
     "f_classif": f_classif,
@@ -83,6 +86,9 @@ def profile_features(X_train: pd.DataFrame, y_train: pd.Series, numeric: list[st
 
 def profile_figure(profile: FeatureProfile, top: int = 25) -> Figure:
     """Horizontal bars of the top features, each score scaled to its maximum so they share an axis."""
+    from matplotlib.figure import Figure  # not pyplot (no backend chosen, no figure kept; see automl.plots); here,
+    # not at import: a run imports matplotlib when it draws
+
     shown = profile.table.head(top).iloc[::-1]
     fig = Figure(figsize=(8, max(3.0, 0.28 * len(shown) + 1)))
     ax = fig.subplots()

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from automl.models._base import FamilyContext, Suggest
 from automl.models._torch import TorchFamily
-from automl.nn import TorchMLPClassifier, TorchMLPRegressor
 
 
 class MLP(TorchFamily):
@@ -18,7 +17,7 @@ class MLP(TorchFamily):
     """
 
     name = "mlp"
-    classifier, regressor = TorchMLPClassifier, TorchMLPRegressor
+    classifier, regressor = "TorchMLPClassifier", "TorchMLPRegressor"
 
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         s.int("hidden_layers", 1, 4)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from automl.models._base import FamilyContext, Suggest
 from automl.models._torch import TorchFamily
-from automl.nn import TabMClassifier, TabMRegressor
 
 # On a CPU a TabM of n submodels costs about n times an MLP of its width (a 2-core VM: 8 submodels,
 # 2 x 256 and PLE take ~2.4 s an epoch on adult's 24,420 training rows; 32 submodels, 3 x 512 take
@@ -26,7 +25,7 @@ class TabM(TorchFamily):
 
     name = "tabm"
     native_categorical = True  # raw numbers with gaps and category codes: it scales and embeds them itself
-    classifier, regressor = TabMClassifier, TabMRegressor
+    classifier, regressor = "TabMClassifier", "TabMRegressor"
 
     def suggest(self, s: Suggest, context: FamilyContext) -> None:
         sizes = CUDA if context.device == "cuda" else CPU

@@ -3,21 +3,47 @@
 - estimators: TorchMLPClassifier, TorchMLPRegressor, TabMClassifier, TabMRegressor (n_submodels MLPs sharing
   their weights, automl.nn._tabm); `fit_packed` trains several of one shape at once (a pack)
 - their knobs, declared once: Network / TabMNetwork (`net`) and Training / TabMTraining (`training`);
-  MEMBER_KNOBS, the ones packed estimators may differ in
+  MEMBER_KNOBS, the ones packed estimators may differ in; Shape and Member, what a pack shares and what
+  each member has of its own
 - the loop: Trainer / train (fit → run_epoch → train_step), a pack's K members in one [K, P] parameter
 - callbacks: Callback (two hooks: `on_train_begin(state)`, `on_epoch_end(state)`), EarlyStopping
 - StackedOptimizer: Adam/AdamW/SGD with a learning rate and weight decay per member
 - resolve_device: auto → CUDA when present
+
+Importing this package does not import PyTorch: the callbacks, the settings, Shape and Member are
+plain Python, and the names that need PyTorch are imported on first use (PEP 562), so a run whose
+families are all scikit-learn's never loads it.
 """
 
+from importlib import import_module
+
 from automl.nn._callbacks import Callback, EarlyStopping, TrainState
-from automl.nn._device import resolve_device
-from automl.nn._estimators import TabMClassifier, TabMRegressor, TorchMLPClassifier, TorchMLPRegressor, fit_packed
-from automl.nn._loop import Trainer, TrainResult, member_losses, predict_logits, train
-from automl.nn._model import Member, Shape, StackedMLP
-from automl.nn._optim import StackedOptimizer, schedule_factor
 from automl.nn._settings import MEMBER_KNOBS, Network, TabMNetwork, TabMTraining, Training
-from automl.nn._tabm import StackedTabM
+from automl.nn._shape import Member, Shape
+
+# The names that import PyTorch, and the private module of each.
+_TORCH_NAMES = {
+    "resolve_device": "_device",
+    **dict.fromkeys(["TabMClassifier", "TabMRegressor", "TorchMLPClassifier", "TorchMLPRegressor", "fit_packed"],
+                    "_estimators"),
+    **dict.fromkeys(["Trainer", "TrainResult", "member_losses", "predict_logits", "train"], "_loop"),
+    "StackedMLP": "_model",
+    **dict.fromkeys(["StackedOptimizer", "schedule_factor"], "_optim"),
+    "StackedTabM": "_tabm",
+}
+
+
+def __getattr__(name: str):
+    if name not in _TORCH_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_TORCH_NAMES[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_NAMES))
+
 
 __all__ = [
     "MEMBER_KNOBS", "Callback", "EarlyStopping", "Member", "Network", "Shape", "StackedMLP", "StackedOptimizer",

@@ -24,8 +24,8 @@ from automl.nn._callbacks import Callback, EarlyStopping
 from automl.nn._device import resolve_device
 from automl.nn._inputs import Inputs
 from automl.nn._loop import predict_logits, train
-from automl.nn._model import Member, Shape
 from automl.nn._settings import MEMBER_KNOBS, Network, Settings, TabMNetwork, TabMTraining, Training
+from automl.nn._shape import Member, Shape
 
 LEARNED_TOGETHER = ("classes_", "y_mean_", "y_std_", "n_features_in_", "feature_names_in_", "inputs_")
 # The Shape's fields that knobs fill; the rest come from the data and the estimator's type.

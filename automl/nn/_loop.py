@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from automl.nn._callbacks import Callback, TrainState
-from automl.nn._model import Member, Shape, StackedMLP
+from automl.nn._model import StackedMLP
 from automl.nn._optim import StackedOptimizer, schedule_factor
+from automl.nn._shape import Member, Shape
 from automl.nn._tabm import make_model
 
 

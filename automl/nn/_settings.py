@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sklearn.base import BaseEstimator
 
-from automl.nn._model import Member
+from automl.nn._shape import Member
 
 # What each member of a pack has of its own (its seed aside): the knobs packed trials may differ in.
 MEMBER_KNOBS = tuple(f.name for f in dataclasses.fields(Member) if f.name != "seed")

@@ -13,6 +13,7 @@ one log call per trial, whatever its end.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from typing import Protocol
 import numpy as np
 import optuna
 import pandas as pd
-import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
@@ -66,8 +66,10 @@ def cv_splitter(task: str, folds: int, seed: int):
 
 
 def release_device_memory(error: BaseException) -> None:
-    """After a CUDA out-of-memory error, give the cached blocks back so later trials can run."""
-    if isinstance(error, torch.cuda.OutOfMemoryError):
+    """After a CUDA out-of-memory error, give the cached blocks back so later trials can run. Only a
+    loaded PyTorch raises one: a search of scikit-learn families never imports it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
         torch.cuda.empty_cache()
 
 

@@ -15,7 +15,6 @@ import io
 import re
 
 import numpy as np
-from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
 from automl.service._drift import ColumnCounts
@@ -67,6 +66,8 @@ def note_retrain(result: MonitorResult, flow_run_id: str) -> None:
 
 def _plot(name: str, counts: ColumnCounts, psi: float) -> str:
     """Reference vs batch shares as a bar chart, a base64 PNG."""
+    from matplotlib.figure import Figure  # here, not at import: matplotlib is imported when a plot is drawn
+
     labels, reference, batch = counts.batch_shares()
     figure = Figure(figsize=(max(5.0, 0.5 * len(labels) + 2), 3.2))  # (no pyplot: the user's backend stays)
     axes = figure.subplots()
