@@ -7,6 +7,7 @@ choices) can read them without importing PyTorch; automl.models builds its regis
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 # Adding a family: its class in automl/models/ (with this `name`), the class in automl.models's
@@ -29,3 +30,9 @@ def did_you_mean(word: str, choices: Iterable[str], prefix: str = "", name_word:
     if match is None:
         return ""
     return f" Did you mean '{prefix}{match}'" + (f" for '{word}'?" if name_word else "?")
+
+
+def metric_name(name: str) -> str:
+    """A user's name (a column, a class label) as an MLflow metric name allows it: letters, digits,
+    _ - . space / : kept, anything else (`<=50K`, `%`, `(`) written as _."""
+    return re.sub(r"[^\w\-. /:]", "_", str(name))

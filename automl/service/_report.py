@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import re
 
 import numpy as np
 from mlflow import MlflowClient
 
+from automl.names import metric_name
 from automl.service._drift import ColumnCounts
 from automl.service._monitor import PREDICTION, MonitorResult
 from automl.service._runs import service_run
@@ -24,11 +24,6 @@ from automl.tracking import RunLog
 
 TOP = 10  # columns shown in the markdown artifact
 RETRAIN_FLOW_RUN_TAG = "automl.retrain_flow_run"  # the monitoring run's tag: the training flow run it started
-
-
-def metric_name(column: str) -> str:
-    """A column's name as an MLflow metric name allows it (letters, digits, _ - . space / :)."""
-    return re.sub(r"[^\w\-. /:]", "_", column)
 
 
 def verdict(result: MonitorResult) -> str:

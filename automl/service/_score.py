@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from automl.data import PARQUET_SUFFIXES
+from automl.names import metric_name
 from automl.service._batch import CHUNK_ROWS, BatchFile, batch_files, files_hash, read_chunks
 from automl.service._errors import ServiceError
 from automl.service._model import ModelVersion, load_served, resolve_model
@@ -139,7 +140,7 @@ class Distribution:
     def summary(self) -> dict[str, float]:
         if self.classes is not None:
             total = max(int(self.counts.sum()), 1)
-            return {f"share/{label}": count / total for label, count in zip(self.classes, self.counts)}
+            return {f"share/{metric_name(label)}": count / total for label, count in zip(self.classes, self.counts)}
         if not len(self.values):
             return {}
         return {f"q{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, np.quantile(self.values, QUANTILES))}

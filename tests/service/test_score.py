@@ -119,3 +119,20 @@ def test_proba_on_a_regressor_and_a_bad_output_name(champion, batch, tmp_path):
     batch.to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(ServiceError, match=r"output '.*out.xlsx' must end in .csv or .parquet"):
         score_batch("models:/customers@champion", str(tmp_path / "in.csv"), str(tmp_path / "out.xlsx"), uri)
+
+
+def test_class_labels_that_mlflow_refuses_in_a_name_are_logged_written_plainly(tmp_path):
+    """adult's labels (`<=50K`, `>50K`) hold characters an MLflow metric name may not: the shares are
+    logged under `share/__50K`-style names (it was an MlflowException after the output was written)."""
+    from automl.service._score import Distribution
+    from automl.tracking import RunLog, RunRef
+
+    shares = Distribution(np.asarray(["<=50K", ">50K"]))
+    shares.add(np.asarray(["<=50K", "<=50K", ">50K", "<=50K"]))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("labels", artifact_location=str(tmp_path / "a"))
+    run = client.create_run(experiment)
+    RunLog(RunRef(uri, experiment, run.info.run_id, run.info.run_name)).log(metrics=shares.summary())
+    logged = client.get_run(run.info.run_id).data.metrics
+    assert logged == {"share/__50K": 0.75, "share/_50K": 0.25}
