@@ -135,9 +135,15 @@ def test_schedule_needs_one_valid_kind():
 def test_prefect_yaml_deployments_hold_valid_configs():
     import yaml
 
+    from flows.service import automl_monitor
+
     deployments = yaml.safe_load((CONFIG_DIR.parent / "prefect.yaml").read_text())["deployments"]
-    names = [parse_config(d["parameters"]["config"]).name for d in deployments]
-    assert names == [d["name"] for d in deployments] == ["breast_cancer", "diabetes"]
+    training = [d for d in deployments if d["entrypoint"] == "flows/pipeline.py:automl_pipeline"]
+    names = [parse_config(d["parameters"]["config"]).name for d in training]
+    assert names == [d["name"] for d in training] == ["breast_cancer", "diabetes"]
+    [monitor] = [d for d in deployments if d["entrypoint"] == "flows/service.py:automl_monitor"]
+    assert automl_monitor.validate_parameters(monitor["parameters"])["model"].endswith("@champion")
+    assert len(deployments) == 3  # (no other entrypoint)
 
 
 def test_the_readme_config_example_is_a_valid_config():
