@@ -196,7 +196,7 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
     try:
         scheduled = watch.until(lambda r: r.state_type.value == "COMPLETED")
         assert scheduled is not None, log_path.read_text()[-3000:]
-        run(pause(watch))  # no more ticks, and none queued: the API-triggered run is the next one
+        pause(watch)  # no more ticks, and none queued: the API-triggered run is the next one
         edited = {**load_config(path).model_dump(mode="json"), "seed": 7}
         edited["search"] = {**edited["search"], "n_trials": 2}
         triggered = run(create_run("ticking", {"config": edited}, name="retrain after the price change"))
@@ -246,18 +246,38 @@ def mlflow_parent(tracking_uri, experiment, flow_run_id):
     return parent, children
 
 
-async def pause(watch):
-    """Pauses the deployment and cancels its ticks queued behind the concurrency limit (on a busy machine
-    a run can outlast the interval). Pausing alone deletes future ticks but keeps those
-    `AwaitingConcurrencySlot`, which would all run before a run created now."""
+def pause(watch, tries=240):
+    """Pauses the deployment, lets what the runner already holds finish, then cancels the ticks queued
+    behind the concurrency limit (on a busy machine a run can outlast the interval). Pausing alone
+    deletes future ticks but keeps those `AwaitingConcurrencySlot`, which would all run before a run
+    created now. A queued run is cancelled only while it is not due within the runner's prefetch
+    window (10 s): the runner takes a due run's slot (PENDING) at once, and a forced cancel of a
+    PENDING run gives its slot back while its process still starts (Prefect lets CANCELLED go to
+    RUNNING), which would let the next run overlap it."""
+    from datetime import datetime, timezone
+
     from prefect.states import Cancelled
 
-    async with get_client() as client:
-        deployment = await client.read_deployment_by_name(f"automl-pipeline/{watch.name}")
-        await client.pause_deployment(deployment.id)
-        for queued in await flow_runs_of(deployment.id):
-            if queued.state_type.value == "SCHEDULED":
+    async def pause_deployment():
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(f"automl-pipeline/{watch.name}")
+            await client.pause_deployment(deployment.id)
+
+    async def cancel(runs):
+        async with get_client() as client:
+            for queued in runs:
                 await client.set_flow_run_state(queued.id, Cancelled(message="deployment paused"), force=True)
+
+    run(pause_deployment())
+    for _ in range(tries):
+        runs, soon = watch.runs(), datetime.now(timezone.utc) + timedelta(seconds=12)
+        busy = [r for r in runs if r.state_type.value in ("PENDING", "RUNNING", "CANCELLING")]
+        queued = [r for r in runs if r.state_type.value == "SCHEDULED"]
+        if not busy and all(r.state.state_details.scheduled_time > soon for r in queued):
+            run(cancel(queued))
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"runs of {watch.name} still in flight after {tries / 2:.0f} s")
 
 
 async def create_run(deployment_name, parameters, **options):
