@@ -436,6 +436,12 @@ class RunConfig(_Section):
         None, title="Scoring",
         description="For `automl deploy`: a batch scored with the champion by automl-score/<name>.",
     )
+    champion: Literal["if_not_worse", "if_better", "always", "never"] = Field(
+        "if_not_worse", title="Champion policy",
+        description="When a new version takes the champion alias. if_not_worse: at least as good out of fold "
+                    "(same config) and not worse on the test rows beyond their noise (a paired bootstrap); "
+                    "if_better: a better test score; always; never (set by hand).",
+    )
 
     @property
     def experiment_name(self) -> str:
@@ -455,7 +461,8 @@ class RunConfig(_Section):
         values = self.model_dump(mode="json")
         if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
             values["data"]["target"] = None
-        del values["monitor"], values["score"]  # how the model is used in service is not how it is trained
+        # how the model is used in service, and which version serves, is not how it is trained
+        del values["monitor"], values["score"], values["champion"]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

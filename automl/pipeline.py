@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from automl import evaluation, nn, plots, tracking
+from automl.champion import test_comparison
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
@@ -29,6 +30,7 @@ from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, pr
 from automl.leaderboard import Winner, leaderboard, winner
 from automl.models import FamilyContext, get_family
 from automl.processes import this_process
+from automl.report import model_description, run_description, search_story
 from automl.search import (
     TAIL_S,
     Deadline,
@@ -70,6 +72,7 @@ class FittedModel:
     kind: str = "single"  # or "ensemble"
     winner: Winner | None = None  # what won, by one name (automl.leaderboard)
     board: pd.DataFrame | None = None  # the leaderboard: the final model, each family's best, the top trials
+    story: str = ""  # what won out of fold, the trials (the run's description starts with it)
 
 
 @dataclass
@@ -333,7 +336,7 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     if importance is not None:  # (None when the time left is too short for it)
         log.log_table(importance, "evaluation/permutation_importance.csv")
         log.log_figure(plots.permutation_figure(importance, d.metric), "evaluation/permutation_importance.png")
-    return FittedModel(pipeline, metrics, test_score, final.kind, won, board)
+    return FittedModel(pipeline, metrics, test_score, final.kind, won, board, search_story(result, won, d.metric))
 
 
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
@@ -341,10 +344,18 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
     config, d = prepared.config, prepared.dataset
     served = PredictMethods(ServedModel(d.cleaner, model.pipeline))  # raw rows, as read from the training table
     store_reference(prepared, model, run)  # what `automl monitor` compares batches with
-    score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better)
+    score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better,
+                                  model.winner.cv_score if model.winner else None, len(prepared.split.y_test),
+                                  config.config_hash())
+    compare = test_comparison(d, prepared.split, model.pipeline, prepared.stores.tracking_uri,
+                              config.registered_model_name, config.seed)
     # (the Optuna storage: where two runs on one tracking server take the champion lock)
-    return tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,
-                                   input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage)
+    registration = tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,
+                                           input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage,
+                                           tracking.ChampionPolicy(config.champion, compare))
+    tracking.describe(run, registration, run_description(model.story, model.test_score, d.metric, score.rows,
+                                                         registration), model_description(d, config.champion))
+    return registration
 
 
 def finish_step(prepared: Prepared, run: RunRef) -> None:

@@ -76,3 +76,25 @@ def test_the_device_is_decided_once_and_checked_before_anything_is_written(make_
         with pytest.raises(ConfigError, match="CUDA is not available on this machine"):
             load_and_validate(make_config(device="cuda", search={"families": ["mlp"]}))
     assert not store.exists()
+
+
+def test_the_run_the_version_and_the_model_describe_themselves(champion):
+    """What MLflow shows first: the parent run's description (what won out of fold, the trials, the test
+    score and rows, the champion's verdict), the version's, and the registered model's (what it
+    predicts, from which table, and the champion policy)."""
+    from mlflow import MlflowClient
+
+    config, uri, _, _ = champion
+    client = MlflowClient(uri)
+    version = client.get_model_version_by_alias("customers", "champion")
+    run = client.get_run(version.run_id)
+    note = run.data.tags["mlflow.note.content"]
+    won = run.data.tags["winner"]
+    assert note.startswith(f"**{won}** won: roc_auc {float(run.data.metrics['winner_cv_score']):.4f} out of fold")
+    assert "3 trials: 3 complete, 0 pruned, 0 failed." in note
+    assert "**champion moved**, the first registered model" in note
+    assert f"Test roc_auc {run.data.metrics['test_score']:.4f} on 60 rows" in note and "Took 0 min" in note
+    assert version.description == note.rsplit("\n\nTook", 1)[0]
+    assert version.tags["test_rows"] == "60" and float(version.tags["cv_score"]) == run.data.metrics["winner_cv_score"]
+    model = client.get_registered_model("customers").description
+    assert model.startswith("Predicts `label` (binary, roc_auc) from ") and "not worse on the test rows" in model

@@ -40,6 +40,7 @@ class Dataset:
     cleaner: ColumnCleaner | None = None  # raw rows → X; the served model starts with it
     raw_example: pd.DataFrame | None = None  # a few raw feature rows, as users will send them
     warnings: list[str] = field(default_factory=list)  # said loudly: likely leaks
+    raw: pd.DataFrame | None = None  # the feature columns as read (X's index): the champion is compared on them
 
     @property
     def column_report(self) -> list[ColumnDecision]:
@@ -87,7 +88,7 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     said = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" if d.action == "dropped"
             else f"column '{d.column}': {d.detail}" for d in cleaner.decisions_ if d.action == "dropped" or d.loud]
     return Dataset(name, X, y, task, metric, numeric, categorical, notes, cleaner=cleaner,
-                   raw_example=raw.head(5).copy(), warnings=said)
+                   raw_example=raw.head(5).copy(), warnings=said, raw=raw)
 
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:

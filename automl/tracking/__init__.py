@@ -8,7 +8,8 @@
 - the study's stored copy: JournalMirror (automl.search's StudyMirror)
 - what the parent run shows of the search and of the final model: log_search, log_winner
 - the registry: register_model (idempotent per run), Registration, HoldoutScore, the `champion`
-  alias policy and the lock that orders two runs' decisions (champion_lock)
+  alias policy (ChampionPolicy, POLICIES: if_not_worse, if_better, always, never) and the lock that
+  orders two runs' decisions (champion_lock)
 - a run's life beyond one process: parent_runs of a config, ParentRun (its status and whether its
   process lives), dead_runs, end_dead_runs, resumable_run and resume_run (automl run --resume),
   the checkpoint folder a resumed search reads (checkpoint_dir), finish_run, run_ends_failed
@@ -16,6 +17,7 @@
 The writer process that makes child runs and journal appends off the search's GIL is private.
 """
 
+from automl.tracking._champion import POLICIES, ChampionPolicy, HoldoutScore
 from automl.tracking._journal import JournalMirror
 from automl.tracking._lifecycle import (
                                         PROCESS_TAG,
@@ -34,9 +36,9 @@ from automl.tracking._lifecycle import (
 )
 from automl.tracking._registry import (
                                         CHAMPION,
-                                        HoldoutScore,
                                         Registration,
                                         champion_lock,
+                                        describe,
                                         fluent_tracking_uri,
                                         model_requirements,
                                         register_model,
@@ -45,9 +47,9 @@ from automl.tracking._runs import RunLog, RunRef, absolute_uri, flatten, open_ex
 from automl.tracking._summaries import log_search, log_winner
 from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members, trial_run
 
-__all__ = ["CHAMPION", "PROCESS_TAG", "HoldoutScore", "JournalMirror", "ParentRun", "Registration", "ResumeRefused",
-           "RunLog", "RunRef", "TrialReporter", "TrialRuns", "absolute_uri", "champion_lock", "checkpoint_dir",
-           "dead_runs", "end_dead_runs", "end_with_children", "finish_run", "flatten", "fluent_tracking_uri",
-           "log_search", "log_winner", "mark_final_members", "model_requirements", "open_experiment", "parent_runs",
-           "register_model", "reopen_run", "resumable_run", "resume_run", "run_ends_failed", "start_run",
-           "trial_run"]
+__all__ = ["CHAMPION", "POLICIES", "PROCESS_TAG", "ChampionPolicy", "HoldoutScore", "JournalMirror", "ParentRun",
+           "Registration", "ResumeRefused", "RunLog", "RunRef", "TrialReporter", "TrialRuns", "absolute_uri",
+           "champion_lock", "checkpoint_dir", "dead_runs", "describe", "end_dead_runs", "end_with_children",
+           "finish_run", "flatten", "fluent_tracking_uri", "log_search", "log_winner", "mark_final_members",
+           "model_requirements", "open_experiment", "parent_runs", "register_model", "reopen_run", "resumable_run",
+           "resume_run", "run_ends_failed", "start_run", "trial_run"]

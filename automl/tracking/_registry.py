@@ -1,5 +1,5 @@
 """The Model Registry: log the final model on its parent run, register it, and move the
-`champion` alias only when the new version beats the current champion on the same metric.
+`champion` alias as the champion policy says (automl.tracking._champion).
 
 Registration is idempotent per run: a retry (Prefect retries the register task on I/O errors)
 finds the version this run already made, or the model it already logged, and makes no second
@@ -23,6 +23,7 @@ from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 
 from automl.locks import NamedLock
 from automl.scoped import environment
+from automl.tracking._champion import ChampionPolicy, Decision, HoldoutScore, decide
 from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
@@ -78,24 +79,14 @@ def holds_torch(model) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class HoldoutScore:
-    """The new model's score on the test split, and which way is better for its metric."""
-
-    metric: str
-    value: float
-    greater_is_better: bool
-
-    def beats(self, other: float) -> bool:
-        return self.value > other if self.greater_is_better else self.value < other
-
-
 def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score: HoldoutScore,
-                   input_schema=None, lock_store: str | None = None) -> Registration:
-    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins.
-    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock_store`:
-    where two runs' champion decisions are ordered when the tracking store cannot order them (see
-    champion_lock)."""
+                   input_schema=None, lock_store: str | None = None,
+                   policy: ChampionPolicy | None = None) -> Registration:
+    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` as
+    `policy` says (if_not_worse without a comparison when None). `input_schema` (an MLflow Schema)
+    overrides the one inferred from `X_example`. `lock_store`: where two runs' champion decisions
+    are ordered when the tracking store cannot order them (see champion_lock)."""
+    policy = policy or ChampionPolicy()
     client = MlflowClient(run.tracking_uri)
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
     if existing:  # a retry after the version was made
@@ -103,14 +94,16 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score
     else:
         with fluent_tracking_uri(run.tracking_uri), quiet_links(run.tracking_uri):  # (log_model ends a run)
             model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
-            made = mlflow.register_model(model_uri, name, await_registration_for=60,
-                                         tags={"metric": score.metric, "test_score": repr(score.value)})
+            made = mlflow.register_model(model_uri, name, await_registration_for=60, tags=score.version_tags())
         version = str(made.version)
     with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
-        registration = _maybe_move_champion(client, name, version, score)
-    RunLog(run).log(tags={"registered_model": name, "registered_version": version,
+        registration, decision = _maybe_move_champion(client, name, version, score, policy)
+    paired = decision.paired
+    RunLog(run).log(tags={"registered_model": name, "registered_version": version, "champion_policy": policy.rule,
                           "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
-                    metrics={"champion_previous_score": registration.previous_score})
+                    metrics={"champion_previous_score": registration.previous_score,
+                             **({"champion_test_difference": paired.difference, "champion_test_difference_low":
+                                 paired.low, "champion_test_difference_high": paired.high} if paired else {})})
     return registration
 
 
@@ -183,24 +176,53 @@ def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -
     return info.model_uri
 
 
-def _maybe_move_champion(client: MlflowClient, name: str, version: str, score: HoldoutScore) -> Registration:
+def _maybe_move_champion(client: MlflowClient, name: str, version: str, score: HoldoutScore,
+                         policy: ChampionPolicy) -> tuple[Registration, Decision]:
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
+    if current is not None and str(current.version) == version:  # a retry after the alias moved
+        return Registration(name, version, True, f"moved: v{version} of this run is the champion already",
+                            None), Decision(True, "")
     if current is None:
+        decision = Decision(policy.rule != "never", "moved: the first registered model" if policy.rule != "never"
+                            else "kept: the policy is never (the alias is set by hand)")
+    else:
+        decision = decide(policy.rule, score, str(current.version), current.tags, _paired(policy, current))
+    if decision.moves:
         client.set_registered_model_alias(name, CHAMPION, version)
-        return Registration(name, version, True, "first registered model", None)
-    if str(current.version) == version:  # a retry after the alias moved
-        return Registration(name, version, True, f"v{version} of this run is the champion already", None)
-    old_metric = current.tags.get("metric")
-    old_score = float(current.tags["test_score"]) if "test_score" in current.tags else None
-    if old_metric != score.metric or old_score is None:
-        return Registration(name, version, False, f"champion v{current.version} was scored with "
-                            f"'{old_metric}', not '{score.metric}'; set the alias by hand to compare", old_score)
-    wins = score.beats(old_score)
-    if wins:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    verdict = "beats" if wins else "does not beat"
-    return Registration(name, version, wins, f"test {score.metric} {score.value:.6g} {verdict} champion "
-                        f"v{current.version}'s {old_score:.6g}", old_score)
+    previous = None if current is None else _float_tag(current.tags, "test_score")
+    return Registration(name, version, decision.moves, decision.reason, previous), decision
+
+
+def _paired(policy: ChampionPolicy, current):
+    """The new model against the champion on the test rows, for if_not_worse; None where the champion
+    cannot score them (another table's columns, a model that no longer loads): its recorded test
+    score decides then."""
+    if policy.rule != "if_not_worse" or policy.compare is None:
+        return None
+    try:
+        return policy.compare(str(current.version))
+    except Exception:  # noqa: BLE001 (any failure of the old model: the recorded scores decide)
+        return None
+
+
+def _float_tag(tags, key: str) -> float | None:
+    try:
+        return float(tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def describe(run: RunRef, registration: Registration, text: str, model_text: str) -> None:
+    """The descriptions MLflow shows first: the parent run's (`text`, and how long the run has taken),
+    its model version's (`text`) and the registered model's (`model_text`)."""
+    import time
+
+    client = MlflowClient(run.tracking_uri)
+    took = time.time() - client.get_run(run.run_id).info.start_time / 1000
+    minutes, seconds = divmod(int(round(took)), 60)
+    RunLog(run).log(tags={"mlflow.note.content": f"{text}\n\nTook {minutes} min {seconds} s to here."})
+    client.update_model_version(registration.name, registration.version, description=text)
+    client.update_registered_model(registration.name, description=model_text)
