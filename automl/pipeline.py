@@ -30,7 +30,7 @@ from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, pr
 from automl.leaderboard import Winner, leaderboard, winner
 from automl.models import FamilyContext, get_family
 from automl.processes import this_process
-from automl.report import model_description, run_description, search_story
+from automl.report import model_description, run_description, run_title, search_story
 from automl.search import (
     TAIL_S,
     Deadline,
@@ -354,7 +354,8 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
                                            input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage,
                                            tracking.ChampionPolicy(config.champion, compare))
     tracking.describe(run, registration, run_description(model.story, model.test_score, d.metric, score.rows,
-                                                         registration), model_description(d, config.champion))
+                                                         registration), model_description(d, config.champion),
+                      run_title(model.winner, registration))
     return registration
 
 

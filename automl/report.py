@@ -75,3 +75,10 @@ def model_description(dataset: Dataset, policy: str) -> str:
             "never": "set by hand only"}[policy]
     return (f"Predicts `{dataset.y.name}` ({dataset.task}, {dataset.metric}) from {dataset.X.shape[1]} columns of "
             f"`{dataset.name}`. The `champion` alias moves to a new version when: {rule}.")
+
+
+def run_title(won: Winner, registration: Registration) -> str:
+    """The parent run's name once registered, after its start time: `blend×3 0.9901 kept` (the
+    winner in short, its out-of-fold score, the champion's verdict)."""
+    short = f"blend×{len(won.weights)}" if won.is_blend else won.name
+    return f"{short} {won.cv_score:.4f} {'moved' if registration.moved_alias else 'kept'}"

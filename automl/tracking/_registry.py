@@ -215,13 +215,18 @@ def _float_tag(tags, key: str) -> float | None:
         return None
 
 
-def describe(run: RunRef, registration: Registration, text: str, model_text: str) -> None:
-    """The descriptions MLflow shows first: the parent run's (`text`, and how long the run has taken),
-    its model version's (`text`) and the registered model's (`model_text`)."""
+def describe(run: RunRef, registration: Registration, text: str, model_text: str, title: str) -> None:
+    """What MLflow shows first: the parent run's name in the run list (its start, local time, then
+    `title`: what won, its score, the champion's verdict; the run keeps its study's name as the tag
+    `optuna_study`), its description (`text`, and how long the run has taken), its model version's
+    (`text`) and the registered model's (`model_text`)."""
     import time
+    from datetime import datetime
 
     client = MlflowClient(run.tracking_uri)
-    took = time.time() - client.get_run(run.run_id).info.start_time / 1000
+    started = client.get_run(run.run_id).info.start_time / 1000
+    client.update_run(run.run_id, name=f"{datetime.fromtimestamp(started):%m-%d %H:%M} {title}")
+    took = time.time() - started
     minutes, seconds = divmod(int(round(took)), 60)
     RunLog(run).log(tags={"mlflow.note.content": f"{text}\n\nTook {minutes} min {seconds} s to here."})
     client.update_model_version(registration.name, registration.version, description=text)
