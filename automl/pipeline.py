@@ -323,6 +323,7 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     board = leaderboard(result, won, fit_s, predict_ms)
     log = RunLog(run)
     tracking.log_winner(log, final, won)
+    log.log_figure(plots.history_figure(result, (won.name, won.cv_score)), "search/optimization_history.png")
     log.log_table(board, "leaderboard.csv")
     tracking.mark_final_members(run, won.weights)
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
