@@ -27,7 +27,7 @@ from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
 from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
-from automl.leaderboard import Winner, leaderboard, winner
+from automl.leaderboard import Champion, Winner, leaderboard, winner, with_test_scores
 from automl.models import FamilyContext, get_family
 from automl.processes import this_process
 from automl.report import model_description, run_description, run_title, search_story
@@ -320,14 +320,15 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     started = time.perf_counter()  # (the predictions the plots draw: timed once, for the leaderboard)
     predicted = pipeline.predict(s.X_test) if d.task == "regression" else pipeline.predict_proba(s.X_test)
     predict_ms = 1e6 * (time.perf_counter() - started) / max(len(s.y_test), 1)
-    board = leaderboard(result, won, fit_s, predict_ms)
+    metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
+    test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
+    board = with_test_scores(leaderboard(result, won, fit_s, predict_ms), test_score, evaluation.METRICS[d.metric].sign,
+                             current_champion(prepared))
     log = RunLog(run)
     tracking.log_winner(log, final, won)
     log.log_figure(plots.history_figure(result, (won.name, won.cv_score)), "search/optimization_history.png")
     log.log_table(board, "leaderboard.csv")
     tracking.mark_final_members(run, won.weights)
-    metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
-    test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
     log.log(metrics={**metrics, "test_score": test_score, "final_fit_seconds": fit_s,
                      "final_predict_ms_per_1k_rows": predict_ms})
     for name, figure in plots.evaluation_figures(d.task, s.y_test, predicted, getattr(pipeline, "classes_", None)):
@@ -338,6 +339,12 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
         log.log_table(importance, "evaluation/permutation_importance.csv")
         log.log_figure(plots.permutation_figure(importance, d.metric), "evaluation/permutation_importance.png")
     return FittedModel(pipeline, metrics, test_score, final.kind, won, board, search_story(result, won, d.metric))
+
+
+def current_champion(prepared: Prepared) -> Champion | None:
+    """The registered model's champion before this run registers (the leaderboard's row for it)."""
+    found = tracking.champion_scores(prepared.stores.tracking_uri, prepared.config.registered_model_name)
+    return Champion(*found) if found else None
 
 
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:

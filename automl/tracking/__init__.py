@@ -38,6 +38,7 @@ from automl.tracking._registry import (
                                         CHAMPION,
                                         Registration,
                                         champion_lock,
+                                        champion_scores,
                                         describe,
                                         fluent_tracking_uri,
                                         model_requirements,
@@ -49,7 +50,7 @@ from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members
 
 __all__ = ["CHAMPION", "POLICIES", "PROCESS_TAG", "ChampionPolicy", "HoldoutScore", "JournalMirror", "ParentRun",
            "Registration", "ResumeRefused", "RunLog", "RunRef", "TrialReporter", "TrialRuns", "absolute_uri",
-           "champion_lock", "checkpoint_dir", "dead_runs", "describe", "end_dead_runs", "end_with_children",
-           "finish_run", "flatten", "fluent_tracking_uri", "log_search", "log_winner", "mark_final_members",
-           "model_requirements", "open_experiment", "parent_runs", "register_model", "reopen_run", "resumable_run",
-           "resume_run", "run_ends_failed", "start_run", "trial_run"]
+           "champion_lock", "champion_scores", "checkpoint_dir", "dead_runs", "describe", "end_dead_runs",
+           "end_with_children", "finish_run", "flatten", "fluent_tracking_uri", "log_search", "log_winner",
+           "mark_final_members", "model_requirements", "open_experiment", "parent_runs", "register_model",
+           "reopen_run", "resumable_run", "resume_run", "run_ends_failed", "start_run", "trial_run"]

@@ -231,3 +231,13 @@ def describe(run: RunRef, registration: Registration, text: str, model_text: str
     RunLog(run).log(tags={"mlflow.note.content": f"{text}\n\nTook {minutes} min {seconds} s to here."})
     client.update_model_version(registration.name, registration.version, description=text)
     client.update_registered_model(registration.name, description=model_text)
+
+
+def champion_scores(tracking_uri: str, name: str) -> tuple[str, float | None, float | None] | None:
+    """The current champion of `name`: (its version, the out-of-fold and test scores recorded on it);
+    None when there is none yet."""
+    try:
+        current = MlflowClient(tracking_uri).get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return str(current.version), _float_tag(current.tags, "cv_score"), _float_tag(current.tags, "test_score")
