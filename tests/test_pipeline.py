@@ -94,7 +94,7 @@ def test_the_run_the_version_and_the_model_describe_themselves(champion):
     assert "3 trials: 3 complete, 0 pruned, 0 failed." in note
     assert "**champion moved**, the first registered model" in note
     assert f"Test roc_auc {run.data.metrics['test_score']:.4f} on 60 rows" in note and "Took 0 min" in note
-    assert version.description == note.rsplit("\n\nTook", 1)[0]
+    assert version.description == "Champion moved: the first registered model.\n\n" + note.rsplit("\n\nTook", 1)[0]
     assert version.tags["test_rows"] == "60" and float(version.tags["cv_score"]) == run.data.metrics["winner_cv_score"]
     model = client.get_registered_model("customers").description
     assert model.startswith("Predicts `label` (binary, roc_auc) from ") and "not worse on the test rows" in model

@@ -219,7 +219,7 @@ def describe(run: RunRef, registration: Registration, text: str, model_text: str
     """What MLflow shows first: the parent run's name in the run list (its start, local time, then
     `title`: what won, its score, the champion's verdict; the run keeps its study's name as the tag
     `optuna_study`), its description (`text`, and how long the run has taken), its model version's
-    (`text`) and the registered model's (`model_text`)."""
+    (the champion's verdict, then `text`) and the registered model's (`model_text`)."""
     import time
     from datetime import datetime
 
@@ -229,7 +229,9 @@ def describe(run: RunRef, registration: Registration, text: str, model_text: str
     took = time.time() - started
     minutes, seconds = divmod(int(round(took)), 60)
     RunLog(run).log(tags={"mlflow.note.content": f"{text}\n\nTook {minutes} min {seconds} s to here."})
-    client.update_model_version(registration.name, registration.version, description=text)
+    verdict, _, why = registration.reason.partition(": ")  # (verdict first: the versions table shows a line)
+    client.update_model_version(registration.name, registration.version,
+                                description=f"Champion {verdict}: {why}.\n\n{text}")
     client.update_registered_model(registration.name, description=model_text)
 
 
