@@ -98,3 +98,29 @@ def test_the_run_the_version_and_the_model_describe_themselves(champion):
     assert version.tags["test_rows"] == "60" and float(version.tags["cv_score"]) == run.data.metrics["winner_cv_score"]
     model = client.get_registered_model("customers").description
     assert model.startswith("Predicts `label` (binary, roc_auc) from ") and "not worse on the test rows" in model
+
+
+def test_the_champion_stays_with_a_clearly_better_model_and_moves_to_one_as_good(tmp_path, make_config):
+    """if_not_worse on whole runs, both ways: the label is the sign of x1·x2, which boosting learns and
+    a linear model cannot. A linear run after the boosting champion is worse on the same test rows
+    beyond their noise (the champion, loaded from the registry, predicts them): kept. The boosting
+    config run again makes the same model: as good out of fold and on the test rows: moved."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.uniform(-1, 1, (400, 3)), columns=["x1", "x2", "noise"])
+    frame["label"] = np.where(frame.x1 * frame.x2 > 0, "same", "opposite")
+    path = tmp_path / "xor.csv"
+    frame.to_csv(path, index=False)
+
+    def run(families):
+        return run_pipeline(make_config(name="xor", data={"source": str(path), "target": "label"},
+                                        search={"n_trials": 1, "cv_folds": 2, "families": families}))
+
+    first = run(["hist_gradient_boosting"]).registration
+    linear = run(["linear"]).registration
+    assert not linear.moved_alias and linear.reason.startswith("kept: worse than champion v1 beyond the noise on the "
+                                                               "80 test rows (Δ -0.")
+    again = run(["hist_gradient_boosting"]).registration
+    assert first.moved_alias and again.moved_alias, again.reason
+    assert again.reason.startswith("moved: at least as good out of fold") and "(Δ +0.0000" in again.reason
+    client = mlflow.MlflowClient(make_config().tracking.tracking_uri)
+    assert str(client.get_model_version_by_alias("xor", "champion").version) == "3"
