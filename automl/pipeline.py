@@ -25,7 +25,14 @@ from automl import evaluation, nn, plots, tracking
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
-from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
+from automl.features import (
+    MAX_CATEGORIES,
+    TEXT_WIDTHS,
+    FeatureProfile,
+    profile_features,
+    profile_figure,
+    valid_score_funcs,
+)
 from automl.leaderboard import Winner, leaderboard, winner
 from automl.models import FamilyContext, get_family
 from automl.processes import this_process
@@ -142,9 +149,11 @@ def _check_min_k(config: RunConfig, dataset: Dataset) -> None:
     X = dataset.X
     most = len(dataset.numeric_columns) + sum(min(X[c].nunique() + 1, MAX_CATEGORIES)
                                               for c in dataset.categorical_columns)
+    most += len(dataset.text_columns) * min(TEXT_WIDTHS)  # (what every trial's text encoder gives)
     if config.features.enabled and config.features.min_k > most:
         raise ConfigError(f"features.min_k is {config.features.min_k}, but the table gives at most {most} features "
-                          f"({len(dataset.numeric_columns)} numeric columns and the category levels); "
+                          f"({len(dataset.numeric_columns)} numeric columns, the category levels and the text "
+                          "encoders' numbers); "
                           f"set features.min_k to at most {most}")
 
 
@@ -221,7 +230,9 @@ def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
     return profile
 
 
-def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
+def search_space(prepared: Prepared, profile: FeatureProfile, run: RunRef | None = None) -> SearchSpace:
+    """What the trials draw from; with the run, its checkpoint folder keeps the pretrained text
+    encoder's embeddings (computed once per run, whichever trial or fold asks first)."""
     config, d = prepared.config, prepared.dataset
     folds = cv_folds(config, prepared.split.y_train, d.task)
     fold_rows = len(prepared.split.y_train) * (folds - 1) // folds  # what one CV fit trains on
@@ -229,9 +240,12 @@ def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
                             n_jobs=max(1, (os.cpu_count() or 1) // (config.search.n_jobs * config.search.workers)))
     return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
                        numeric=d.numeric_columns, categorical=d.categorical_columns,
-                       n_features=profile.n_features, score_funcs=prepared.score_funcs,
-                       min_k=config.features.min_k,
-                       log_target=d.task == "regression" and log_target_suits(prepared.split.y_train))
+                       n_features=profile.n_features + len(d.text_columns) * max(TEXT_WIDTHS),
+                       score_funcs=prepared.score_funcs, min_k=config.features.min_k,
+                       log_target=d.task == "regression" and log_target_suits(prepared.split.y_train),
+                       text=d.text_columns, text_encoders=d.text_encoders or ["tfidf"],
+                       text_device=prepared.device if prepared.device == "cuda" else config.device,
+                       embedding_cache=str(checkpoint_dir(prepared, run) / "embeddings") if run else None)
 
 
 def pack_size(prepared: Prepared) -> int:
@@ -248,7 +262,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     """The Optuna study over families, params and k, in this process or in search.workers worker
     processes (`launch`: see automl.workers); one child run per trial; the trials' table and plots."""
     config, split = prepared.config, prepared.split
-    space, settings = search_space(prepared, profile), search_settings(prepared, run)
+    space, settings = search_space(prepared, profile, run), search_settings(prepared, run)
     started = time.perf_counter()
     if uses_workers(config):
         job = WorkerJob(space, split.X_train, split.y_train, settings, prepared.deadline.at, run)
