@@ -111,6 +111,10 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         texts = as_texts(X)
         return self._stack([vectorizer.transform(texts) for vectorizer in self.vectorizers_], len(texts))
 
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        names = [f"{i}:{term}" for i, v in enumerate(self.vectorizers_) for term in v.get_feature_names_out()]
+        return np.asarray(names or ["empty"], dtype=object)
+
     @staticmethod
     def _stack(parts: list, rows: int):
         return sparse.hstack(parts, format="csr") if parts else sparse.csr_matrix((rows, 1), dtype=np.float32)
