@@ -25,10 +25,12 @@ from automl import evaluation, nn, plots, tracking
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
+from automl.extras import PRETRAINED
 from automl.features import (
     MAX_CATEGORIES,
     TEXT_WIDTHS,
     FeatureProfile,
+    encoding_seconds,
     profile_features,
     profile_figure,
     valid_score_funcs,
@@ -100,6 +102,7 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, star
     stores = resolve_stores(config.tracking)
     check_stores(stores)
     dataset, score_funcs = validate_data(config, frame)
+    _afford_text_encoder(config, dataset)
     device = "cpu"
     if any(get_family(name).uses_device for name in config.search.families):
         try:
@@ -128,6 +131,38 @@ def validate_data(config: RunConfig, frame: pd.DataFrame | None = None) -> tuple
         raise ConfigError(str(error)) from None
     _check_min_k(config, dataset)
     return dataset, score_funcs
+
+
+TEXT_BUDGET_SHARE = 0.5  # the most of a time budget that encoding the table's texts may take on a CPU
+
+
+def _afford_text_encoder(config: RunConfig, dataset: Dataset) -> None:
+    """With text.encoders left empty and a time budget, on a CPU: the pretrained encoder stays in the
+    search only if encoding the table's distinct texts (once per run) takes at most TEXT_BUDGET_SHARE
+    of the budget; else tfidf alone, said in a note. Named encoders are kept as named."""
+    budget = config.search.timeout_s
+    if config.text.encoders is not None or PRETRAINED not in dataset.text_encoders or budget is None:
+        return
+    texts = [dataset.X[column].dropna().unique() for column in dataset.text_columns]
+    seconds = sum(encoding_seconds(values) for values in texts)
+    if seconds <= TEXT_BUDGET_SHARE * budget or _has_cuda(config):
+        return
+    dataset.text_encoders.remove(PRETRAINED)
+    for decision in dataset.column_report:  # (the column report names what the run may use)
+        if decision.read_as == "text" and decision.action == "encoded":
+            decision.detail = decision.detail.replace(f" or {PRETRAINED}", "")
+    dataset.notes.append(f"text.encoders: {PRETRAINED} left out: encoding {sum(map(len, texts)):,} texts would take "
+                         f"about {seconds:.0f} s on this CPU, over {TEXT_BUDGET_SHARE:.0%} of the {budget:g}-s budget; "
+                         f"tfidf only (a GPU, a longer budget, or text.encoders: [tfidf, {PRETRAINED}] keeps it)")
+
+
+def _has_cuda(config: RunConfig) -> bool:
+    """Whether the sentence encoder would run on CUDA (imports PyTorch: asked only for a text run)."""
+    if config.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _check_remote_workers(config: RunConfig, stores: Stores) -> None:

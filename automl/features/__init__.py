@@ -27,10 +27,13 @@ from automl.features._text import (
                                             TextTfidf,
                                             embed,
                                             encode_texts,
+                                            encoding_seconds,
                                             load_encoder,
+                                            uncached_seconds,
 )
 
 __all__ = ["EMBEDDING_DIM", "MAX_CATEGORIES", "MAX_NATIVE_CATEGORIES", "PROFILE_ROWS", "SCORE_FUNCS",
            "TASK_SCORE_FUNCS", "TEXT_WIDTHS", "FeatureProfile", "SentenceEncoder", "TextEncoding", "TextTfidf",
-           "as_text", "build_native_preprocessor", "build_preprocessor", "embed", "encode_texts", "load_encoder",
+           "as_text", "build_native_preprocessor", "build_preprocessor", "embed", "encode_texts", "encoding_seconds",
+           "load_encoder", "uncached_seconds",
            "profile_features", "profile_figure", "score_func", "valid_score_funcs"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -98,14 +99,24 @@ class TextTfidf(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None):
         texts = as_texts(X)
-        self.vectorizers_, parts = [], []
-        for vectorizer in self._vectorizers():
-            try:
-                parts.append(vectorizer.fit_transform(texts))
-            except ValueError:  # empty vocabulary: no word in any training row
-                continue
-            self.vectorizers_.append(vectorizer)
-        return self._stack(parts, len(texts))
+        key = (_digest(texts), self.max_features)
+        with _fitted_lock:
+            fitted = _FITTED.pop(key, None)
+        if fitted is None:  # (else the same rows were fitted before: another trial's fold, the same result)
+            vectorizers, parts = [], []
+            for vectorizer in self._vectorizers():
+                try:
+                    parts.append(vectorizer.fit_transform(texts))
+                except ValueError:  # empty vocabulary: no word in any training row
+                    continue
+                vectorizers.append(vectorizer)
+            fitted = (vectorizers, self._stack(parts, len(texts)))
+        with _fitted_lock:
+            _FITTED[key] = fitted
+            while len(_FITTED) > _KEPT_FITS:
+                _FITTED.popitem(last=False)
+        self.vectorizers_ = fitted[0]
+        return fitted[1]
 
     def transform(self, X):
         texts = as_texts(X)
@@ -118,6 +129,20 @@ class TextTfidf(TransformerMixin, BaseEstimator):
     @staticmethod
     def _stack(parts: list, rows: int):
         return sparse.hstack(parts, format="csr") if parts else sparse.csr_matrix((rows, 1), dtype=np.float32)
+
+
+# TF-IDF fitted on the same rows gives the same vocabulary and matrix: the last fits are kept (the
+# CV folds' training rows, which every trial of a run fits on again), newest last.
+_FITTED: OrderedDict[tuple, tuple[list, sparse.csr_matrix]] = OrderedDict()
+_KEPT_FITS = 6
+_fitted_lock = threading.Lock()
+
+
+def _digest(texts: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
 
 
 class Reduce(TransformerMixin, BaseEstimator):
@@ -259,6 +284,37 @@ def embed(texts: np.ndarray, cache_dir: str | None, device: str = "auto", batch_
 
 
 # -- the sentence encoder ------------------------------------------------------------------------------
+# What encoding costs on a CPU, measured on this project's 2-core development machine (benchmarks/text.py
+# prints it per table): about 0.4 ms a token and 3 ms a text (0.6 and 6 with another process on the
+# cores). A token is about 4 characters of English.
+CPU_SECONDS_PER_TOKEN, CPU_SECONDS_PER_TEXT, CHARS_PER_TOKEN = 4e-4, 3e-3, 4.0
+
+
+GPU_SHARE = 0.05  # what a GPU takes of a CPU's time (a T4-class GPU encodes ~20× faster than 2 cores)
+
+
+def encoding_seconds(texts, device: str = "cpu") -> float:
+    """About how long the sentence encoder takes for `texts` on a CPU (device "cuda": a small share
+    of it)."""
+    lengths = np.fromiter((len(text) for text in texts), dtype=np.float64)
+    tokens = np.minimum(lengths / CHARS_PER_TOKEN, MAX_TOKENS).sum() + 2 * len(lengths)
+    seconds = float(CPU_SECONDS_PER_TOKEN * tokens + CPU_SECONDS_PER_TEXT * len(lengths))
+    return seconds * (GPU_SHARE if device == "cuda" else 1.0)
+
+
+def uncached_seconds(X: pd.DataFrame, columns: list[str], cache_dir: str | None, device: str = "auto") -> float:
+    """About how long encoding the texts of X's text columns that the run's cache lacks takes (the
+    first trial of the pretrained encoder pays for them all; the later ones, nothing). Imports no
+    PyTorch: where it is not loaded yet, device "auto" counts as a CPU."""
+    cache = embedding_cache(cache_dir)
+    with cache.lock:
+        cache.read()
+        lacking = {text for column in columns for text in as_texts(X[[column]]) if text_key(text) not in cache.vectors}
+    torch = sys.modules.get("torch")
+    cuda = device == "cuda" or (device == "auto" and torch is not None and torch.cuda.is_available())
+    return encoding_seconds(lacking, "cuda" if cuda else "cpu")
+
+
 def encode_texts(texts: list[str], device: str = "auto", batch_size: int = BATCH_SIZE) -> np.ndarray:
     """The texts' embeddings, computed: tokenized at once, then run through the encoder in batches
     of texts of similar length (little padding), on CUDA when `device` allows and there is one."""

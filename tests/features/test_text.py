@@ -22,7 +22,7 @@ from automl.config import parse_config
 from automl.extras import missing_text_packages
 from automl.features import EMBEDDING_DIM, SentenceEncoder, TextEncoding, build_preprocessor
 from automl.pipeline import load_and_validate, profile_features, search_space
-from automl.search import SearchSettings, build_pipeline, run_search
+from automl.search import Deadline, SearchSettings, build_pipeline, run_search
 from tests.reviews import reviews
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +138,24 @@ def test_tfidf_learns_on_the_training_rows_and_keeps_its_width():
     few = preprocess.fit_transform(frame.iloc[:10])  # fewer rows than the width: the rest are zeros
     assert few.shape == (10, 33) and (few[:, 10:] == 0).all()
     assert list(preprocess.get_feature_names_out()[1:3]) == ["review.text0", "review.text1"]
+
+
+def test_a_first_encoding_longer_than_the_time_left_is_pruned_and_the_search_goes_on(tmp_path, store_settings,
+                                                                                   trial_log, monkeypatch):
+    """The pretrained encoder's first trial would encode every text at once, which no fold check can
+    stop: when that takes longer than the search has left, the trial ends pruned before its first
+    fold, and the search goes on with the other encoder."""
+    import automl.search._cv as cv
+
+    monkeypatch.setattr(cv, "uncached_seconds", lambda *args: 1e4)
+    prepared = _prepared(tmp_path, store_settings, ["tfidf"])
+    d, s = prepared.dataset, prepared.split
+    profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
+                               prepared.score_funcs, 0)
+    space = replace(search_space(prepared, profile), text_encoders=["tfidf", "minilm"])
+    result = run_search(space, s.X_train, s.y_train, SearchSettings(study_name="slow", folds=2, n_trials=4), trial_log,
+                        deadline=Deadline(at=1e3, clock=lambda: 0.0))
+    states = [(r.params["text_encoder"], r.state) for r in result.records]
+    assert states[:2] == [("tfidf", "COMPLETE"), ("minilm", "PRUNED")] and len(states) == 4
+    assert all(state == ("COMPLETE" if encoder == "tfidf" else "PRUNED") for encoder, state in states)
+    assert result.records[1].reason.startswith("encoding the texts would take about 10000 s, more than the ")
