@@ -244,9 +244,10 @@ def _misdecoded(column: str, filled: pd.Series) -> str | None:
     cells = filled.head(SAMPLE_CELLS)
     replaced = int(cells.str.contains("\ufffd", regex=False).sum())
     if replaced:
-        return (f"text column '{column}' holds {replaced} cell(s) with '\ufffd' (bytes that were not UTF-8 text, "
-                f"e.g. {cells[cells.str.contains(chr(0xFFFD), regex=False)].iloc[0][:40]!r}); decode the column "
-                "with its own encoding (e.g. latin-1) before training, or set data.encoding for a CSV")
+        example = cells[cells.str.contains("\ufffd", regex=False)].iloc[0][:40]
+        return (f"text column '{column}' holds {replaced} cell(s) with U+FFFD, the replacement character (bytes "
+                f"that were not UTF-8 text, e.g. {example!r}); decode the column with its own encoding (e.g. "
+                "latin-1) before training, or set data.encoding for a CSV")
     wrong = [cell for cell in cells if not cell.isascii() and _mojibake(cell)]
     if wrong and len(wrong) >= 0.5 * sum(not cell.isascii() for cell in cells):
         return (f"text column '{column}' reads as UTF-8 decoded with another encoding ({len(wrong)} cells, e.g. "

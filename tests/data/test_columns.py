@@ -171,3 +171,14 @@ def test_nested_and_constant_columns_are_dropped_and_said():
     frame = pd.DataFrame({"tags": [["a"], [], ["a", "b"]] * 8, "country": ["NL"] * 24, "x": list(range(12)) * 2})
     decisions = {d.column: (d.read_as, d.action) for d in ColumnCleaner().fit(frame).decisions_}
     assert decisions == {"tags": ("nested", "dropped"), "country": ("constant", "dropped"), "x": ("number", "kept")}
+
+
+def test_text_whose_bytes_were_not_utf8_is_refused_naming_the_column(make_config):
+    """Bytes decoded with replacement characters (a Parquet column of latin-1 bytes, read as UTF-8)."""
+    frame = pd.DataFrame({"review": [b"caf\xe9 number %d was tr\xe8s bon" % i for i in range(40)],
+                          "label": ["a", "b"] * 20})
+    with pytest.raises(DataError, match=r"^text column 'review' holds 40 cell\(s\) with U\+FFFD, the replacement "
+                                        r"character \(bytes that were not UTF-8 text, e.g. "
+                                        r"'caf\ufffd number 0 was tr\ufffds bon'\); decode the column with its own "
+                                        r"encoding \(e.g. latin-1\)"):
+        load_dataset(make_config(data={"source": "frame", "target": "label"}), frame)
