@@ -21,6 +21,7 @@ from automl.extras import missing_text_packages
 from automl.pipeline import load_and_validate, run_pipeline
 from flows.cli import main
 from tests.reviews import UNSEEN_COMPLAINT, UNSEEN_PRAISE, reviews
+from tests.servers import free_port, serving
 
 needs_extra = pytest.mark.skipif(bool(missing_text_packages()),
                                  reason=f"the text extra is not installed ({missing_text_packages()})")
@@ -119,3 +120,33 @@ def test_a_short_budget_on_a_cpu_leaves_the_pretrained_encoder_out(tmp_path, sto
     assert [d.detail.endswith("; tfidf, chosen per trial") for d in dataset.column_report] == [True, False]
     values["search"]["timeout_s"] = 60
     assert load_and_validate(parse_config(values)).dataset.text_encoders == ["tfidf", "minilm"]
+
+
+@needs_extra
+@pytest.mark.e2e
+def test_mlflow_models_serve_encodes_text_it_never_saw(pretrained_run, tmp_path):
+    """The text champion behind `mlflow models serve`: raw rows with unseen words are predicted (200);
+    the review sent as numbers is a 400 that names the column first."""
+    import json
+    import os
+    import sys
+
+    import httpx
+
+    _, uri = pretrained_run
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    rows = reviews(20, seed=11, praise=UNSEEN_PRAISE, complaint=UNSEEN_COMPLAINT)
+    split = json.loads(rows.drop(columns="label").to_json(orient="split", index=False))
+    url = f"http://127.0.0.1:{port}"
+    with serving(["mlflow", "models", "serve", "-m", "models:/reviews@champion", "--env-manager", "local",
+                  "-h", "127.0.0.1", "-p", str(port)], f"{url}/ping", tmp_path / "serve.log", env):
+        answer = httpx.post(f"{url}/invocations", json={"dataframe_split": split}, timeout=120)
+        assert answer.status_code == 200, answer.text
+        predicted = answer.json()["predictions"]
+        assert np.mean(np.asarray(predicted) == rows["label"].to_numpy()) >= 0.75
+        numbers = {**split, "data": [[i, row[1]] for i, row in enumerate(split["data"])]}
+        refused = httpx.post(f"{url}/invocations", json={"dataframe_split": numbers}, timeout=60)
+        assert refused.status_code == 400
+        assert refused.json()["message"].startswith("column 'review' was text in training but these rows hold numbers")

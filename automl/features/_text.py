@@ -18,6 +18,7 @@ imported when a text is first encoded, not with this module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -213,6 +214,16 @@ class EmbeddingCache:
         self.files: set[str] = set()  # the folder's files already read
         self.lock = threading.Lock()  # (trials in threads: one encodes, the others then read)
 
+    def folder_lock(self):
+        """A file lock in the folder, which every process of the run takes around reading and
+        encoding (search workers start their first trials together); none without a folder."""
+        if self.folder is None:
+            return contextlib.nullcontext()
+        from filelock import FileLock  # (not among a served model's requirements: it has no folder)
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder / ".lock"))
+
     def lookup(self, keys: list[str]) -> list[np.ndarray | None]:
         return [self.vectors.get(key) for key in keys]
 
@@ -270,14 +281,15 @@ def embed(texts: np.ndarray, cache_dir: str | None, device: str = "auto", batch_
     with cache.lock:
         found = cache.lookup(keys)
         if any(vector is None for vector in found):
-            cache.read()
-            found = cache.lookup(keys)
-        lacking = [i for i, vector in enumerate(found) if vector is None]
-        if lacking:
-            vectors = encode_texts([distinct[i] for i in lacking], device, batch_size)
-            cache.add([keys[i] for i in lacking], vectors)
-            for i, vector in zip(lacking, vectors):
-                found[i] = vector
+            with cache.folder_lock():  # (the run's other processes: one encodes, the others read its file)
+                cache.read()
+                found = cache.lookup(keys)
+                lacking = [i for i, vector in enumerate(found) if vector is None]
+                if lacking:
+                    vectors = encode_texts([distinct[i] for i in lacking], device, batch_size)
+                    cache.add([keys[i] for i in lacking], vectors)
+                    for i, vector in zip(lacking, vectors):
+                        found[i] = vector
     if not len(texts):
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     return np.stack(found)[codes]
