@@ -21,6 +21,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 
+from automl.extras import TEXT_PACKAGES
 from automl.locks import NamedLock
 from automl.scoped import environment
 from automl.tracking._champion import ChampionPolicy, Decision, HoldoutScore, decide
@@ -44,12 +45,16 @@ def model_requirements(model) -> list[str]:
     """What serving `model` needs, pinned to what trained it (declared, not inferred: inference
     loads the model in a subprocess and costs seconds per run). PyTorch only for a model that
     holds a PyTorch estimator: a scikit-learn model's environment goes without it (hundreds of MB
-    as the CPU build; gigabytes as the CUDA build pip installs by default on Linux). Everything else
+    as the CPU build; gigabytes as the CUDA build pip installs by default on Linux). A model that
+    encodes text with the pretrained sentence encoder also pins the text extra's packages (its
+    weights' package, transformers, tokenizers) and PyTorch. Everything else
     loading imports (PyYAML, pydantic, matplotlib for the shipped automl code) comes with mlflow.
     tests/service/test_load_anywhere.py builds an environment from these alone, for each kind of
     model a run registers."""
     packages = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
-    packages += ["torch"] if holds_torch(model) else []
+    encodes = holds_sentence_encoder(model)
+    packages += ["torch"] if encodes or holds_torch(model) else []
+    packages += list(TEXT_PACKAGES.values()) if encodes else []
     return [f"{name}=={installed_version(name).split('+')[0]}" for name in packages]
 
 
@@ -57,6 +62,19 @@ def holds_torch(model) -> bool:
     """Whether loading `model` imports PyTorch: an estimator of automl.nn or of torch anywhere among
     its parameters (a pipeline's steps, a blend's members, a RowSample's estimator, a served model's
     pipeline, a PythonModel's attributes)."""
+    return any(type(item).__module__.split(".")[0] == "torch" or type(item).__module__.startswith("automl.nn")
+               for item in _parts(model))
+
+
+def holds_sentence_encoder(model) -> bool:
+    """Whether `model` encodes text with the pretrained sentence encoder (automl.features'
+    SentenceEncoder) anywhere among its parts."""
+    return any(type(item).__name__ == "SentenceEncoder" and type(item).__module__.startswith("automl.features")
+               for item in _parts(model))
+
+
+def _parts(model):
+    """`model` and every estimator and value among its parameters, each once."""
     from mlflow.pyfunc import PythonModel  # (kept out of the writer process's imports)
 
     seen, stack = set(), [model]
@@ -65,9 +83,7 @@ def holds_torch(model) -> bool:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        module = type(item).__module__
-        if module.split(".")[0] == "torch" or module.startswith("automl.nn"):
-            return True
+        yield item
         if isinstance(item, list | tuple):
             stack.extend(item)
         elif isinstance(item, dict):
@@ -76,7 +92,6 @@ def holds_torch(model) -> bool:
             stack.extend(vars(item).values())
         elif hasattr(item, "get_params") and not isinstance(item, type):  # an estimator, not its class
             stack.extend(item.get_params(deep=False).values())
-    return False
 
 
 def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score: HoldoutScore,
