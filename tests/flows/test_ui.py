@@ -96,13 +96,16 @@ def test_an_mlp_trials_learning_curves_are_one_series_per_fold(story, browse):
 def test_the_run_list_names_the_parent_by_what_won_and_its_page_tells_the_story(story, browse):
     """The run list shows the parent by its start, winner, score and verdict; the run's page opens on
     its description: what won out of fold, the trials, the test score and the champion's verdict."""
-    url, experiment, parent, _ = story
+    url, experiment, parent, children = story
     name = parent.info.run_name
     assert name.endswith(" moved") and parent.data.tags["winner"].split("(")[0] in name
     dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}?{MODEL_TRAINING_VIEW}",
                  "mlflow-run-description", until=("out of fold", "champion moved"))
     assert "won: roc_auc" in dom and "out of fold" in dom and "trials:" in dom and "champion moved" in dom
     assert "No description" not in dom
+    for child in children:  # its child runs, listed by name: the pruned ones say so
+        marked = child.data.tags["trial_state"] == "PRUNED"
+        assert child.info.run_name.endswith(" · pruned") == marked and child.info.run_name in dom
 
 
 def test_the_registered_model_page_says_what_it_predicts_and_each_version_why(story, whole_run, browse):
