@@ -109,7 +109,7 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, star
     device = "cpu"
     if any(get_family(name).uses_device for name in config.search.families):
         try:
-            device = nn.resolve_device(config.device).type  # imports PyTorch
+            device = nn.device_type(config.device)  # (imports PyTorch only where CUDA may be)
         except (RuntimeError, ValueError) as error:
             raise ConfigError(str(error)) from None
     _check_remote_workers(config, stores)
@@ -160,12 +160,8 @@ def _afford_text_encoder(config: RunConfig, dataset: Dataset) -> None:
 
 
 def _has_cuda(config: RunConfig) -> bool:
-    """Whether the sentence encoder would run on CUDA (imports PyTorch: asked only for a text run)."""
-    if config.device == "cpu":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
+    """Whether the sentence encoder would run on CUDA (PyTorch imported only where CUDA may be)."""
+    return nn.device_type(config.device) == "cuda"
 
 
 def _check_remote_workers(config: RunConfig, stores: Stores) -> None:

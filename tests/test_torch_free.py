@@ -52,3 +52,26 @@ def test_a_run_of_the_mlp_family_imports_it_when_it_trains(tmp_path, store_setti
     assert not got["after_import"] and got["after_run"]
     assert got["n_trials"] == 2 and "mlp" in got["winner"] and got["auc"] > 0.7
 
+
+
+def test_the_checks_of_a_run_with_pytorch_families_import_it_only_where_cuda_may_be(tmp_path, store_settings):
+    """`device: auto` with the mlp and tabm families (the demo's config): on a machine without NVIDIA's
+    driver the checks decide CPU without PyTorch (2 s of every start); with the driver, PyTorch decides."""
+    script = r"""
+import json, sys
+from automl import nn
+from automl.config import parse_config
+from automl.pipeline import load_and_validate
+prepared = load_and_validate(parse_config(json.loads(sys.argv[1])))
+print(json.dumps({"device": prepared.device, "torch": "torch" in sys.modules, "driver": nn.has_cuda_driver()}))
+"""
+    config = {"name": "checks", "search": {"families": ["linear", "mlp", "tabm"]}, "device": "auto",
+              "tracking": store_settings(tmp_path / "mlruns")}
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(config)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    import torch
+
+    assert got["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert got["torch"] == got["driver"]  # imported exactly where the driver is

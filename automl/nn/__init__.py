@@ -8,7 +8,8 @@
 - the loop: Trainer / train (fit → run_epoch → train_step), a pack's K members in one [K, P] parameter
 - callbacks: Callback (two hooks: `on_train_begin(state)`, `on_epoch_end(state)`), EarlyStopping
 - StackedOptimizer: Adam/AdamW/SGD with a learning rate and weight decay per member
-- resolve_device: auto → CUDA when present
+- resolve_device: auto → CUDA when present; device_type: the same answer's type, without importing
+  PyTorch where the machine has no NVIDIA driver
 
 Importing this package does not import PyTorch: the callbacks, the settings, Shape and Member are
 plain Python, and the names that need PyTorch are imported on first use (PEP 562), so a run whose
@@ -18,6 +19,7 @@ families are all scikit-learn's never loads it.
 from importlib import import_module
 
 from automl.nn._callbacks import Callback, EarlyStopping, TrainState
+from automl.nn._driver import device_type, has_cuda_driver
 from automl.nn._settings import MEMBER_KNOBS, Network, TabMNetwork, TabMTraining, Training
 from automl.nn._shape import Member, Shape
 
@@ -48,6 +50,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "MEMBER_KNOBS", "Callback", "EarlyStopping", "Member", "Network", "Shape", "StackedMLP", "StackedOptimizer",
     "StackedTabM", "TabMClassifier", "TabMNetwork", "TabMRegressor", "TabMTraining", "TorchMLPClassifier",
-    "TorchMLPRegressor", "TrainResult", "TrainState", "Trainer", "Training", "fit_packed", "member_losses",
-    "predict_logits", "resolve_device", "schedule_factor", "train",
+    "TorchMLPRegressor", "TrainResult", "TrainState", "Trainer", "Training", "device_type", "fit_packed",
+    "has_cuda_driver", "member_losses", "predict_logits", "resolve_device", "schedule_factor", "train",
 ]
