@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -261,7 +261,7 @@ def pause(watch, tries=240):
     window (10 s): the runner takes a due run's slot (PENDING) at once, and a forced cancel of a
     PENDING run gives its slot back while its process still starts (Prefect lets CANCELLED go to
     RUNNING), which would let the next run overlap it."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.states import Cancelled
 
@@ -277,7 +277,7 @@ def pause(watch, tries=240):
 
     run(pause_deployment())
     for _ in range(tries):
-        runs, soon = watch.runs(), datetime.now(timezone.utc) + timedelta(seconds=12)
+        runs, soon = watch.runs(), datetime.now(UTC) + timedelta(seconds=12)
         busy = [r for r in runs if r.state_type.value in ("PENDING", "RUNNING", "CANCELLING")]
         queued = [r for r in runs if r.state_type.value == "SCHEDULED"]
         if not busy and all(r.state.state_details.scheduled_time > soon for r in queued):
