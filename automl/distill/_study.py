@@ -11,9 +11,8 @@ within `tolerance` (a share of the best score: 0.01 is 1 %) of the best trial's,
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cloudpickle
 import optuna
@@ -40,7 +39,6 @@ class StudentTrial:
     predict_ms_per_1k: float | None = None
     reason: str = ""
     run_id: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -101,8 +99,7 @@ def train_trial(number: int, params: dict, rows: Rows, X_val: pd.DataFrame, y_va
         pipeline = fit_student(params, rows.take(params["augment"]), context)
     except Exception as error:  # (an interrupt is not caught: it ends the study)
         reason = f"{type(error).__name__}: {error}"[:500]
-        return StudentTrial(number, params, "FAIL", fit_s=time.perf_counter() - started, reason=reason,
-                            extra={"traceback": traceback.format_exc()[-2000:]})
+        return StudentTrial(number, params, "FAIL", fit_s=time.perf_counter() - started, reason=reason)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
     score = evaluation.score(metric, pipeline, X_val, y_val)
