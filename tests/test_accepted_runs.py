@@ -50,6 +50,9 @@ def feature(kind: str, n: int, rng: np.random.Generator):
         return pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
     if kind == "huge":
         return np.where(gaps, 1e300, rng.normal(size=n))
+    if kind == "free_text":  # a text column for the text encoders (TF-IDF in a one-trial run), with gaps
+        words = ["great", "late", "box", "never", "again", "service", "broken", "fine", "would", "buy"]
+        return [None if gap else " ".join(rng.choice(words, rng.integers(4, 9))) for gap in gaps]
     return np.full(n, 7)  # constant
 
 
@@ -71,7 +74,7 @@ def target(kind: str, n: int, rng: np.random.Generator):
 
 
 FEATURES = ["float", "int", "category", "bool", "nullable_int", "zoned_dates", "words_with_na_tokens",
-            "numbers_as_text", "numbers_and_words", "lists", "durations", "huge", "constant"]
+            "numbers_as_text", "numbers_and_words", "lists", "durations", "huge", "constant", "free_text"]
 TARGETS = ["binary", "binary_with_gaps", "rare_class", "one_class", "regression_with_inf_and_gaps", "multiclass"]
 
 

@@ -158,6 +158,16 @@ CASES = [
     ("score-func-for-another-task", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"},
                                                "features": {"score_funcs": ["f_regression"]}},
      r".*f_regression"),
+    # -- free text (issue 29) ------------------------------------------------------------------------
+    ("text-column-all-empty", lambda f: {"data": {"source": str(good_csv(f, note=" ")), "target": "y"}, "text": {"columns": ["note"]}},
+     r"text column 'note' is empty in every row; remove it from text.columns"),
+    ("text-column-of-numbers", lambda f: {"data": {"source": str(good_csv(f)), "target": "y"}, "text": {"columns": ["a"]}},
+     r"text column 'a' holds numbers, not text; remove it from text.columns"),
+    ("text-column-unknown", lambda f: {"data": {"source": str(good_csv(f, note="x")), "target": "y"}, "text": {"columns": ["nte"]}},
+     r"text.columns names 'nte', which is not in the table. Did you mean 'note'\? Remove it from text.columns"),
+    ("text-in-another-encoding", lambda f: {"data": {"source": str(good_csv(f, review=[f"the café served {i} crêpes, très bon" for i in range(60)])),
+                                                     "target": "y", "encoding": "latin-1"}},
+     r"text column 'review' reads as UTF-8 decoded with another encoding \(60 cells, e.g. 'the cafÃ©.*'\); set data.encoding: utf-8"),
     # -- the config itself --------------------------------------------------------------------------
     ("config-missing", lambda f: {"__path__": str(f / "nope.yaml")},
      r"config file '.*nope.yaml' does not exist; pass a YAML file such as config/breast_cancer.yaml"),

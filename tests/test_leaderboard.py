@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from automl.ensemble import FinalModel, Selection
-from automl.leaderboard import leaderboard, markdown, winner
+from automl.leaderboard import Champion, leaderboard, markdown, winner, with_test_scores
 from automl.search import SearchResult, TrialRecord
 
 
@@ -43,7 +43,7 @@ def test_a_blend_wins_by_one_name_with_its_members_and_weights(result):
     assert str(board["k"].dtype) == "Int64" and board["k"].iloc[3] == 5  # one type: no 5.0, no "None"
     table = markdown(board, "roc_auc")
     assert table.splitlines()[2].startswith("| blend(extra_trees#1×2, linear#0, mlp#4) | final | "
-                                            "0.9700 | 2.50 | 12.0 |")
+                                            "0.9700 | – | – | – | 2.50 | 12.0 |")
 
 
 def test_a_single_pipeline_wins_by_its_trials_name(result):
@@ -59,3 +59,23 @@ def test_the_trial_table_keeps_partial_scores_apart(result):
     assert list(table["trial"]) == [1, 2, 0, 4, 3, 5]  # complete ones by score, then the rest in order
     pruned = table.set_index("trial").loc[3]
     assert pd.isna(pruned["cv_score"]) and pruned["partial_cv_score"] == 0.99
+
+
+def test_the_board_compares_the_final_model_with_the_best_trial_and_the_champion(result):
+    """The final model's test score, its gaps out of fold (positive: better), the champion's row
+    beside it; every score rounded to four digits. For a metric where lower is better, the gaps
+    keep their meaning."""
+    selection = Selection({1: 1, 0: 1}, score=0.97123456, best_single=1, best_single_score=0.95, beats_single=True)
+    won = winner(result, FinalModel(None, "ensemble", "", selection))
+    board = with_test_scores(leaderboard(result, won, 1.0, 2.0), 0.96555555, 1.0, Champion("3", 0.98, 0.955))
+    final, champion = board.iloc[0], board.iloc[1]
+    assert (final["cv_score"], final["test_score"]) == (0.9712, 0.9656)
+    assert (final["gap_to_best_trial"], final["gap_to_champion"]) == (0.0212, -0.0088)
+    assert (champion["model"], champion["kind"], champion["cv_score"], champion["test_score"]) == (
+        "champion v3", "current champion", 0.98, 0.955)
+    assert list(board["model"][2:]) == ["extra_trees#1", "extra_trees#2", "linear#0", "mlp#4"]
+    assert "| champion v3 | current champion | 0.9800 | 0.9550 | – | – |" in markdown(board, "roc_auc")
+    lower = with_test_scores(leaderboard(result, won, 1.0, 2.0), 0.3, -1.0, None)
+    assert lower.iloc[0]["gap_to_best_trial"] == -0.1712  # 0.9712 against the lowest: mlp#4's 0.80
+    assert pd.isna(lower.iloc[0]["gap_to_champion"])
+    assert len(lower) == len(board) - 1  # no champion yet: no row for it

@@ -76,3 +76,51 @@ def test_the_device_is_decided_once_and_checked_before_anything_is_written(make_
         with pytest.raises(ConfigError, match="CUDA is not available on this machine"):
             load_and_validate(make_config(device="cuda", search={"families": ["mlp"]}))
     assert not store.exists()
+
+
+def test_the_run_the_version_and_the_model_describe_themselves(champion):
+    """What MLflow shows first: the parent run's description (what won out of fold, the trials, the test
+    score and rows, the champion's verdict), the version's, and the registered model's (what it
+    predicts, from which table, and the champion policy)."""
+    from mlflow import MlflowClient
+
+    config, uri, _, _ = champion
+    client = MlflowClient(uri)
+    version = client.get_model_version_by_alias("customers", "champion")
+    run = client.get_run(version.run_id)
+    note = run.data.tags["mlflow.note.content"]
+    won = run.data.tags["winner"]
+    assert note.startswith(f"**{won}** won: roc_auc {float(run.data.metrics['winner_cv_score']):.4f} out of fold")
+    assert "3 trials: 3 complete, 0 pruned, 0 failed." in note
+    assert "**champion moved**, the first registered model" in note
+    assert f"Test roc_auc {run.data.metrics['test_score']:.4f} on 60 rows" in note and "Took 0 min" in note
+    assert version.description == "Champion moved: the first registered model.\n\n" + note.rsplit("\n\nTook", 1)[0]
+    assert version.tags["test_rows"] == "60" and float(version.tags["cv_score"]) == run.data.metrics["winner_cv_score"]
+    model = client.get_registered_model("customers").description
+    assert model.startswith("Predicts `label` (binary, roc_auc) from ") and "not worse on the test rows" in model
+
+
+def test_the_champion_stays_with_a_clearly_better_model_and_moves_to_one_as_good(tmp_path, make_config):
+    """if_not_worse on whole runs, both ways: the label is the sign of x1·x2, which boosting learns and
+    a linear model cannot. A linear run after the boosting champion is worse on the same test rows
+    beyond their noise (the champion, loaded from the registry, predicts them): kept. The boosting
+    config run again makes the same model: as good out of fold and on the test rows: moved."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.uniform(-1, 1, (400, 3)), columns=["x1", "x2", "noise"])
+    frame["label"] = np.where(frame.x1 * frame.x2 > 0, "same", "opposite")
+    path = tmp_path / "xor.csv"
+    frame.to_csv(path, index=False)
+
+    def run(families):
+        return run_pipeline(make_config(name="xor", data={"source": str(path), "target": "label"},
+                                        search={"n_trials": 1, "cv_folds": 2, "families": families}))
+
+    first = run(["hist_gradient_boosting"]).registration
+    linear = run(["linear"]).registration
+    assert not linear.moved_alias and linear.reason.startswith("kept: worse than champion v1 beyond the noise on the "
+                                                               "80 test rows (Δ -0.")
+    again = run(["hist_gradient_boosting"]).registration
+    assert first.moved_alias and again.moved_alias, again.reason
+    assert again.reason.startswith("moved: at least as good out of fold") and "(Δ +0.0000" in again.reason
+    client = mlflow.MlflowClient(make_config().tracking.tracking_uri)
+    assert str(client.get_model_version_by_alias("xor", "champion").version) == "3"

@@ -1,7 +1,8 @@
 """PyTorch is imported only by a run that trains with it (issue 25: it costs seconds at every start):
 in a fresh interpreter, importing automl.pipeline and flows.cli and running a whole small run
 (run_pipeline, real stores in tmp_path) of scikit-learn families leaves torch unimported, and a run of
-the mlp family imports it and trains."""
+the mlp family imports it and trains; nor does a run that encodes a free-text column with TF-IDF
+(the pretrained encoder imports PyTorch when it first encodes)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.reviews import reviews
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,11 +28,11 @@ print(json.dumps({"after_import": after_import, "after_run": "torch" in sys.modu
 """
 
 
-def _run(tmp_path: Path, store_settings, mixed_frame, families: list[str]) -> dict:
+def _run(tmp_path: Path, store_settings, mixed_frame, families: list[str], **sections) -> dict:
     mixed_frame.to_csv(tmp_path / "mixed.csv", index=False)
     config = {"name": "torch-free", "data": {"source": str(tmp_path / "mixed.csv"), "target": "label"},
               "search": {"n_trials": 2, "cv_folds": 2, "families": families}, "device": "cpu",
-              "tracking": store_settings(tmp_path / "mlruns")}
+              "tracking": store_settings(tmp_path / "mlruns"), **sections}
     done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(config)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -37,7 +40,9 @@ def _run(tmp_path: Path, store_settings, mixed_frame, families: list[str]) -> di
 
 
 def test_a_run_of_scikit_learn_families_never_imports_torch(tmp_path, store_settings, mixed_frame):
-    got = _run(tmp_path, store_settings, mixed_frame, ["linear", "hist_gradient_boosting"])
+    """(The table has a free-text note, encoded with TF-IDF: one run, both claims.)"""
+    frame = mixed_frame.assign(note=reviews(len(mixed_frame), seed=0)["review"])
+    got = _run(tmp_path, store_settings, frame, ["linear", "hist_gradient_boosting"], text={"encoders": ["tfidf"]})
     assert got["n_trials"] == 2 and got["auc"] > 0.8
     assert not got["after_import"] and not got["after_run"]
 
@@ -46,3 +51,4 @@ def test_a_run_of_the_mlp_family_imports_it_when_it_trains(tmp_path, store_setti
     got = _run(tmp_path, store_settings, mixed_frame, ["mlp"])
     assert not got["after_import"] and got["after_run"]
     assert got["n_trials"] == 2 and "mlp" in got["winner"] and got["auc"] > 0.7
+

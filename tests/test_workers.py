@@ -120,7 +120,7 @@ def test_two_runs_at_once_on_the_postgresql_backed_server_agree_on_one_champion(
     uri = mlflow_on_postgres.uri
     path = tmp_path / "twins.yaml"
     path.write_text(yaml.safe_dump({
-        "name": "pg-twins", "data": {"source": "sklearn:breast_cancer"},
+        "name": "pg-twins", "data": {"source": "sklearn:breast_cancer"}, "champion": "if_better",
         "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
         "tracking": {"tracking_uri": uri, "artifact_location": str(tmp_path / "artifacts"),
                      "optuna_storage": "${PG_URL}"}}))

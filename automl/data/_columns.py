@@ -7,8 +7,11 @@ is and turns raw rows into the columns the models see, at training time and in t
 - a column of numbers with a share of words is a category, said with the fix (data.missing_values);
 - dates are expanded into parts (year, month, day, day of week, and hour when times vary);
 - ID-like columns (a distinct value per row: an integer key or a short code) are dropped;
-- free text (many distinct, long, multi-word strings), nested values (lists, mappings) and
-  columns holding one value in every row are dropped;
+- free text (many distinct, long, multi-word strings; and the columns text_columns names) is kept as
+  text, which the search's text encoders turn into numbers (TF-IDF + SVD, or a pretrained sentence
+  encoder); without any encoder (text.encoders: []) it is dropped. A served row's text column that
+  holds numbers is refused, naming the column;
+- nested values (lists, mappings) and columns holding one value in every row are dropped;
 - everything else is kept: numbers as numbers, the rest as categories.
 
 Each decision is a ColumnDecision, printed by `automl validate` and logged on the parent run; the
@@ -47,7 +50,7 @@ _ID_NAME = re.compile(r"(^|[_\s.\-])(id|key|uuid|guid|index|idx)$|^(id|uuid)[_\s
 class ColumnDecision:
     column: str
     read_as: str  # number, category, date, id, text, nested, constant
-    action: str  # kept, parsed, expanded, dropped
+    action: str  # kept, parsed, expanded, encoded (text), dropped
     detail: str = ""
     loud: bool = False  # a guess the user may want otherwise: also a warning
 
@@ -65,16 +68,22 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
     missing_values: words read as missing in columns of numbers, besides NA_TOKENS.
     decimal: the table's decimal mark ('.' or ','), for columns whose cells read either way
     ('44,143'); None: ',' when another column has decimal commas, else '.'.
+    text_encoders: the encoders the run's trials may turn free text into numbers with (named in the
+    column report); empty: free text is dropped. text_columns: columns kept as text whatever their
+    values look like.
     """
 
-    def __init__(self, missing_values: tuple[str, ...] = (), decimal: str | None = None):
+    def __init__(self, missing_values: tuple[str, ...] = (), decimal: str | None = None,
+                 text_encoders: tuple[str, ...] = ("tfidf",), text_columns: tuple[str, ...] = ()):
         self.missing_values = missing_values
         self.decimal = decimal
+        self.text_encoders = text_encoders
+        self.text_columns = text_columns
 
     def fit(self, X: pd.DataFrame, y=None) -> ColumnCleaner:
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.tokens_ = NA_TOKENS | {str(word).strip().lower() for word in self.missing_values}
-        decided = {str(column): _decide(str(column), X[column], self.tokens_) for column in X.columns}
+        decided = {str(column): self._decide(str(column), X[column]) for column in X.columns}
         mark, why = self._decimal_mark(decided)
         self.plans_, self.decisions_ = {}, []
         self.had_missing_ = []  # kept columns with a missing value in training (a served row may lack them)
@@ -89,6 +98,25 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
             if plan[0] != "drop" and self._apply(plan, column, values).isna().to_numpy().any():
                 self.had_missing_.append(column)
         return self
+
+    def _decide(self, column: str, values: pd.Series) -> tuple[tuple, ColumnDecision]:
+        """_decide's plan, with free text kept for the encoders (or dropped without any), and the
+        columns text_columns names read as text."""
+        if column in self.text_columns:
+            plan, decision = ("text",), ColumnDecision(column, "text", "kept", "named in text.columns")
+        else:
+            plan, decision = _decide(column, values, self.tokens_)
+        if plan != ("text",):
+            return plan, decision
+        if not self.text_encoders:
+            return ("drop",), ColumnDecision(column, "text", "dropped", f"{decision.detail}; text.encoders is empty")
+        encoders = " or ".join(self.text_encoders)
+        return plan, ColumnDecision(column, "text", "encoded", f"{decision.detail}; {encoders}, chosen per trial")
+
+    @property
+    def text_columns_(self) -> list[str]:
+        """The columns kept as text (the pipeline's text encoders take them)."""
+        return [column for column, plan in self.plans_.items() if plan[0] == "text"]
 
     def _decimal_mark(self, decided: dict) -> tuple[str, str]:
         if self.decimal is not None:
@@ -117,6 +145,8 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
             return pd.DataFrame({column: to_number(values, plan[1], column, getattr(self, "tokens_", NA_TOKENS))})
         if plan[0] == "date":
             return _date_parts(values, column, plan[1])
+        if plan[0] == "text":
+            _check_text(column, values)
         cells = values.astype(object)
         return pd.DataFrame({column: cells.where(cells.isna(), cells.astype(str)) if values.dtype.kind != "b"
                              else values})
@@ -124,6 +154,18 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.plans_})
         return np.asarray(self.transform(empty).columns, dtype=object)
+
+
+def _check_text(column: str, values: pd.Series) -> None:
+    """A text column whose rows hold numbers (a served batch with the column shifted, or its ids):
+    the encoder would read '12.5' as words."""
+    if not values.notna().any():  # (an optional column the rows left out: missing, not numbers)
+        return
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
+        first = values.dropna().tolist()[0]
+        raise ValueError(f"column '{column}' was text in training but these rows hold numbers (e.g. {first!r}); "
+                         "send the column's text as training had it, or check that the columns are in place")
 
 
 def _filled(values: pd.Series, tokens: frozenset[str]) -> pd.Series:
@@ -182,8 +224,8 @@ def _decide_text(column: str, values: pd.Series, filled: pd.Series) -> tuple[tup
         distinct = filled.nunique()
         words = filled.str.split().str.len().mean()
         if distinct >= 0.5 * n and distinct >= MIN_ROWS_TO_JUDGE and words >= 4:
-            return ("drop",), ColumnDecision(column, "text", "dropped", f"free text: {distinct} distinct values of "
-                                             f"{words:.0f} words on average; no text encoder in this search")
+            return ("text",), ColumnDecision(column, "text", "encoded", f"free text: {distinct} distinct values of "
+                                             f"{words:.0f} words on average")
         if distinct == n and len(values) == n:
             return ("drop",), ColumnDecision(column, "id", "dropped", "a distinct value per row: an ID says "
                                              "nothing about new rows")

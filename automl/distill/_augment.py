@@ -4,8 +4,9 @@ distillation uses it), on the cleaned columns the pipelines see.
 Each synthetic row starts from a training row e and its nearest neighbour e' (in the space the MLP
 sees: numbers imputed and standardised, categories one-hot). For each column, with probability
 `swap`: a category takes e''s value; a number is drawn from N(e'_c, |e_c - e'_c| / spread) (where
-either is missing, e''s value is taken). Rounds over every row are made until `n_rows` are drawn,
-then shuffled. The rows carry no label: the teacher gives them one.
+either is missing, e''s value is taken); a free-text cell is swapped whole, as a category. Rounds
+over every row are made until `n_rows` are drawn, then shuffled. The rows carry no label: the
+teacher gives them one.
 """
 
 from __future__ import annotations

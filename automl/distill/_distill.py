@@ -106,7 +106,7 @@ def distill(config: RunConfig, teacher: str | None = None,
 def student_context(plan: Distillation) -> StudentContext:
     d = plan.prepared.dataset
     return StudentContext(d.task, d.numeric_columns, d.categorical_columns, plan.teacher.classes, plan.device,
-                          plan.config.seed, plan.config.distill.max_epochs)
+                          plan.config.seed, plan.config.distill.max_epochs, tuple(d.text_columns))
 
 
 def validation_split(plan: Distillation) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:

@@ -11,6 +11,8 @@ mixed with the true labels), their search space, and how each family is built an
   targets by their cross-entropy, each row once per class weighted by its target probability (the
   log loss of that weighted table is the cross-entropy against the soft targets); a temperature would
   only flatten a tree's outputs, so it has none. Regression: the mixed values, as the MLP.
+
+Free-text columns are read through TF-IDF + SVD (TEXT_WIDTH numbers each), whatever the teacher used.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import Pipeline
 
 from automl import nn
-from automl.features import build_native_preprocessor, build_preprocessor
+from automl.extras import TFIDF
+from automl.features import TextEncoding, build_native_preprocessor, build_preprocessor
 from automl.models import Suggest
 from automl.search import log_target_suits
 
+TEXT_WIDTH = 32  # a text column's numbers in a student (TF-IDF + SVD: cheap on one row, unlike the sentence encoder)
 MIN_WEIGHT = 1e-3  # a tree student's row for a class whose target probability is below this is left out
 MLP_TRAINING = {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 1e-5, "batch_size": 256,
                 "schedule": "flat_cosine", "patience": 8}
@@ -73,10 +77,15 @@ class StudentContext:
     device: str = "cpu"
     seed: int = 0
     max_epochs: int = 100
+    text: tuple[str, ...] = ()  # free-text columns (Dataset.text_columns)
 
     @property
     def is_classification(self) -> bool:
         return self.task != "regression"
+
+    def text_encoding(self) -> TextEncoding | None:
+        """A student reads text columns through TF-IDF + SVD, whatever encoder the teacher had."""
+        return TextEncoding(self.text, TFIDF, TEXT_WIDTH, self.seed) if self.text else None
 
 
 def suggest_student(trial: optuna.Trial, students: list[str], augment_max: int, context: StudentContext) -> dict:
@@ -115,9 +124,10 @@ def build_student(params: dict, context: StudentContext) -> Pipeline:
                       random_state=context.seed)
         estimator = (nn.DistilledMLPClassifier(temperature=model["temperature"], alpha=model["alpha"], **common)
                      if context.is_classification else nn.TorchMLPRegressor(**common))
-        return Pipeline([("preprocess", build_preprocessor(context.numeric, context.categorical)),
+        preprocess = build_preprocessor(context.numeric, context.categorical, context.text_encoding())
+        return Pipeline([("preprocess", preprocess),
                          ("select", "passthrough"), ("model", estimator)])
-    preprocess, mask = build_native_preprocessor(context.numeric, context.categorical)
+    preprocess, mask = build_native_preprocessor(context.numeric, context.categorical, context.text_encoding())
     kind = HistGradientBoostingClassifier if context.is_classification else HistGradientBoostingRegressor
     estimator = kind(max_leaf_nodes=model["max_leaf_nodes"], max_iter=model["max_iter"],
                      learning_rate=model["learning_rate"], early_stopping=False, random_state=context.seed,

@@ -27,6 +27,8 @@ from sklearn.pipeline import Pipeline
 
 import automl.search._rows as _rows
 from automl.evaluation import METRICS, score_predictions
+from automl.extras import PRETRAINED
+from automl.features import uncached_seconds
 from automl.models import get_family
 from automl.nn import Callback, TrainState
 from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_reserve
@@ -57,6 +59,11 @@ def tell_restored(logger: TrialLogger, records: list[TrialRecord]) -> None:
 
 class OutOfTime(Exception):
     """The deadline leaves no room for the next fold or epoch: the group ends pruned, the search stops."""
+
+
+class EncodingTooLong(Exception):
+    """Encoding the texts the run has not encoded yet would take more than the search has left: the
+    group ends pruned before its first fold; the search goes on (other encoders cost seconds)."""
 
 
 def cv_splitter(task: str, folds: int, seed: int):
@@ -110,6 +117,7 @@ class CrossValidation:
                                             worker=self.worker, started_at=now)) for t, p in zip(trials, params)]
         running = list(group)
         try:
+            self._check_encoding(group)
             self._fit_first_to_budget(group)
             for trial in group:
                 trial.optuna_trial.set_user_attr("pipeline_params", trial.record.params)
@@ -124,6 +132,8 @@ class CrossValidation:
                 trial.record.state, trial.record.value = "COMPLETE", float(np.mean(trial.record.fold_scores))
         except OutOfTime as error:
             self.stopped = True
+            _end(running, "PRUNED", str(error))
+        except EncodingTooLong as error:
             _end(running, "PRUNED", str(error))
         except BaseException as error:  # e.g. CUDA out of memory: this group fails, the study goes on
             _end(running, "FAIL", f"{type(error).__name__}: {error}"[:500])
@@ -248,6 +258,19 @@ class CrossValidation:
                       group[0].record.number, 100 * fraction, said)
             for trial in group:
                 trial.record.params["rows_fraction"] = round(fraction, 4)
+
+    def _check_encoding(self, group: list[_GroupTrial]) -> None:
+        """With a deadline and the pretrained text encoder: its first trial encodes every text of
+        the table at once, which no fold or epoch check can interrupt; it must fit the time left
+        (unless no trial has completed: the first always runs, as in _check_time)."""
+        if self.deadline.at is None or group[0].record.params.get("text_encoder") != PRETRAINED \
+                or not self.completed_any():
+            return
+        space = self.space
+        seconds = uncached_seconds(self.X, space.text, space.embedding_cache, space.text_device)
+        if seconds > 1.0 and seconds > self.deadline.search_left():
+            raise EncodingTooLong(f"encoding the texts would take about {seconds:.0f} s, more than the "
+                                  f"{max(self.deadline.search_left(), 0):.0f} s the search has left")
 
     def _check_time(self, running: list[_GroupTrial], fold: int) -> None:
         """Stop before a fold that the deadline has no room for (estimated from the group's earlier

@@ -56,9 +56,11 @@ def parent_runs(tracking_uri: str, experiment: str, config_name: str) -> list[Pa
                               run_view_type=ViewType.ACTIVE_ONLY, order_by=["attributes.start_time DESC"],
                               max_results=1000)
     named = re.compile(re.escape(config_name) + r"-\d{8}-\d{6}-[0-9a-f]{4}")  # (LIKE: '_' is a wildcard)
-    return [ParentRun(RunRef(uri, found.experiment_id, r.info.run_id, r.info.run_name), r.info.status,
+    # A run is known by its study's name (the name it started with): once registered, its display
+    # name says what won (tracking.describe).
+    return [ParentRun(RunRef(uri, found.experiment_id, r.info.run_id, r.data.tags["optuna_study"]), r.info.status,
                       r.data.tags.get(PROCESS_TAG, ""), dict(r.data.tags))
-            for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags and named.fullmatch(r.info.run_name or "")]
+            for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags and named.fullmatch(r.data.tags["optuna_study"])]
 
 
 def end_with_children(run: RunRef, status: str, reason: str) -> None:

@@ -1,6 +1,6 @@
 """The Model Registry: log the final model on its parent run, register it, and move the
-`champion` alias only when the new version beats the current champion on the same metric. A
-distilled student (automl distill) is registered by the same path with the `student` alias.
+`champion` alias as the champion policy says (automl.tracking._champion). A distilled student
+(automl distill) is registered by the same path with the `student` alias, never `champion`.
 
 Registration is idempotent per run: a retry (Prefect retries the register task on I/O errors)
 finds the version this run already made, or the model it already logged, and makes no second
@@ -22,8 +22,10 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service import utils as mlflow_tracking_utils
 
+from automl.extras import TEXT_PACKAGES
 from automl.locks import NamedLock
 from automl.scoped import environment
+from automl.tracking._champion import ChampionPolicy, Decision, HoldoutScore, decide
 from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
@@ -45,12 +47,16 @@ def model_requirements(model) -> list[str]:
     """What serving `model` needs, pinned to what trained it (declared, not inferred: inference
     loads the model in a subprocess and costs seconds per run). PyTorch only for a model that
     holds a PyTorch estimator: a scikit-learn model's environment goes without it (hundreds of MB
-    as the CPU build; gigabytes as the CUDA build pip installs by default on Linux). Everything else
+    as the CPU build; gigabytes as the CUDA build pip installs by default on Linux). A model that
+    encodes text with the pretrained sentence encoder also pins the text extra's packages (its
+    weights' package, transformers, tokenizers) and PyTorch. Everything else
     loading imports (PyYAML, pydantic, matplotlib for the shipped automl code) comes with mlflow.
     tests/service/test_load_anywhere.py builds an environment from these alone, for each kind of
     model a run registers."""
     packages = ["mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
-    packages += ["torch"] if holds_torch(model) else []
+    encodes = holds_sentence_encoder(model)
+    packages += ["torch"] if encodes or holds_torch(model) else []
+    packages += list(TEXT_PACKAGES.values()) if encodes else []
     return [f"{name}=={installed_version(name).split('+')[0]}" for name in packages]
 
 
@@ -58,6 +64,19 @@ def holds_torch(model) -> bool:
     """Whether loading `model` imports PyTorch: an estimator of automl.nn or of torch anywhere among
     its parameters (a pipeline's steps, a blend's members, a RowSample's estimator, a served model's
     pipeline, a PythonModel's attributes)."""
+    return any(type(item).__module__.split(".")[0] == "torch" or type(item).__module__.startswith("automl.nn")
+               for item in _parts(model))
+
+
+def holds_sentence_encoder(model) -> bool:
+    """Whether `model` encodes text with the pretrained sentence encoder (automl.features'
+    SentenceEncoder) anywhere among its parts."""
+    return any(type(item).__name__ == "SentenceEncoder" and type(item).__module__.startswith("automl.features")
+               for item in _parts(model))
+
+
+def _parts(model):
+    """`model` and every estimator and value among its parameters, each once."""
     from mlflow.pyfunc import PythonModel  # (kept out of the writer process's imports)
 
     seen, stack = set(), [model]
@@ -66,9 +85,7 @@ def holds_torch(model) -> bool:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        module = type(item).__module__
-        if module.split(".")[0] == "torch" or module.startswith("automl.nn"):
-            return True
+        yield item
         if isinstance(item, list | tuple):
             stack.extend(item)
         elif isinstance(item, dict):
@@ -77,23 +94,27 @@ def holds_torch(model) -> bool:
             stack.extend(vars(item).values())
         elif hasattr(item, "get_params") and not isinstance(item, type):  # an estimator, not its class
             stack.extend(item.get_params(deep=False).values())
-    return False
 
 
-@dataclass(frozen=True)
-class HoldoutScore:
-    """The new model's score on the test split, and which way is better for its metric."""
-
-    metric: str
-    value: float
-    greater_is_better: bool
-
-    def beats(self, other: float) -> bool:
-        return self.value > other if self.greater_is_better else self.value < other
-
-    def tags(self) -> dict[str, str]:
-        """The version's tags from creation, which the champion policy compares."""
-        return {"metric": self.metric, "test_score": repr(self.value)}
+def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score: HoldoutScore,
+                   input_schema=None, lock_store: str | None = None,
+                   policy: ChampionPolicy | None = None) -> Registration:
+    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` as
+    `policy` says (if_not_worse without a comparison when None). `input_schema` (an MLflow Schema)
+    overrides the one inferred from `X_example`. `lock_store`: where two runs' champion decisions
+    are ordered when the tracking store cannot order them (see champion_lock)."""
+    policy = policy or ChampionPolicy()
+    client = MlflowClient(run.tracking_uri)
+    version = log_and_register(run, model, X_example, name, score.version_tags(), input_schema)
+    with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
+        registration, decision = _maybe_move_champion(client, name, version, score, policy)
+    paired = decision.paired
+    RunLog(run).log(tags={"registered_model": name, "registered_version": version, "champion_policy": policy.rule,
+                          "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
+                    metrics={"champion_previous_score": registration.previous_score,
+                             **({"champion_test_difference": paired.difference, "champion_test_difference_low":
+                                 paired.low, "champion_test_difference_high": paired.high} if paired else {})})
+    return registration
 
 
 def log_and_register(run: RunRef, model, X_example: pd.DataFrame, name: str, tags: dict[str, str],
@@ -118,22 +139,6 @@ def register_student(run: RunRef, model, X_example: pd.DataFrame, name: str, tag
     MlflowClient(run.tracking_uri).set_registered_model_alias(name, STUDENT, version)
     RunLog(run).log(tags={"registered_model": name, "registered_version": version, "registered_alias": STUDENT})
     return version
-
-
-def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score: HoldoutScore,
-                   input_schema=None, lock_store: str | None = None) -> Registration:
-    """Log `model` (the whole pipeline) on the run, register it under `name`, move `champion` if it wins.
-    `input_schema` (an MLflow Schema) overrides the one inferred from `X_example`. `lock_store`:
-    where two runs' champion decisions are ordered when the tracking store cannot order them (see
-    champion_lock)."""
-    client = MlflowClient(run.tracking_uri)
-    version = log_and_register(run, model, X_example, name, score.tags(), input_schema)
-    with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
-        registration = _maybe_move_champion(client, name, version, score)
-    RunLog(run).log(tags={"registered_model": name, "registered_version": version,
-                          "champion_moved": registration.moved_alias, "champion_reason": registration.reason},
-                    metrics={"champion_previous_score": registration.previous_score})
-    return registration
 
 
 @contextmanager
@@ -205,24 +210,70 @@ def _log_model(run: RunRef, model, X_example: pd.DataFrame, input_schema=None) -
     return info.model_uri
 
 
-def _maybe_move_champion(client: MlflowClient, name: str, version: str, score: HoldoutScore) -> Registration:
+def _maybe_move_champion(client: MlflowClient, name: str, version: str, score: HoldoutScore,
+                         policy: ChampionPolicy) -> tuple[Registration, Decision]:
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         current = None
+    if current is not None and str(current.version) == version:  # a retry after the alias moved
+        return Registration(name, version, True, f"moved: v{version} of this run is the champion already",
+                            None), Decision(True, "")
     if current is None:
+        decision = Decision(policy.rule != "never", "moved: the first registered model" if policy.rule != "never"
+                            else "kept: the policy is never (the alias is set by hand)")
+    else:
+        decision = decide(policy.rule, score, str(current.version), current.tags, _paired(policy, current))
+    if decision.moves:
         client.set_registered_model_alias(name, CHAMPION, version)
-        return Registration(name, version, True, "first registered model", None)
-    if str(current.version) == version:  # a retry after the alias moved
-        return Registration(name, version, True, f"v{version} of this run is the champion already", None)
-    old_metric = current.tags.get("metric")
-    old_score = float(current.tags["test_score"]) if "test_score" in current.tags else None
-    if old_metric != score.metric or old_score is None:
-        return Registration(name, version, False, f"champion v{current.version} was scored with "
-                            f"'{old_metric}', not '{score.metric}'; set the alias by hand to compare", old_score)
-    wins = score.beats(old_score)
-    if wins:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    verdict = "beats" if wins else "does not beat"
-    return Registration(name, version, wins, f"test {score.metric} {score.value:.6g} {verdict} champion "
-                        f"v{current.version}'s {old_score:.6g}", old_score)
+    previous = None if current is None else _float_tag(current.tags, "test_score")
+    return Registration(name, version, decision.moves, decision.reason, previous), decision
+
+
+def _paired(policy: ChampionPolicy, current):
+    """The new model against the champion on the test rows, for if_not_worse; None where the champion
+    cannot score them (another table's columns, a model that no longer loads): its recorded test
+    score decides then."""
+    if policy.rule != "if_not_worse" or policy.compare is None:
+        return None
+    try:
+        return policy.compare(str(current.version))
+    except Exception:  # noqa: BLE001 (any failure of the old model: the recorded scores decide)
+        return None
+
+
+def _float_tag(tags, key: str) -> float | None:
+    try:
+        return float(tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def describe(run: RunRef, registration: Registration, text: str, model_text: str, title: str) -> None:
+    """What MLflow shows first: the parent run's name in the run list (its start, local time, then
+    `title`: what won, its score, the champion's verdict; the run keeps its study's name as the tag
+    `optuna_study`), its description (`text`, and how long the run has taken), its model version's
+    (the champion's verdict, then `text`) and the registered model's (`model_text`)."""
+    import time
+    from datetime import datetime
+
+    client = MlflowClient(run.tracking_uri)
+    started = client.get_run(run.run_id).info.start_time / 1000
+    client.update_run(run.run_id, name=f"{datetime.fromtimestamp(started):%m-%d %H:%M} {title}")
+    took = time.time() - started
+    minutes, seconds = divmod(int(round(took)), 60)
+    RunLog(run).log(tags={"mlflow.note.content": f"{text}\n\nTook {minutes} min {seconds} s to here."})
+    verdict, _, why = registration.reason.partition(": ")  # (verdict first: the versions table shows a line)
+    client.update_model_version(registration.name, registration.version,
+                                description=f"Champion {verdict}: {why}.\n\n{text}")
+    client.update_registered_model(registration.name, description=model_text)
+
+
+def champion_scores(tracking_uri: str, name: str) -> tuple[str, float | None, float | None] | None:
+    """The current champion of `name`: (its version, the out-of-fold and test scores recorded on it);
+    None when there is none yet."""
+    try:
+        current = MlflowClient(tracking_uri).get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return str(current.version), _float_tag(current.tags, "cv_score"), _float_tag(current.tags, "test_score")

@@ -75,6 +75,13 @@ def trial_run(record: TrialRecord, parent_run_id: str, now_ms: int) -> tuple[dic
     return tags, trial_params(record), metrics
 
 
+def trial_run_name(record: TrialRecord) -> str:
+    """`trial-011-mlp`, marked where the trial did not complete (`trial-011-mlp · pruned`): in MLflow's
+    run list every child run carries the same tick, so the name says it."""
+    mark = "interrupted" if record.interrupted else {"PRUNED": "pruned", "FAIL": "failed"}.get(record.state)
+    return f"trial-{record.number:03d}-{record.family}" + (f" · {mark}" if mark else "")
+
+
 def run_times(record: TrialRecord) -> tuple[int | None, int | None]:
     """The child run's start and end (ms since the epoch): the trial's own, so MLflow's Duration is its wall time."""
     if record.started_at is None:
@@ -100,8 +107,7 @@ class TrialRuns:
 
     def log_trial(self, record: TrialRecord) -> None:
         tags, params, metrics = trial_run(record, self.parent.run_id, int(time.time() * 1000))
-        run = ChildRun(f"trial-{record.number:03d}-{record.family}", tags, params, metrics, run_status(record),
-                       *run_times(record))
+        run = ChildRun(trial_run_name(record), tags, params, metrics, run_status(record), *run_times(record))
         self._writer.submit(self._owner, write_run, self.parent.tracking_uri, self.parent.experiment_id, run)
         self.count += 1
 

@@ -26,11 +26,13 @@ METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path, families=None):
+def automl(train: Path, test: Path, target: str, task: str, budget: float, work: Path, families=None,
+           extra: dict | None = None):
     """This project as a user runs it: `automl run` as a process on a generated config, its start-up
     (imports, checks, Prefect's temporary server on a fresh PREFECT_HOME, as on a fresh machine)
     inside the clock (`families`: one family alone, for the automl-FAMILY contenders; "all": every
-    family; None: the defaults). Prints the share of the budget the search and the refit had
+    family; None: the defaults; `extra`: config sections merged in, e.g. benchmarks/text.py's text:).
+    Prints the share of the budget the search and the refit had
     (the issue asks ≥ 85 % at 60 s)."""
     import mlflow
     import yaml
@@ -46,6 +48,8 @@ def automl(train: Path, test: Path, target: str, task: str, budget: float, work:
         "tracking": {"tracking_uri": f"sqlite:///{store / 'mlflow.db'}", "artifact_location": str(store / "artifacts"),
                      "optuna_storage": str(work / "optuna.journal")},
     }
+    for key, value in (extra or {}).items():
+        config[key] = {**config.get(key, {}), **value}
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PREFECT_HOME": str(work / "prefect-home"), "PYTHONPATH": str(ROOT)}
@@ -65,7 +69,8 @@ def automl(train: Path, test: Path, target: str, task: str, budget: float, work:
           f"(wall {fit_s:.1f} s, {int(run.metrics.get('n_trials', 0))} trials)", file=sys.stderr)
     info = {"n_trials": int(run.metrics.get("n_trials", 0)), "best_family": run.tags.get("winner_family"),
             "winner": run.tags.get("winner"), "final_model": run.params.get("final_model"),
-            "cv_score": run.metrics.get("winner_cv_score"), "search_share": round(share, 3)}
+            "cv_score": run.metrics.get("winner_cv_score"), "search_share": round(share, 3),
+            "text_encoder": run.params.get("best_trial.text_encoder")}
     return model, fit_s, info
 
 

@@ -42,19 +42,27 @@ def test_messy_csv_is_read_and_every_decision_said(messy, make_config):
     assert {"signed_up.year", "signed_up.month", "signed_up.weekday", "signed_up.hour"} <= set(dataset.X.columns)
     assert dataset.X["signed_up.year"].min() == 2024 and "signed_up" not in dataset.X.columns
     assert (said["row_id"].read_as, said["row_id"].action) == ("id", "dropped")
-    assert (said["comment"].read_as, said["comment"].action) == ("text", "dropped")
+    assert (said["comment"].read_as, said["comment"].action) == ("text", "encoded")  # kept, for the text encoders
+    assert said["comment"].detail.startswith("free text: 120 distinct values of 8 words on average; tfidf")
     assert not said["plan"].changed and not said["visits"].changed
-    assert "row_id" not in dataset.X.columns and "comment" not in dataset.X.columns
-    assert set(dataset.categorical_columns) == {"plan"}
+    assert "row_id" not in dataset.X.columns and dataset.X["comment"].iloc[0] == notes_of(messy)[0]
+    assert set(dataset.categorical_columns) == {"plan"} and dataset.text_columns == ["comment"]
+
+
+def notes_of(path) -> list[str]:
+    return pd.read_csv(path, sep=";")["comment"].tolist()
 
 
 def test_the_cleaner_takes_served_rows_as_training_did(messy, make_config):
     dataset = load_dataset(make_config(data={"source": str(messy), "target": "churned"}))
-    raw = pd.read_csv(messy, sep=";").drop(columns=["churned", "row_id", "comment"]).head(3)
+    raw = pd.read_csv(messy, sep=";").drop(columns=["churned", "row_id"]).head(3)
     raw["income"] = raw["income"].astype(object)
     raw.loc[0, "income"] = 4200  # a number where training saw text
     again = dataset.cleaner.transform(raw)
     assert list(again.columns) == list(dataset.X.columns) and again.loc[0, "income"] == 4200.0
+    with pytest.raises(ValueError, match=r"^column 'comment' was text in training but these rows hold numbers "
+                                         r"\(e.g. 12\); send the column's text"):
+        dataset.cleaner.transform(raw.assign(comment=[12, 7, 3]))  # (the ids pasted where the text was)
     raw.loc[1, "income"] = "lots"
     with pytest.raises(ValueError, match="column 'income' holds 'lots', which is not a number"):
         dataset.cleaner.transform(raw)
@@ -163,3 +171,14 @@ def test_nested_and_constant_columns_are_dropped_and_said():
     frame = pd.DataFrame({"tags": [["a"], [], ["a", "b"]] * 8, "country": ["NL"] * 24, "x": list(range(12)) * 2})
     decisions = {d.column: (d.read_as, d.action) for d in ColumnCleaner().fit(frame).decisions_}
     assert decisions == {"tags": ("nested", "dropped"), "country": ("constant", "dropped"), "x": ("number", "kept")}
+
+
+def test_text_whose_bytes_were_not_utf8_is_refused_naming_the_column(make_config):
+    """Bytes decoded with replacement characters (a Parquet column of latin-1 bytes, read as UTF-8)."""
+    frame = pd.DataFrame({"review": [b"caf\xe9 number %d was tr\xe8s bon" % i for i in range(40)],
+                          "label": ["a", "b"] * 20})
+    with pytest.raises(DataError, match=r"^text column 'review' holds 40 cell\(s\) with U\+FFFD, the replacement "
+                                        r"character \(bytes that were not UTF-8 text, e.g. "
+                                        r"'caf\ufffd number 0 was tr\ufffds bon'\); decode the column with its own "
+                                        r"encoding \(e.g. latin-1\)"):
+        load_dataset(make_config(data={"source": "frame", "target": "label"}), frame)

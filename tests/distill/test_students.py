@@ -103,3 +103,32 @@ def test_a_test_table_run_is_compared_without_its_test_size():
     assert teachers.differences(TrainingSplit(0, 0.2, None, 240, 60)) == [
         "test_source 'test.csv' (the teacher's) against None", "n_train 300 (the teacher's) against 240",
         "n_test 100 (the teacher's) against 60"]
+
+
+@pytest.mark.parametrize("family, model", [
+    ("hist_gradient_boosting", {"max_leaf_nodes": 7, "max_iter": 30, "learning_rate": 0.2}),
+    ("mlp", {"hidden_layers": 1, "hidden_width": 32, "temperature": 2.0}),
+])
+def test_a_student_reads_free_text_through_tfidf(family, model):
+    """A table whose label is one word of its review: the student reads the text column (TF-IDF + SVD);
+    without it (the other column is noise) it could only guess, 0.5."""
+    from tests.reviews import reviews
+
+    train, test = reviews(300, seed=0), reviews(200, seed=1)
+    X, y = train[["review", "noise"]], train["label"]
+    classes = np.array(["good", "poor"])
+    teacher_proba = np.where((y == "good").to_numpy()[:, None], [0.9, 0.1], [0.1, 0.9])
+    rows = teach(_Fixed(classes, teacher_proba), X, y, X.iloc[:0], classes)
+    context = StudentContext("binary", ["noise"], [], classes, seed=0, max_epochs=30, text=("review",))
+    student = fit_student({"family": family, "augment": 0, "model": {**model, "alpha": 0.5}}, rows, context)
+    assert np.mean(student.predict(test[["review", "noise"]]) == test["label"]) > 0.7
+
+
+class _Fixed:
+    """A 'teacher' that gives known probabilities for the rows it was handed (in order)."""
+
+    def __init__(self, classes, proba):
+        self.classes_, self.proba = classes, proba
+
+    def predict_proba(self, X):
+        return self.proba[:len(X)]

@@ -174,7 +174,7 @@ def test_sigkilled_at_observed_points_and_resumed_loses_nothing(crash_config, st
     experiment = client.get_experiment_by_name("crashy").experiment_id
     [parent] = client.search_runs([experiment], "tags.`optuna_study` LIKE 'crashy-%'")
     assert parent.info.status == "FINISHED" and int(parent.data.tags["automl.resumed"]) == len(crashed)
-    study = optuna.load_study(study_name=parent.info.run_name, storage=optuna.storages.JournalStorage(
+    study = optuna.load_study(study_name=parent.data.tags["optuna_study"], storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))))
     records = {t.user_attrs["record"]["number"]: t for t in study.trials}
     assert sorted(records) == list(range(len(study.trials)))  # each number once
@@ -189,7 +189,7 @@ def test_sigkilled_at_observed_points_and_resumed_loses_nothing(crash_config, st
     [version] = client.search_model_versions("name = 'crashy'")
     assert version.run_id == parent.info.run_id and {"metric", "test_score"} <= set(version.tags)
     assert client.get_model_version_by_alias("crashy", "champion").version == version.version
-    assert not (store / "checkpoints" / parent.info.run_name).exists()  # removed once finished
+    assert not (store / "checkpoints" / parent.data.tags["optuna_study"]).exists()  # removed once finished
     assert flow_run_states(crashed) == ["CRASHED"] * len(crashed)  # each killed run's flow run, once resumed
 
 

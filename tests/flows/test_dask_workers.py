@@ -59,7 +59,8 @@ def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_clus
     client = mlflow.MlflowClient(config.tracking.tracking_uri)
     [parent] = client.search_runs([client.get_experiment_by_name(config.experiment_name).experiment_id],
                                   "tags.`mlflow.parentRunId` IS NULL")
-    study = optuna.load_study(study_name=parent.info.run_name, storage=make_storage(config.tracking.optuna_storage))
+    study_name = parent.data.tags["optuna_study"]
+    study = optuna.load_study(study_name=study_name, storage=make_storage(config.tracking.optuna_storage))
     assert sorted(t.number for t in study.trials) == list(range(8))
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=100)
@@ -69,7 +70,7 @@ def test_two_dask_workers_fill_one_study_as_prefect_tasks(make_config, dask_clus
     assert [str(v.version) for v in client.search_model_versions("name = 'dask-workers'")] == ["1"]
     # This run's (the server is the session's): the tasks of its search-workers subflow, named after the study.
     found = httpx.post(f"{server}/task_runs/filter", json={
-        "flow_runs": {"name": {"any_": [f"search-workers[{parent.info.run_name}]"]}},
+        "flow_runs": {"name": {"any_": [f"search-workers[{study_name}]"]}},
         "task_runs": {"name": {"any_": ["search-worker[0]", "search-worker[1]"]}}, "limit": 50}).json()
     assert sorted((r["name"], r["state"]["type"]) for r in found) == [("search-worker[0]", "COMPLETED"),
                                                                       ("search-worker[1]", "COMPLETED")]

@@ -88,7 +88,11 @@ def test_the_summary_names_a_winner_that_scores_well(whole_run):
 
 def test_the_parent_run_is_finished_and_tagged_with_the_data_config_and_flow_run(whole_run, parent):
     tags = parent.data.tags
-    assert parent.info.status == "FINISHED" and parent.info.run_name == whole_run.summary["study_name"]
+    assert parent.info.status == "FINISHED" and parent.data.tags["optuna_study"] == whole_run.summary["study_name"]
+    # named in the run list by when it started, what won, its score out of fold, and the champion's verdict
+    winner = tags["winner"] if tags["winner_family"] != "blend" else f"blend×{tags['winner'].count('#')}"
+    assert re.fullmatch(rf"\d\d-\d\d \d\d:\d\d {re.escape(winner)} {whole_run.summary['cv_score']:.4f} moved",
+                        parent.info.run_name), parent.info.run_name
     assert (tags["dataset"], tags["task"], tags["metric"]) == ("breast_cancer", "binary", "roc_auc")
     assert tags["config_hash"] == whole_run.config.config_hash() and tags["champion_moved"] == "True"
     assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/runs/flow-run/{tags['prefect.flow_run_id']}",
@@ -346,7 +350,9 @@ def test_two_runs_started_together_on_a_fresh_store_both_finish(tmp_path, store,
     import sys
 
     path = tmp_path / "twins.yaml"
-    path.write_text(yaml.safe_dump({"name": "twins", "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
+    # (champion: if_better, so the better test score decides, whichever run registers second)
+    path.write_text(yaml.safe_dump({"name": "twins", "champion": "if_better",
+                                    "search": {"n_trials": 3, "cv_folds": 2, "families": ["linear"]},
                                     "tracking": {**store_settings(store),
                                                  "optuna_storage": f"sqlite:///{store / 'optuna.db'}"}}))
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}

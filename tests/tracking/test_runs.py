@@ -44,6 +44,9 @@ def test_parent_and_nested_trial_runs(parent):
     assert set(children) == {"0", "1", "2"} and runs.count == 3
     done = children["0"]
     assert done.info.status == "FINISHED" and done.info.run_name == "trial-000-mlp"
+    # in the run list every child has the same tick: the name says which did not complete
+    assert (children["1"].info.run_name, children["2"].info.run_name) == ("trial-001-mlp · pruned",
+                                                                          "trial-002-mlp · failed")
     assert done.data.params == {"family": "mlp", "k": "3", "score_func": "f_classif", "learning_rate": "0.01",
                                 "mlp.dropout": "0.1", "mlp.optimizer": "adamw", "mlp.learning_rate": "0.01"}
     assert done.data.metrics["cv_score"] == pytest.approx(0.9)
