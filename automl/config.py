@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from automl.names import FAMILY_NAMES, did_you_mean
+from automl.names import FAMILY_NAMES, STUDENT_NAMES, did_you_mean
 from automl.secrets import has_password, redact, redact_values, resolve_env
 
 # One flat Literal per choice, so the Prefect form renders a single dropdown.
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 MetricChoice = Literal["auto", "roc_auc", "accuracy", "f1", "f1_macro", "log_loss", "rmse", "mae", "r2"]
 Family = Literal[FAMILY_NAMES]  # (automl.names: the one list, which automl.models registers)
+Student = Literal[STUDENT_NAMES]  # the families automl distill trains students of
 ScoreFunc = Literal["f_classif", "mutual_info_classif", "f_regression", "mutual_info_regression"]
 TextEncoder = Literal["tfidf", "minilm"]  # (automl.extras.TEXT_ENCODERS)
 ALL_FAMILIES: list[str] = list(FAMILY_NAMES)
@@ -427,6 +428,55 @@ class ScoreConfig(_Section):
         return value
 
 
+class DistillConfig(_Section):
+    """`automl distill`: a small, fast student of the champion (knowledge distillation), registered beside it."""
+
+    teacher: str | None = Field(
+        None, title="Teacher", description="models:/NAME@ALIAS or models:/NAME/VERSION; empty: this config's "
+        "registered model @champion. Its training run must have split this config's table as this config does.",
+    )
+    students: list[Student] = Field(
+        default_factory=lambda: list(STUDENT_NAMES), min_length=1, title="Student families",
+        description="mlp: the PyTorch MLP (int8-quantised where that costs no more than the tolerance); "
+        "hist_gradient_boosting: a shallow boosting model (fast single rows).",
+    )
+    n_trials: int = Field(20, ge=1, title="Trials", description="Students the Optuna study trains (its own study).")
+    tolerance: float = Field(
+        0.01, ge=0, lt=1, title="Tolerance",
+        description="The student kept is the smallest whose validation score is within this share of the best "
+        "student's (0.01: 1 %); the int8 student replaces the float one when its test score is within it too.",
+    )
+    augment_max: int = Field(
+        4, ge=0, le=50, title="Augmentation multiple",
+        description="At most this many augmented rows per training row (MUNGE: nearest-neighbour swaps and "
+        "jitter), labelled by the teacher; the study picks the multiple from 0 to this.",
+    )
+    max_epochs: int = Field(100, ge=1, title="MLP epochs", description="Most epochs an MLP student trains "
+                                                                          "(early stopping ends most sooner).")
+    quantize: bool = Field(True, title="Quantise the MLP",
+                           description="Also measure an int8 copy of an MLP student (dynamic quantisation).")
+    schedule: ScheduleConfig | None = Field(
+        None, title="Distillation schedule",
+        description="For `automl deploy`: when automl-distill/<name> runs on its own (e.g. after the nightly "
+        "retrain); empty: no such deployment.",
+    )
+
+    @field_validator("students", mode="before")
+    @classmethod
+    def _known_students(cls, value: Any) -> Any:
+        for name in value if isinstance(value, list) else []:
+            if name not in STUDENT_NAMES:
+                raise ValueError(f"unknown student family '{name}'.{did_you_mean(str(name), STUDENT_NAMES)} "
+                                 f"Students: {', '.join(STUDENT_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _each_student_once(self) -> DistillConfig:
+        if len(set(self.students)) != len(self.students):
+            raise ValueError(f"distill.students lists a family twice: {self.students}; list each once")
+        return self
+
+
 class RunConfig(_Section):
     """One pipeline run: data → feature selection → model search → refit → evaluate → register."""
 
@@ -462,6 +512,11 @@ class RunConfig(_Section):
         None, title="Scoring",
         description="For `automl deploy`: a batch scored with the champion by automl-score/<name>.",
     )
+    distill: DistillConfig = Field(
+        default_factory=DistillConfig, title="Distillation",
+        description="`automl distill`: a small, fast student of the champion; with a schedule, `automl deploy` "
+        "also serves automl-distill/<name>.",
+    )
     champion: Literal["if_not_worse", "if_better", "always", "never"] = Field(
         "if_not_worse", title="Champion policy",
         description="When a new version takes the champion alias. if_not_worse: at least as good out of fold "
@@ -487,8 +542,8 @@ class RunConfig(_Section):
         values = self.model_dump(mode="json")
         if self.data.source.startswith("sklearn:") and self.data.target == BUNDLED_TARGET:
             values["data"]["target"] = None
-        # how the model is used in service, and which version serves, is not how it is trained
-        del values["monitor"], values["score"], values["champion"]
+        # how the model is used in service (and distilled), and which version serves, is not how it is trained
+        del values["monitor"], values["score"], values["distill"], values["champion"]
         if self.text == TextConfig():  # (configs written before the text section hash as they did)
             del values["text"]
         text = json.dumps(values, sort_keys=True)

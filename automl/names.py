@@ -13,6 +13,10 @@ from collections.abc import Iterable
 # Adding a family: its class in automl/models/ (with this `name`), the class in automl.models's
 # CLASSES, and its name here; automl.models refuses to import when the two disagree.
 FAMILY_NAMES: tuple[str, ...] = ("linear", "random_forest", "extra_trees", "hist_gradient_boosting", "mlp", "tabm")
+# The families `automl distill` trains students of (distill.students): the PyTorch MLP, and a shallow
+# histogram boosting model for latency.
+STUDENT_NAMES: tuple[str, ...] = ("mlp", "hist_gradient_boosting")
+assert set(STUDENT_NAMES) <= set(FAMILY_NAMES)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

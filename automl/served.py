@@ -53,6 +53,8 @@ class ServedModel(BaseEstimator):
                              + "; send every required column of the training table")
         kept = [c for c in self.cleaner.plans_ if c not in self.cleaner.dropped_]
         rows = self.cleaner.transform(X.assign(**{c: np.nan for c in kept if c not in X.columns}))
+        if not rows.isna().to_numpy().any():  # (no cell missing: nothing to look for, column by column)
+            return rows
         for column in required:  # missing as training judged it: after parsing ('?', 'NA', inf, '')
             parts = [name for name in rows.columns if name == column or name.startswith(f"{column}.")]
             empty = np.flatnonzero(rows[parts].isna().to_numpy().any(axis=1))

@@ -1,4 +1,6 @@
-"""`automl run config.yaml` runs the Prefect flow; `automl validate` checks config and data only."""
+"""`automl run config.yaml` runs the Prefect flow; `automl validate` checks config and data only; the
+service commands (`automl score`, `automl monitor`: flows/service_cli.py) and `automl distill`
+(flows/distill_cli.py) call the library directly."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 STARTUP_TIMEOUT_S = 120
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(STARTUP_TIMEOUT_S))
 
+from flows.distill_cli import COMMANDS as DISTILL_COMMANDS  # noqa: E402
+from flows.distill_cli import add_commands as add_distill_commands  # noqa: E402
+from flows.distill_cli import run_command as run_distill_command  # noqa: E402
 from flows.lifecycle import (  # noqa: E402
     EXIT_WAIT_S,
     ServerDidNotStart,
@@ -63,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("configs", nargs="+", help="YAML run configs, e.g. config/*.yaml")
     sub.add_argument("--gpu-slots", type=int, default=1, help="runs that may train on the GPU at once (default 1)")
     add_service_commands(commands)
+    add_distill_commands(commands)
     return parser
 
 
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None, started: float | None = None, server: Te
             return 0
         if args.command in SERVICE_COMMANDS:
             return run_service_command(args)
+        if args.command in DISTILL_COMMANDS:
+            return run_distill_command(args)
         config = load_config(args.config, args.overrides)
         if args.command == "validate":
             return validate(config)

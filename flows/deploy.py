@@ -1,6 +1,7 @@
 """`automl deploy`: the Prefect deployments of each config, each with its own schedule, served here:
-`automl-pipeline/<name>` (training), and, when the config says what to watch or score,
-`automl-monitor/<name>` (monitor.input) and `automl-score/<name>` (the score: section).
+`automl-pipeline/<name>` (training), and, when the config says what to watch, score or distill,
+`automl-monitor/<name>` (monitor.input), `automl-score/<name>` (the score: section) and
+`automl-distill/<name>` (distill.schedule).
 
 The training deployment's parameters are the whole config, so the Prefect UI renders the run form
 from RunConfig (titles, descriptions, defaults, dropdowns for choices, sections for nested parts)
@@ -21,6 +22,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
 from automl.config import BUNDLED_TARGET, ConfigError, RunConfig, ScheduleConfig, literal_passwords, load_config
+from flows.distill import automl_distill
 from flows.pipeline import GPU_LIMIT, automl_pipeline, config_tag
 from flows.service import automl_monitor, automl_score
 
@@ -104,6 +106,18 @@ def score_deployment(config: RunConfig):
     )
 
 
+def distill_deployment(config: RunConfig):
+    """automl-distill/<name>: the config's champion (or distill.teacher) distilled on distill.schedule."""
+    schedule = config.distill.schedule
+    return automl_distill.to_deployment(
+        name=config.name, parameters={"config": form_values(config)},
+        schedules=schedules_for(schedule), concurrency_limit=concurrency_limit(schedule),
+        tags=["automl", "distill", config_tag(config)], enforce_parameter_schema=True,
+        description=f"{config.distill.teacher or champion_uri(config)} distilled into a student "
+                    f"({', '.join(config.distill.students)}), registered with the alias `student`.",
+    )
+
+
 def deployments_for(config: RunConfig) -> list[tuple[object, str]]:
     """The config's deployments, each with the line `automl deploy` prints for it."""
     made = [(build_deployment(config), f"deployment 'automl-pipeline/{config.name}' "
@@ -114,6 +128,10 @@ def deployments_for(config: RunConfig) -> list[tuple[object, str]]:
     if config.score is not None:
         made.append((score_deployment(config), f"deployment 'automl-score/{config.name}' ({config.score.input} → "
                                                f"{config.score.output}): {describe(config.score.schedule)}"))
+    if config.distill.schedule is not None:
+        teacher = config.distill.teacher or champion_uri(config)
+        made.append((distill_deployment(config), f"deployment 'automl-distill/{config.name}' ({teacher} → "
+                                                 f"@student): {describe(config.distill.schedule)}"))
     return made
 
 

@@ -199,6 +199,36 @@ def champion(tmp_path_factory, store_settings):
     return config, config.tracking.tracking_uri, path, served
 
 
+class ShopTeacher(NamedTuple):
+    config_path: Path  # the YAML config that trained it (a tiny distill: section too)
+    config: object  # its RunConfig
+    tracking_uri: str
+    table: Path  # the training CSV
+
+
+@pytest.fixture(scope="session")
+def shop_teacher(tmp_path_factory, store_settings) -> ShopTeacher:
+    """A real champion for the distillation tests: linear or gradient boosting on tests/customers.py's
+    table (300 rows), registered as `shop` v1 (alias champion) in a store of its own (distilling adds
+    versions, so not the service tests' `customers`), with the config file that trained it."""
+    import yaml
+
+    from automl.pipeline import run_pipeline
+
+    folder = tmp_path_factory.mktemp("shop")
+    table = folder / "shop.csv"
+    customers(300, seed=0).to_csv(table, index=False)
+    values = {"name": "shop", "data": {"source": str(table), "target": "label"},
+              "search": {"n_trials": 2, "cv_folds": 2, "families": ["linear", "hist_gradient_boosting"]},
+              "distill": {"n_trials": 3, "max_epochs": 5, "augment_max": 1},
+              "tracking": store_settings(folder / "mlruns")}
+    config = parse_config(values)
+    run_pipeline(config)
+    path = folder / "shop.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return ShopTeacher(path, config, config.tracking.tracking_uri, table)
+
+
 @pytest.fixture(scope="session")
 def unreferenced_model(champion) -> str:
     """`models:/bare/1` in the champion's store: a model registered without a reference profile (as

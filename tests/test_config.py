@@ -68,6 +68,19 @@ def test_every_error_is_listed_at_once():
     assert "seed" in str(caught.value) and "search.cv_folds" in str(caught.value)
 
 
+def test_the_distill_section_takes_student_families_by_name():
+    assert parse_config({}).distill.students == ["mlp", "hist_gradient_boosting"]
+    distill = parse_config({"distill": {"students": ["hist_gradient_boosting"], "tolerance": 0.02}}).distill
+    assert distill.students == ["hist_gradient_boosting"] and distill.tolerance == 0.02
+    with pytest.raises(ConfigError, match=r"distill.students: unknown student family 'mpl'. Did you mean 'mlp'\? "
+                                          r"Students: mlp, hist_gradient_boosting"):
+        parse_config({"distill": {"students": ["mpl"]}})
+    with pytest.raises(ConfigError, match=r"distill: unknown key 'n_trial' in DistillConfig. Did you mean 'n_trials'"):
+        parse_config({"distill": {"n_trial": 3}})
+    with pytest.raises(ConfigError, match=r"lists a family twice"):
+        parse_config({"distill": {"students": ["mlp", "mlp"]}})
+
+
 def test_family_choices_match_the_registry():
     assert list(get_args(Family)) == list(FAMILIES) == ALL_FAMILIES
 
@@ -103,7 +116,8 @@ def test_config_hash_is_stable_and_tracks_changes():
     assert RunConfig(data={"target": "mean radius"}).config_hash() != RunConfig().config_hash()
     # how the model is used in service is not how it is trained: a run can still resume the other's
     served = RunConfig(monitor={"psi_threshold": 0.3, "input": "in/*.csv", "schedule": {"interval_s": 60}},
-                       score={"input": "in/*.csv", "output": "out.parquet"})
+                       score={"input": "in/*.csv", "output": "out.parquet"},
+                       distill={"n_trials": 3, "students": ["mlp"], "schedule": {"cron": "0 5 * * *"}})
     assert served.config_hash() == RunConfig().config_hash() == "33d3c00cbf7e"  # (as before these sections)
 
 

@@ -6,6 +6,8 @@
   MEMBER_KNOBS, the ones packed estimators may differ in; Shape and Member, what a pack shares and what
   each member has of its own
 - the loop: Trainer / train (fit → run_epoch → train_step), a pack's K members in one [K, P] parameter
+- knowledge distillation: DistilledMLPClassifier (trained on a teacher's probabilities: the kd_* losses,
+  distill_losses and distill_target), QuantizedMLP (a fitted plain MLP with int8 linear layers)
 - callbacks: Callback (two hooks: `on_train_begin(state)`, `on_epoch_end(state)`), EarlyStopping
 - StackedOptimizer: Adam/AdamW/SGD with a learning rate and weight decay per member
 - resolve_device: auto → CUDA when present; device_type: the same answer's type, without importing
@@ -28,7 +30,9 @@ _TORCH_NAMES = {
     "resolve_device": "_device",
     **dict.fromkeys(["TabMClassifier", "TabMRegressor", "TorchMLPClassifier", "TorchMLPRegressor", "fit_packed"],
                     "_estimators"),
-    **dict.fromkeys(["Trainer", "TrainResult", "member_losses", "predict_logits", "train"], "_loop"),
+    **dict.fromkeys(["Trainer", "TrainResult", "distill_losses", "distill_target", "member_losses", "predict_logits",
+                     "train"], "_loop"),
+    **dict.fromkeys(["DistilledMLPClassifier", "QuantizedMLP", "to_sequential"], "_distilled"),
     "StackedMLP": "_model",
     **dict.fromkeys(["StackedOptimizer", "schedule_factor"], "_optim"),
     "StackedTabM": "_tabm",
@@ -48,8 +52,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "MEMBER_KNOBS", "Callback", "EarlyStopping", "Member", "Network", "Shape", "StackedMLP", "StackedOptimizer",
-    "StackedTabM", "TabMClassifier", "TabMNetwork", "TabMRegressor", "TabMTraining", "TorchMLPClassifier",
-    "TorchMLPRegressor", "TrainResult", "TrainState", "Trainer", "Training", "device_type", "fit_packed",
-    "has_cuda_driver", "member_losses", "predict_logits", "resolve_device", "schedule_factor", "train",
+    "MEMBER_KNOBS", "Callback", "DistilledMLPClassifier", "EarlyStopping", "Member", "Network", "QuantizedMLP",
+    "Shape", "StackedMLP", "StackedOptimizer", "StackedTabM", "TabMClassifier", "TabMNetwork", "TabMRegressor",
+    "TabMTraining", "TorchMLPClassifier", "TorchMLPRegressor", "TrainResult", "TrainState", "Trainer", "Training",
+    "device_type", "distill_losses", "distill_target", "fit_packed", "has_cuda_driver", "member_losses",
+    "predict_logits", "resolve_device", "schedule_factor", "to_sequential", "train",
 ]

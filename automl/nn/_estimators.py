@@ -214,7 +214,10 @@ class TorchMLPClassifier(ClassifierMixin, _TorchEstimator):
         return torch.from_numpy(codes.astype(np.int64)), len(self.classes_)
 
     def predict_proba(self, X) -> np.ndarray:
-        logits = self._logits(X)
+        return self.proba_from_logits(self._logits(X))
+
+    def proba_from_logits(self, logits: torch.Tensor) -> np.ndarray:
+        """Class probabilities [N, C] from the network's logits (a sigmoid for two classes, else a softmax)."""
         if len(self.classes_) == 2:
             positive = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
             return np.column_stack([1 - positive, positive])
@@ -252,7 +255,11 @@ class TorchMLPRegressor(RegressorMixin, _TorchEstimator):
         return torch.from_numpy(((y - self.y_mean_) / self.y_std_).astype(np.float32)).unsqueeze(1), 1
 
     def predict(self, X) -> np.ndarray:
-        predicted = self._logits(X).numpy()[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
+        return self.values_from_logits(self._logits(X))
+
+    def values_from_logits(self, logits: torch.Tensor) -> np.ndarray:
+        """Predictions on y's own scale from the network's output [N, 1]."""
+        predicted = logits.numpy()[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
         return np.expm1(predicted) if getattr(self, "log_target", False) else predicted  # (older pickles lack it)
 
 

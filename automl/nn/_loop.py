@@ -26,6 +26,8 @@ def member_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> t
     """Mean loss per pack member: [K]. target is [B] (class codes) or [B, 1] (floats). Logits [K, E, B, n_out]
     (a TabM's E submodels) give each TabM the mean of its submodels' losses."""
     logits = logits.float()
+    if shape.loss.startswith("kd_"):
+        return distill_losses(logits, target, shape)
     if logits.ndim == 4:
         pack, e, b, c = logits.shape
         logits, target = logits.reshape(pack, e * b, c), target.repeat(e, *([1] * (target.ndim - 1)))
@@ -39,6 +41,42 @@ def member_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> t
         return nn.functional.binary_cross_entropy_with_logits(
             logits, soft.expand_as(logits), reduction="none").mean(dim=(1, 2))
     return ((logits - target) ** 2).mean(dim=(1, 2))
+
+
+def distill_losses(logits: torch.Tensor, target: torch.Tensor, shape: Shape) -> torch.Tensor:
+    """Knowledge distillation's loss per pack member, [K] (Hinton et al. 2015): alpha · T² · the
+    cross-entropy of the softened outputs (softmax(z / T)) against the teacher's softened
+    probabilities (the KL divergence but for the teacher's entropy, a constant: the same gradient),
+    plus (1 - alpha) · each row's label weight · the cross-entropy on the true label. target is
+    [B, n_out + 2] (distill_target): the soft targets, the class code, the label weight.
+    Logits [K, B, n_out]; a TabM's [K, E, B, n_out] count each submodel's loss."""
+    if logits.ndim == 4:
+        pack, e, b, c = logits.shape
+        logits, target = logits.reshape(pack, e * b, c), target.repeat(e, 1)
+    n_out, t, alpha = logits.shape[-1], shape.temperature, shape.alpha
+    soft, code, weight = target[:, :n_out], target[:, n_out], target[:, n_out + 1]
+    if shape.loss == "kd_bce":  # one logit: the positive class
+        z = logits[..., 0]
+        soft_term = nn.functional.binary_cross_entropy_with_logits(z / t, soft[:, 0].expand_as(z), reduction="none")
+        label_term = nn.functional.binary_cross_entropy_with_logits(z, code.expand_as(z), reduction="none")
+    else:
+        pack, b, c = logits.shape
+        soft_term = -(soft * torch.log_softmax(logits / t, dim=-1)).sum(dim=-1)
+        label_term = nn.functional.cross_entropy(logits.reshape(pack * b, c), code.long().repeat(pack),
+                                                 reduction="none").view(pack, b)
+    return (alpha * t * t * soft_term + (1 - alpha) * weight * label_term).mean(dim=1)
+
+
+def distill_target(probabilities: torch.Tensor, codes: torch.Tensor, weights: torch.Tensor,
+                   temperature: float) -> torch.Tensor:
+    """The target matrix the kd_* losses read, [N, C + 2] ([N, 3] for two classes, whose one logit
+    is the second class's): the teacher's probabilities [N, C] softened with the temperature
+    (p^(1/T), renormalised: softmax(log p / T)), the true class codes [N] and each row's label
+    weight [N] (0 for a row with no true label, such as an augmented one)."""
+    soft = torch.softmax(torch.log(probabilities.double().clamp_min(1e-12)) / temperature, dim=1).float()
+    if soft.shape[1] == 2:
+        soft = soft[:, 1:]
+    return torch.cat([soft, codes.float().reshape(-1, 1), weights.float().reshape(-1, 1)], dim=1)
 
 
 @dataclass

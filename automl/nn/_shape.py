@@ -9,7 +9,9 @@ from dataclasses import dataclass
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "flat_cosine")
 EMBEDDINGS = ("none", "periodic", "ple")
-LOSSES = ("bce", "ce", "mse")
+# kd_bce / kd_ce: knowledge distillation (automl.nn._distilled): the teacher's softened probabilities
+# and the true labels, as one target matrix (distill_target)
+LOSSES = ("bce", "ce", "mse", "kd_bce", "kd_ce")
 ARCHS = ("none", "mini", "full")  # "none": a plain MLP; "mini" and "full": a TabM (automl.nn._tabm)
 
 
@@ -33,6 +35,8 @@ class Shape:
     prune_submodels: bool = False  # TabM: keep the best-scoring subset of submodels on the validation rows
     loss: str = "ce"
     label_smoothing: float = 0.0
+    temperature: float = 1.0  # kd_*: the softmax temperature of the soft term (its loss is scaled by T²)
+    alpha: float = 0.5  # kd_*: the soft term's weight; the label term's is 1 - alpha
     optimizer: str = "adamw"
     schedule: str = "constant"
     batch_size: int = 128
@@ -65,6 +69,9 @@ class Shape:
         if self.arch != "none" and (self.n_submodels < 1 or self.hidden_layers < 1):
             raise ValueError(f"{owner} needs n_submodels >= 1 and hidden_layers >= 1, got "
                              f"n_submodels={self.n_submodels} and hidden_layers={self.hidden_layers}")
+        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"{owner} needs temperature > 0 and 0 <= alpha <= 1, got temperature={self.temperature} "
+                             f"and alpha={self.alpha}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction}")
         if self.hidden_layers < 0 or min(self.hidden_width, self.batch_size, self.max_epochs) < 1:

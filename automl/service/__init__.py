@@ -8,6 +8,8 @@ with each registered version at training time. Plain Python (no Prefect); flows/
   version is monitored against; monitor_batch measures a batch against it and decides,
   log_monitoring writes the run (psi/<column>, the drift table, the HTML report), note_retrain
   tags it with the training flow run it started
+- service_run: the run a service command writes, in `<model>-<kind>` (scoring, monitoring,
+  distillation), tagged with the model version
 - ServiceError: the caller's bad input, one line (a DataError: `automl` exits 2)
 """
 
@@ -24,9 +26,10 @@ from automl.service._report import (
     note_retrain,
     verdict,
 )
+from automl.service._runs import service_run
 from automl.service._score import PREDICTION, ScoreResult, score_batch
 
 __all__ = ["CHUNK_ROWS", "PREDICTION", "REFERENCE_PATH", "RETRAIN_FLOW_RUN_TAG", "ModelVersion", "MonitorResult",
            "ScoreResult", "ServiceError", "batch_files", "html_report", "load_reference", "load_served",
            "log_monitoring", "monitor_batch", "monitor_markdown", "note_retrain", "read_chunks", "resolve_model",
-           "score_batch", "store_reference", "verdict"]
+           "score_batch", "service_run", "store_reference", "verdict"]

@@ -1,5 +1,6 @@
 """The Model Registry: log the final model on its parent run, register it, and move the
-`champion` alias as the champion policy says (automl.tracking._champion).
+`champion` alias as the champion policy says (automl.tracking._champion). A distilled student
+(automl distill) is registered by the same path with the `student` alias, never `champion`.
 
 Registration is idempotent per run: a retry (Prefect retries the register task on I/O errors)
 finds the version this run already made, or the model it already logged, and makes no second
@@ -28,6 +29,7 @@ from automl.tracking._champion import ChampionPolicy, Decision, HoldoutScore, de
 from automl.tracking._runs import RunLog, RunRef, quiet_links, store_lock
 
 CHAMPION = "champion"
+STUDENT = "student"  # a distilled student's alias (automl distill); never moved to champion by automl
 MODEL_NAME = "model"  # the logged model's name on the parent run
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # automl/, shipped with the model (code_paths)
 
@@ -103,14 +105,7 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score
     are ordered when the tracking store cannot order them (see champion_lock)."""
     policy = policy or ChampionPolicy()
     client = MlflowClient(run.tracking_uri)
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
-    if existing:  # a retry after the version was made
-        version = str(existing[0].version)
-    else:
-        with fluent_tracking_uri(run.tracking_uri), quiet_links(run.tracking_uri):  # (log_model ends a run)
-            model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
-            made = mlflow.register_model(model_uri, name, await_registration_for=60, tags=score.version_tags())
-        version = str(made.version)
+    version = log_and_register(run, model, X_example, name, score.version_tags(), input_schema)
     with champion_lock(run.tracking_uri, lock_store, name):  # two runs finishing together: one decides at a time
         registration, decision = _maybe_move_champion(client, name, version, score, policy)
     paired = decision.paired
@@ -120,6 +115,30 @@ def register_model(run: RunRef, model, X_example: pd.DataFrame, name: str, score
                              **({"champion_test_difference": paired.difference, "champion_test_difference_low":
                                  paired.low, "champion_test_difference_high": paired.high} if paired else {})})
     return registration
+
+
+def log_and_register(run: RunRef, model, X_example: pd.DataFrame, name: str, tags: dict[str, str],
+                     input_schema=None) -> str:
+    """Log `model` on the run and register it under `name` with `tags`; the version. A retry finds
+    the version this run made, or the model it logged, and makes no second one."""
+    client = MlflowClient(run.tracking_uri)
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run.run_id}'")
+    if existing:  # a retry after the version was made
+        return str(existing[0].version)
+    with fluent_tracking_uri(run.tracking_uri), quiet_links(run.tracking_uri):  # (log_model ends a run)
+        model_uri = _logged_model_uri(run) or _log_model(run, model, X_example, input_schema)
+        made = mlflow.register_model(model_uri, name, await_registration_for=60, tags=tags)
+    return str(made.version)
+
+
+def register_student(run: RunRef, model, X_example: pd.DataFrame, name: str, tags: dict[str, str],
+                     input_schema=None) -> str:
+    """Log and register a distilled student as a new version of `name` (its tags from creation) and
+    point the `student` alias at it; `champion` is never touched. The version."""
+    version = log_and_register(run, model, X_example, name, tags, input_schema)
+    MlflowClient(run.tracking_uri).set_registered_model_alias(name, STUDENT, version)
+    RunLog(run).log(tags={"registered_model": name, "registered_version": version, "registered_alias": STUDENT})
+    return version
 
 
 @contextmanager

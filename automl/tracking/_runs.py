@@ -103,6 +103,16 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
     return RunRef(uri, experiment_id, run.info.run_id, run.info.run_name)
 
 
+def child_run(parent: RunRef, run_name: str, tags: dict[str, str] | None = None) -> RunRef:
+    """A new run nested under `parent` (in its experiment), RUNNING until RunLog(child).end()."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = MlflowClient(parent.tracking_uri)
+    run = client.create_run(parent.experiment_id, run_name=run_name,
+                            tags={MLFLOW_PARENT_RUN_ID: parent.run_id, **(tags or {})})
+    return RunRef(parent.tracking_uri, parent.experiment_id, run.info.run_id, run.info.run_name)
+
+
 def flatten(prefix: str, value: Any, out: dict[str, str] | None = None) -> dict[str, str]:
     """Nested dicts as dotted keys with string values (MLflow params)."""
     out = {} if out is None else out

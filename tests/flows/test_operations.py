@@ -86,8 +86,8 @@ def test_deployments_carry_schedules_and_a_form(server, tmp_path, write_config):
 
 
 def test_deploy_serves_monitor_and_score_beside_the_pipeline(server, tmp_path, write_config):
-    """A config with monitor.input and a score: section gives three deployments, each on its own
-    schedule, their forms filled from the config; `automl deploy` prints one line for each."""
+    """A config with monitor.input, a score: section and a distill.schedule gives four deployments, each
+    on its own schedule, their forms filled from the config; `automl deploy` prints one line for each."""
     path = write_config(tmp_path, "trio", {"cron": "0 3 * * 0"})
     values = yaml.safe_load(path.read_text())
     incoming, predictions = str(tmp_path / "incoming" / "*.csv"), str(tmp_path / "predictions.parquet")
@@ -95,6 +95,7 @@ def test_deploy_serves_monitor_and_score_beside_the_pipeline(server, tmp_path, w
                          "schedule": {"cron": "0 6 * * *", "timezone": "Europe/Berlin"}}
     values["score"] = {"input": incoming, "output": predictions, "id_column": "customer_id",
                        "schedule": {"interval_s": 3600, "when_busy": "cancel"}}
+    values["distill"] = {"n_trials": 5, "schedule": {"cron": "30 3 * * *"}}
     path.write_text(yaml.safe_dump(values))
     made = deployments_for(load_config(path))
     for deployment, _ in made:
@@ -105,7 +106,9 @@ def test_deploy_serves_monitor_and_score_beside_the_pipeline(server, tmp_path, w
         f"deployment 'automl-monitor/trio' ({incoming} against the champion): cron '0 6 * * *' (Europe/Berlin); "
         "at most 1 at once, newer ones queued",
         f"deployment 'automl-score/trio' ({incoming} → {predictions}): every 3600 s (UTC); at most 1 at once, "
-        "newer ones cancelled"]
+        "newer ones cancelled",
+        "deployment 'automl-distill/trio' (models:/trio@champion → @student): cron '30 3 * * *' (UTC); at most 1 "
+        "at once, newer ones queued"]
     tracking_uri = values["tracking"]["tracking_uri"]
     monitor = run(read_deployment("trio", "automl-monitor"))
     assert monitor.schedules[0].schedule.cron == "0 6 * * *"
@@ -119,6 +122,10 @@ def test_deploy_serves_monitor_and_score_beside_the_pipeline(server, tmp_path, w
     assert score.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert score.parameters == {"model": "models:/trio@champion", "input": incoming, "output": predictions,
                                 "tracking_uri": tracking_uri, "id_column": "customer_id", "proba": False}
+    distill = run(read_deployment("trio", "automl-distill"))
+    assert distill.schedules[0].schedule.cron == "30 3 * * *" and distill.enforce_parameter_schema
+    assert distill.parameters["config"]["distill"]["n_trials"] == 5
+    assert "teacher" in distill.parameter_openapi_schema["properties"]  # (optional: the config's champion)
     pipeline = run(read_deployment("trio"))
     assert pipeline.schedules[0].schedule.cron == "0 3 * * 0"
     assert pipeline.parameters["config"]["score"]["output"] == predictions
