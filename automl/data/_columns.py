@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from automl.data._numbers import (
+    LARGEST,
     NA_TOKENS,
     ambiguous_detail,
     number_format,
@@ -136,9 +137,22 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"the rows lack columns the model was trained on: {missing}; "
                              "send every feature column of the training table")
-        parts = [self._apply(plan, column, X[column]) for column, plan in self.plans_.items() if plan[0] != "drop"]
-        out = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=X.index)
-        return out.reset_index(drop=True)
+        kept = [(column, plan) for column, plan in self.plans_.items() if plan[0] != "drop"]
+        # Number columns that arrive as numbers: converted together (one array, not a frame per column:
+        # a served row's cost is mostly pandas' per-column work); the others column by column.
+        plain = {c for c, plan in kept if plan[0] == "number" and X[c].dtype.kind in "iufb"}
+        parts = [self._apply(plan, c, X[c]) for c, plan in kept if c not in plain]
+        if plain:
+            names = [c for c, _ in kept if c in plain]
+            block = X[names].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+            block[~(np.abs(block) <= LARGEST)] = np.nan  # (inf and beyond float32's range: missing, as to_number)
+            parts.append(pd.DataFrame(block, columns=names, index=X.index))
+        if not parts:
+            return pd.DataFrame(index=range(len(X)))
+        out = pd.concat(parts, axis=1)
+        by_column = iter(parts)
+        order = [name for c, _ in kept for name in ([c] if c in plain else next(by_column).columns)]
+        return out[order].reset_index(drop=True)
 
     def _apply(self, plan: tuple, column: str, values: pd.Series) -> pd.DataFrame:
         if plan[0] == "number":
