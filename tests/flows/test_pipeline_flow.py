@@ -132,7 +132,8 @@ def test_the_parent_run_holds_every_artifact(whole_run, parent):
     artifacts = {f.path for folder in ("features", "search", "evaluation", "config", "")
                  for f in client.list_artifacts(parent.info.run_id, folder or None)}
     assert {"features/feature_scores.csv", "features/feature_scores.png", "leaderboard.csv", "search/trials.csv",
-            "search/optimization_history.png", "evaluation/confusion_matrix.png", "evaluation/roc_curve.png",
+            "search/optimization_history.png", "search/learning_curves.png", "evaluation/confusion_matrix.png",
+            "evaluation/roc_curve.png",
             "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/permutation_importance.png",
             "evaluation/permutation_importance.csv", "config/resolved_config.json"} <= artifacts
 
