@@ -77,8 +77,12 @@ def model_description(dataset: Dataset, policy: str) -> str:
             f"`{dataset.name}`. The `champion` alias moves to a new version when: {rule}.")
 
 
-def run_title(won: Winner, registration: Registration) -> str:
+def run_title(won: Winner | None, registration: Registration) -> str:
     """The parent run's name once registered, after its start time: `blend×3 0.9901 kept` (the
-    winner in short, its out-of-fold score, the champion's verdict)."""
+    winner in short, its out-of-fold score, the champion's verdict; a model registered without a
+    search: its version)."""
+    verdict = "moved" if registration.moved_alias else "kept"
+    if won is None:
+        return f"v{registration.version} {verdict}"
     short = f"blend×{len(won.weights)}" if won.is_blend else won.name
-    return f"{short} {won.cv_score:.4f} {'moved' if registration.moved_alias else 'kept'}"
+    return f"{short} {won.cv_score:.4f} {verdict}"

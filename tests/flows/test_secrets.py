@@ -56,7 +56,7 @@ def test_a_planted_password_reaches_no_store(tmp_path, mlflow_server, prefect_ho
 
     client = MlflowClient(f"http://127.0.0.1:{port}")
     [parent] = client.search_runs([client.get_experiment_by_name("secretive").experiment_id],
-                                  "tags.`mlflow.runName` LIKE 'secretive-%'")
+                                  "tags.`optuna_study` LIKE 'secretive-%'")
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_trials"] == 3
     assert parent.data.params["config.tracking.tracking_uri"] == "${AUTOML_SECRET_TRACKING_URI}"
     stores = [server_folder, tmp_path / "artifacts", home]
