@@ -132,3 +132,15 @@ class _Fixed:
 
     def predict_proba(self, X):
         return self.proba[:len(X)]
+
+
+def test_the_int8_student_is_registered_only_where_it_keeps_the_score_and_gains_speed_or_size():
+    from automl.distill._distill import int8_pays
+
+    float_row = {"test_score": 0.92, "rows_per_s": 100_000.0, "model_mb": 0.021}
+    faster = {"test_score": 0.918, "rows_per_s": 150_000.0, "model_mb": 0.028}
+    smaller = {"test_score": 0.918, "rows_per_s": 90_000.0, "model_mb": 0.010}
+    neither = {"test_score": 0.918, "rows_per_s": 90_000.0, "model_mb": 0.028}  # adult's, measured
+    assert int8_pays(float_row, faster, 0.01, "roc_auc") and int8_pays(float_row, smaller, 0.01, "roc_auc")
+    assert not int8_pays(float_row, neither, 0.01, "roc_auc")
+    assert not int8_pays(float_row, {**faster, "test_score": 0.85}, 0.01, "roc_auc")  # beyond the tolerance
