@@ -437,14 +437,16 @@ class DistillConfig(_Section):
     )
     students: list[Student] = Field(
         default_factory=lambda: list(STUDENT_NAMES), min_length=1, title="Student families",
-        description="mlp: the PyTorch MLP (int8-quantised where that costs no more than the tolerance); "
+        description="mlp: the PyTorch MLP (its int8 copy registered where it keeps the score and is faster or "
+        "smaller); "
         "hist_gradient_boosting: a shallow boosting model (fast single rows).",
     )
     n_trials: int = Field(20, ge=1, title="Trials", description="Students the Optuna study trains (its own study).")
     tolerance: float = Field(
         0.01, ge=0, lt=1, title="Tolerance",
         description="The student kept is the smallest whose validation score is within this share of the best "
-        "student's (0.01: 1 %); the int8 student replaces the float one when its test score is within it too.",
+        "student's (0.01: 1 %); the int8 student replaces the float one when its test score is within it too "
+        "and it is faster or smaller.",
     )
     augment_max: int = Field(
         4, ge=0, le=50, title="Augmentation multiple",
