@@ -4,6 +4,7 @@ two families compared on shared columns, an MLP trial's learning curve per fold)
 to test-artifacts/ (look at them)."""
 
 import json
+import re
 import urllib.parse
 
 import pytest
@@ -86,11 +87,15 @@ def test_an_mlp_trials_learning_curves_are_one_series_per_fold(story, browse):
     for fold in (0, 1):
         steps = [m.step for m in client.get_metric_history(mlp.info.run_id, f"val_loss/fold_{fold}")]
         assert steps[0] == 0 and steps == sorted(steps), "each fold's curve starts at epoch 0"
-    keys = ("train_loss/fold_0", "train_loss/fold_1", "val_loss/fold_0", "val_loss/fold_1")
+    folds = sum(key.startswith("train_loss/fold_") for key in mlp.data.metrics)
+    assert folds == 2 and all(f"val_loss/fold_{fold}" in mlp.data.metrics for fold in range(folds))
+    # MLflow groups the per-fold series by their prefix: a section per loss, holding a chart per fold. (The
+    # charts' own legends are drawn lazily, when scrolled to, so a DOM dump may lack them; the sections
+    # are always there, and the screenshot shows the curves.)
     dom = browse(f"{url}/#/experiments/{experiment}/runs/{mlp.info.run_id}/model-metrics?{MODEL_TRAINING_VIEW}",
-                 "mlflow-mlp-fold-curves", budget_ms=35000, until=keys)
-    for key in keys:
-        assert key in dom, f"the chart of '{key}' is missing"
+                 "mlflow-mlp-fold-curves", budget_ms=35000, until=("train_loss", "val_loss"))
+    for section in ("train_loss", "val_loss"):
+        assert re.search(rf">{section}</div><div[^>]*>\({folds}\)</div>", dom), f"no '{section}' section of {folds}"
 
 
 def test_the_run_list_names_the_parent_by_what_won_and_its_page_tells_the_story(story, browse):
