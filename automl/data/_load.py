@@ -90,18 +90,3 @@ def load_dataset(config: RunConfig, frame: pd.DataFrame | None = None) -> Datase
         raise DataError(f"data.test_source '{config.data.test_source}' leaves no labelled rows on one side; "
                         "both tables need rows with a target value")
     return dataset
-
-
-def raw_features(config: RunConfig) -> pd.DataFrame:
-    """The table's feature columns as read, before the column cleaner (the rows a served model is
-    sent), in the order of load_dataset's rows: those without a target value dropped, data.test_source's
-    after the source's. Row i here is row i of the Dataset's X."""
-    data = config.data
-    table, _, default_target, _ = read_table(data.source, "data.source", data.encoding, data.delimiter)
-    if data.test_source is not None:
-        test = read_table(data.test_source, "data.test_source", data.encoding, data.delimiter)[0]
-        table = pd.concat([table, test], ignore_index=True)
-    table.columns = [str(c) for c in table.columns]
-    target = data.target or default_target
-    known = target_known(table[target])
-    return table.loc[known].drop(columns=[target, *data.drop_columns]).reset_index(drop=True)

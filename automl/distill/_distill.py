@@ -22,7 +22,6 @@ from sklearn.pipeline import Pipeline
 
 from automl import nn, tracking
 from automl.config import ConfigError, RunConfig, resolve_stores
-from automl.data import raw_features
 from automl.distill._augment import munge
 from automl.distill._errors import DistillError
 from automl.distill._measure import Candidate, as_served, comparison_table, download_folder, measure, within
@@ -89,10 +88,10 @@ def prepare_distillation(config: RunConfig, teacher: str | None = None) -> Disti
     device = "cpu"
     if "mlp" in config.distill.students:
         try:
-            device = nn.resolve_device(config.device).type
+            device = nn.device_type(config.device)
         except (RuntimeError, ValueError) as error:
             raise ConfigError(str(error)) from None
-    raw_test = raw_features(config).loc[prepared.split.X_test.index]
+    raw_test = prepared.dataset.raw.loc[prepared.split.X_test.index]  # (the rows as read, before the cleaner)
     return Distillation(config, prepared, loaded, raw_test, device)
 
 

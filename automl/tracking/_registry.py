@@ -9,9 +9,11 @@ one. Versions carry their `metric` and `test_score` tags from creation.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -254,9 +256,6 @@ def describe(run: RunRef, registration: Registration, text: str, model_text: str
     `title`: what won, its score, the champion's verdict; the run keeps its study's name as the tag
     `optuna_study`), its description (`text`, and how long the run has taken), its model version's
     (the champion's verdict, then `text`) and the registered model's (`model_text`)."""
-    import time
-    from datetime import datetime
-
     client = MlflowClient(run.tracking_uri)
     started = client.get_run(run.run_id).info.start_time / 1000
     client.update_run(run.run_id, name=f"{datetime.fromtimestamp(started):%m-%d %H:%M} {title}")
