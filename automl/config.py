@@ -242,6 +242,13 @@ class TextConfig(_Section):
         description="Columns encoded as free text whatever their values look like (e.g. short titles the column "
         "report calls categories).",
     )
+    fine_tune: bool | None = Field(
+        None, title="Fine-tune the pretrained encoder",
+        description="Adds minilm_tuned to what trials may choose: the pretrained encoder with its last layer "
+        "trained on each CV fold's labels (with a linear head), then the trial's model on its embeddings. Costs "
+        "about 4 times encoding the texts (their states, then 3 epochs), per fold; empty: on where the encoder runs "
+        "on CUDA, off on a CPU. Needs the text extra (pip install 'automl[text]').",
+    )
 
     @field_validator("encoders")
     @classmethod

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 
 from automl.evaluation import METRICS, score_predictions
-from automl.search import TAIL_S, Deadline, SearchResult, build_model, refit_seconds
+from automl.search import Deadline, SearchResult, build_model, refit_seconds
 
 ROUNDS = 25
 MAX_CANDIDATES = 12
@@ -115,7 +115,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
         clone(build_model(result.best_params, result.space)).fit(X, y), "single", reason, selection)
     if not ensemble or len(result.oof) < 2:
         return single("ensemble selection is off or fewer than 2 trials completed")
-    left = deadline.left() - TAIL_S if deadline is not None else np.inf
+    left = deadline.left() - deadline.tail_s if deadline is not None else np.inf
     records = {r.number: r for r in result.records}
     cost = lambda numbers: refit_seconds([records[n] for n in numbers], result.folds)  # noqa: E731
     pool, families = dict(result.oof), {n: records[n].family for n in result.oof}

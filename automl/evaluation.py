@@ -94,10 +94,15 @@ def score_predictions(metric: str, y, predicted: np.ndarray, classes: np.ndarray
     return float(spec.compute(np.asarray(y), labels, predicted, classes))
 
 
-def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
-    """Every metric that fits the task, on the held-out test split."""
+def holdout_metrics(task: str, estimator, X, y, predicted: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric that fits the task, on the held-out test split (from `predicted`, the values or
+    class probabilities already made on X, where given: a slow model predicts the rows once)."""
     y = np.asarray(y)
-    pred = estimator.predict(X)
+    if predicted is not None and task != "regression":
+        pred, proba = estimator.classes_[np.argmax(predicted, axis=1)], predicted
+    else:
+        pred = estimator.predict(X) if predicted is None else predicted
+        proba = None
     if task == "regression":
         return finite_metrics({
             "test_rmse": float(skm.root_mean_squared_error(y, pred)),
@@ -105,7 +110,7 @@ def holdout_metrics(task: str, estimator, X, y) -> dict[str, float]:
             "test_r2": float(skm.r2_score(y, pred)),
         })
     classes = estimator.classes_
-    proba = estimator.predict_proba(X)
+    proba = estimator.predict_proba(X) if proba is None else proba
     average = "binary" if task == "binary" else "macro"
     pos = {"pos_label": classes[-1]} if task == "binary" else {}
     return finite_metrics({

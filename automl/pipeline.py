@@ -21,23 +21,28 @@ from typing import Any
 
 import pandas as pd
 
-from automl import evaluation, nn, plots, tracking
+from automl import evaluation, plots, tracking
 from automl.champion import test_comparison
+from automl.checks import (
+    afford_text_encoder,
+    check_remote_workers,
+    encoding_tail_seconds,
+    fine_tune_on_cuda,
+    run_device,
+    validate_data,
+)
 from automl.config import ConfigError, RunConfig, Stores, resolve_stores
-from automl.data import Dataset, Split, cv_folds, leakage_warnings, load_dataset, split_dataset
+from automl.data import Dataset, Split, cv_folds, leakage_warnings, split_dataset
 from automl.ensemble import final_model
-from automl.extras import PRETRAINED
 from automl.features import (
-    MAX_CATEGORIES,
     TEXT_WIDTHS,
     FeatureProfile,
-    encoding_seconds,
     profile_features,
     profile_figure,
     valid_score_funcs,
 )
 from automl.leaderboard import Champion, Winner, leaderboard, winner, with_test_scores
-from automl.models import FamilyContext, get_family
+from automl.models import FamilyContext
 from automl.processes import this_process
 from automl.report import model_description, run_description, run_title, search_story
 from automl.search import (
@@ -52,7 +57,7 @@ from automl.search import (
     shortfall,
     uses_journal,
 )
-from automl.secrets import env_references, has_password, redact
+from automl.secrets import redact
 from automl.served import PredictMethods, ServedModel, input_schema
 from automl.service import store_reference
 from automl.stores import check_stores
@@ -105,90 +110,15 @@ def load_and_validate(config: RunConfig, frame: pd.DataFrame | None = None, star
     stores = resolve_stores(config.tracking)
     check_stores(stores)
     dataset, score_funcs = validate_data(config, frame)
-    _afford_text_encoder(config, dataset)
-    device = "cpu"
-    if any(get_family(name).uses_device for name in config.search.families):
-        try:
-            device = nn.device_type(config.device)  # (imports PyTorch only where CUDA may be)
-        except (RuntimeError, ValueError) as error:
-            raise ConfigError(str(error)) from None
-    _check_remote_workers(config, stores)
+    afford_text_encoder(config, dataset)
+    fine_tune_on_cuda(config, dataset)
+    device = run_device(config)
+    check_remote_workers(config, stores)
     split = split_dataset(dataset, config.data.test_size, config.seed)
     dataset.warnings += leakage_warnings(split.X_train, split.y_train, dataset.task, dataset.numeric_columns,
                                          config.seed)
+    deadline.tail_s = TAIL_S + encoding_tail_seconds(config, dataset, split.X_test)
     return Prepared(config, dataset, split, score_funcs, device, deadline, stores)
-
-
-def validate_data(config: RunConfig, frame: pd.DataFrame | None = None) -> tuple[Dataset, list[str]]:
-    """The checks of the table against the config, on any host (no store, no device): it reads and
-    validates, the families fit its task, the feature settings fit its columns. → (the Dataset,
-    the SelectKBest score functions)."""
-    dataset = load_dataset(config, frame)
-    for family in [get_family(name) for name in config.search.families]:
-        if dataset.task not in family.tasks:
-            raise ConfigError(f"family '{family.name}' does not support task '{dataset.task}'; "
-                              f"remove it from search.families")
-    try:
-        score_funcs = valid_score_funcs(dataset.task, config.features.score_funcs) if config.features.enabled else []
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    _check_min_k(config, dataset)
-    return dataset, score_funcs
-
-
-TEXT_BUDGET_SHARE = 0.5  # the most of a time budget that encoding the table's texts may take on a CPU
-
-
-def _afford_text_encoder(config: RunConfig, dataset: Dataset) -> None:
-    """With text.encoders left empty and a time budget, on a CPU: the pretrained encoder stays in the
-    search only if encoding the table's distinct texts (once per run) takes at most TEXT_BUDGET_SHARE
-    of the budget; else tfidf alone, said in a note. Named encoders are kept as named."""
-    budget = config.search.timeout_s
-    if config.text.encoders is not None or PRETRAINED not in dataset.text_encoders or budget is None:
-        return
-    texts = [dataset.X[column].dropna().unique() for column in dataset.text_columns]
-    seconds = sum(encoding_seconds(values) for values in texts)
-    if seconds <= TEXT_BUDGET_SHARE * budget or _has_cuda(config):
-        return
-    dataset.text_encoders.remove(PRETRAINED)
-    for decision in dataset.column_report:  # (the column report names what the run may use)
-        if decision.read_as == "text" and decision.action == "encoded":
-            decision.detail = decision.detail.replace(f" or {PRETRAINED}", "")
-    dataset.notes.append(f"text.encoders: {PRETRAINED} left out: encoding {sum(map(len, texts)):,} texts would take "
-                         f"about {seconds:.0f} s on this CPU, over {TEXT_BUDGET_SHARE:.0%} of the {budget:g}-s budget; "
-                         f"tfidf only (a GPU, a longer budget, or text.encoders: [tfidf, {PRETRAINED}] keeps it)")
-
-
-def _has_cuda(config: RunConfig) -> bool:
-    """Whether the sentence encoder would run on CUDA (PyTorch imported only where CUDA may be)."""
-    return nn.device_type(config.device) == "cuda"
-
-
-def _check_remote_workers(config: RunConfig, stores: Stores) -> None:
-    """Workers on other hosts (search.dask_address) resolve the store URLs on their own hosts: a
-    password must come from a ${VAR} of the user's, set there, not from the config."""
-    if not config.search.dask_address:
-        return
-    for key in ("tracking_uri", "optuna_storage"):
-        written = getattr(config.tracking, key)
-        names = env_references(written)
-        if has_password(getattr(stores, key)) and (not names or any(n.startswith("AUTOML_SECRET_") for n in names)):
-            raise ConfigError(f"tracking.{key} holds a password in the config; with search.dask_address the workers "
-                              f"read it on their own hosts: write it as ${{VAR}} (e.g. ${{PG_URL}}) and set VAR "
-                              "on every host")
-
-
-def _check_min_k(config: RunConfig, dataset: Dataset) -> None:
-    """features.min_k must leave a choice: at most every transformed feature (numbers, category levels)."""
-    X = dataset.X
-    most = len(dataset.numeric_columns) + sum(min(X[c].nunique() + 1, MAX_CATEGORIES)
-                                              for c in dataset.categorical_columns)
-    most += len(dataset.text_columns) * min(TEXT_WIDTHS)  # (what every trial's text encoder gives)
-    if config.features.enabled and config.features.min_k > most:
-        raise ConfigError(f"features.min_k is {config.features.min_k}, but the table gives at most {most} features "
-                          f"({len(dataset.numeric_columns)} numeric columns, the category levels and the text "
-                          "encoders' numbers); "
-                          f"set features.min_k to at most {most}")
 
 
 def start_run(prepared: Prepared, extra_tags: dict[str, str] | None = None) -> RunRef:
@@ -299,7 +229,8 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
     space, settings = search_space(prepared, profile, run), search_settings(prepared, run)
     started = time.perf_counter()
     if uses_workers(config):
-        job = WorkerJob(space, split.X_train, split.y_train, settings, prepared.deadline.at, run)
+        job = WorkerJob(space, split.X_train, split.y_train, settings, prepared.deadline.at, prepared.deadline.tail_s,
+                        run)
         result, runs = search_in_workers(job, config.search.workers, config.tracking, on_trial, launch)
     else:
         result, runs = search_in_process(prepared, space, settings, run, on_trial)
@@ -365,8 +296,8 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     started = time.perf_counter()  # (the predictions the plots draw: timed once, for the leaderboard)
     predicted = pipeline.predict(s.X_test) if d.task == "regression" else pipeline.predict_proba(s.X_test)
     predict_ms = 1e6 * (time.perf_counter() - started) / max(len(s.y_test), 1)
-    metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test)
-    test_score = evaluation.score(d.metric, pipeline, s.X_test, s.y_test)
+    metrics = evaluation.holdout_metrics(d.task, pipeline, s.X_test, s.y_test, predicted)
+    test_score = evaluation.score_predictions(d.metric, s.y_test, predicted, getattr(pipeline, "classes_", None))
     board = with_test_scores(leaderboard(result, won, fit_s, predict_ms), test_score, evaluation.METRICS[d.metric].sign,
                              current_champion(prepared))
     log = RunLog(run)
@@ -379,7 +310,7 @@ def refit_and_evaluate(prepared: Prepared, result: SearchResult, run: RunRef) ->
     for name, figure in plots.evaluation_figures(d.task, s.y_test, predicted, getattr(pipeline, "classes_", None)):
         log.log_figure(figure, f"evaluation/{name}.png")
     importance = evaluation.permutation_table(d.metric, pipeline, s.X_test, s.y_test, prepared.config.seed,
-                                              predict_ms, prepared.deadline.left() - TAIL_S)
+                                              predict_ms, prepared.deadline.left() - prepared.deadline.tail_s)
     if importance is not None:  # (None when the time left is too short for it)
         log.log_table(importance, "evaluation/permutation_importance.csv")
         log.log_figure(plots.permutation_figure(importance, d.metric), "evaluation/permutation_importance.png")

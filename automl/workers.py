@@ -64,6 +64,7 @@ class WorkerJob:
     settings: SearchSettings  # its storage as the workers read it (see `portable`); its checkpoint folder:
     #   where each worker keeps its out-of-fold predictions
     deadline_at: float | None  # wall-clock seconds (time.time): the same instant in every process
+    tail_s: float  # what the run needs after the refit (Deadline.tail_s)
     run: RunRef  # the parent run the workers' child runs go under (its tracking URI: see `portable`)
 
     @property
@@ -191,7 +192,8 @@ def work(job: WorkerJob, index: int):
     settings = replace(job.settings, storage=_resolve(job.settings.storage, "tracking.optuna_storage"))
     runs = TrialRuns(replace(job.run, tracking_uri=_resolve(job.run.tracking_uri, "tracking.tracking_uri")))
     try:
-        return run_search(job.space, job.X, job.y, settings, runs, deadline=Deadline(job.deadline_at), worker=index)
+        deadline = Deadline(job.deadline_at, tail_s=job.tail_s)
+        return run_search(job.space, job.X, job.y, settings, runs, deadline=deadline, worker=index)
     finally:
         runs.flush()  # every child run is written before the worker ends
 

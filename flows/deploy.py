@@ -181,7 +181,7 @@ def trigger(config: RunConfig, name: str | None = None) -> int:
 
     from prefect.deployments import run_deployment
 
-    from automl.pipeline import validate_data
+    from automl.checks import validate_data
 
     if keys := literal_passwords(config):
         raise ConfigError(f"{', '.join(keys)} holds a password, and a flow run's parameters are stored in "

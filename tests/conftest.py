@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 # Prefect reads its settings at import: isolate its home and keep it off the network first.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="automl-prefect-home-"))
+# (One the caller set is kept; the one made here is removed when the session ends.)
+_OWN_PREFECT_HOME = None
+if "PREFECT_HOME" not in os.environ:
+    _OWN_PREFECT_HOME = os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="automl-prefect-home-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
@@ -49,6 +52,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_unconfigure(config):
+    """The session's own Prefect home (made above, unless the caller set one) goes with the session."""
+    if _OWN_PREFECT_HOME is not None and os.environ.get("PREFECT_HOME") == _OWN_PREFECT_HOME:
+        import shutil
+
+        shutil.rmtree(_OWN_PREFECT_HOME, ignore_errors=True)
 
 
 # -- stores and configs ---------------------------------------------------------------------------

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from automl.checks import validate_data
 from automl.config import ConfigError, parse_config
 from automl.data import DataError
-from automl.pipeline import run_pipeline, validate_data
+from automl.pipeline import run_pipeline
 
 # Examples per CI run; each accepted one is a whole run (a search of one trial, a refit, a registration).
 # AUTOML_PROPERTY_EXAMPLES=200 explores further, off CI.

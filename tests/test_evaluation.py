@@ -48,6 +48,29 @@ def test_multiclass_and_regression_metrics():
     assert name == "residuals" and len(figure.axes) == 2
 
 
+class CountingPredictions(LogisticRegression):
+    calls = 0
+
+    def predict(self, X):
+        CountingPredictions.calls += 1
+        return super().predict(X)
+
+    def predict_proba(self, X):
+        CountingPredictions.calls += 1
+        return super().predict_proba(X)
+
+
+def test_metrics_from_predictions_already_made_equal_those_it_would_make_and_predict_no_more():
+    """The run predicts the test rows once (a text blend takes seconds a call): the metrics from those
+    probabilities are the metrics from the model's own predict and predict_proba."""
+    X, y = make_classification(300, 6, n_informative=4, n_classes=3, random_state=1)
+    model = CountingPredictions(max_iter=500).fit(X, y)
+    proba = model.predict_proba(X)
+    CountingPredictions.calls = 0
+    assert holdout_metrics("multiclass", model, X, y, proba) == holdout_metrics("multiclass", model, X, y)
+    assert CountingPredictions.calls == 2  # (the second call's predict and predict_proba only)
+
+
 def test_permutation_importance_ranks_the_informative_column_and_fits_its_time():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"noise": rng.normal(size=400), "signal": rng.normal(size=400), "weak": rng.normal(size=400)})

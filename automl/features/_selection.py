@@ -66,6 +66,9 @@ def profile_features(X_train: pd.DataFrame, y_train: pd.Series, numeric: list[st
     """Score every transformed feature with every valid score function, on the training split only
     (on a seeded sample of PROFILE_ROWS rows when it is larger: the profile is a report, and mutual
     information on every row of a large table costs seconds of the search's budget)."""
+    if not numeric and not categorical:  # text columns alone: their features are made (and scored) in each trial
+        return FeatureProfile(n_features=0, score_funcs=score_funcs,
+                              table=pd.DataFrame(columns=["feature", *score_funcs], dtype=float))
     if len(X_train) > PROFILE_ROWS:
         X_train = X_train.sample(PROFILE_ROWS, random_state=seed)
         y_train = y_train.loc[X_train.index]
@@ -92,6 +95,11 @@ def profile_figure(profile: FeatureProfile, top: int = 25) -> Figure:
     shown = profile.table.head(top).iloc[::-1]
     fig = Figure(figsize=(8, max(3.0, 0.28 * len(shown) + 1)))
     ax = fig.subplots()
+    if shown.empty:
+        ax.text(0.5, 0.5, "no numeric or category column: the text columns' features are made\n"
+                "and scored inside each trial (SelectKBest after the trial's text encoder)", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     height = 0.8 / len(profile.score_funcs)
     positions = np.arange(len(shown))
     for i, name in enumerate(profile.score_funcs):

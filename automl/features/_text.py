@@ -25,7 +25,6 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +33,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
-from automl.extras import PRETRAINED, TFIDF
 from automl.scoped import environment
 
 TEXT_WIDTHS = (16, 32, 64, 128)  # the numbers a text column becomes: the trial's choice (text_width)
@@ -53,33 +49,6 @@ def as_texts(X) -> np.ndarray:
     """One text column (a Series, a one-column frame or array) as a 1-D array of str, missing as ''."""
     values = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else pd.Series(np.asarray(X, dtype=object).ravel())
     return values.map(lambda cell: "" if pd.isna(cell) else str(cell)).to_numpy(object)
-
-
-@dataclass(frozen=True)
-class TextEncoding:
-    """How a pipeline encodes its text columns: the trial's encoder and width, and where the run
-    keeps its embeddings (cache_dir: the checkpoint folder's, or None)."""
-
-    columns: tuple[str, ...]
-    encoder: str  # TFIDF or PRETRAINED
-    width: int
-    seed: int = 0
-    device: str = "auto"  # where the sentence encoder runs: auto (CUDA when there is one), cpu, cuda
-    cache_dir: str | None = None
-
-    def transformers(self) -> list[tuple[str, Pipeline, str]]:
-        """(name, transformer, column) for a ColumnTransformer: one pipeline per text column."""
-        return [(f"text{i}", self._steps(column), column) for i, column in enumerate(self.columns)]
-
-    def _steps(self, column: str) -> Pipeline:
-        if self.encoder == TFIDF:
-            encode = TextTfidf()
-        elif self.encoder == PRETRAINED:
-            encode = SentenceEncoder(cache_dir=self.cache_dir, device=self.device)
-        else:
-            raise ValueError(f"unknown text encoder '{self.encoder}'; use {TFIDF} or {PRETRAINED}")
-        return Pipeline([("encode", encode), ("reduce", Reduce(self.width, self.seed, column)),
-                         ("scale", StandardScaler())])
 
 
 class TextTfidf(TransformerMixin, BaseEstimator):

@@ -33,6 +33,7 @@ class Deadline:
     at: float | None  # None: no time budget (n_trials only)
     reserve_s: float = TAIL_S
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    tail_s: float = TAIL_S  # what follows the refit: TAIL_S, plus encoding the test rows' texts where trials may
 
     @classmethod
     def from_budget(cls, budget_s: float | None, origin: float | None = None,
@@ -62,12 +63,12 @@ def refit_seconds(records: list[TrialRecord], folds: int) -> float:
 
 
 def refit_reserve(records: list[TrialRecord], kept: set[int], folds: int, sign: float = 1.0,
-                  members: int = 2) -> float:
-    """Seconds the search leaves for after it: the fixed tail, plus refitting the best `members`
-    trials among those whose out-of-fold predictions are `kept`."""
+                  members: int = 2, tail_s: float = TAIL_S) -> float:
+    """Seconds the search leaves for after it: the tail (Deadline.tail_s), plus refitting the best
+    `members` trials among those whose out-of-fold predictions are `kept`."""
     best = sorted((r for r in records if r.number in kept and r.value is not None),
                   key=lambda r: -sign * r.value)[:members]
-    return TAIL_S + POST_SEARCH_S + refit_seconds(best, folds)
+    return tail_s + POST_SEARCH_S + refit_seconds(best, folds)
 
 
 def shortfall(done: int, asked: int | None) -> str | None:

@@ -27,8 +27,8 @@ from sklearn.pipeline import Pipeline
 
 import automl.search._rows as _rows
 from automl.evaluation import METRICS, score_predictions
-from automl.extras import PRETRAINED
-from automl.features import uncached_seconds
+from automl.extras import FINE_TUNED, PRETRAINED
+from automl.features import uncached_seconds, uncached_tuning_seconds
 from automl.models import get_family
 from automl.nn import Callback, TrainState
 from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_reserve
@@ -263,11 +263,14 @@ class CrossValidation:
         """With a deadline and the pretrained text encoder: its first trial encodes every text of
         the table at once, which no fold or epoch check can interrupt; it must fit the time left
         (unless no trial has completed: the first always runs, as in _check_time)."""
-        if self.deadline.at is None or group[0].record.params.get("text_encoder") != PRETRAINED \
-                or not self.completed_any():
+        encoder = group[0].record.params.get("text_encoder")
+        if self.deadline.at is None or encoder not in (PRETRAINED, FINE_TUNED) or not self.completed_any():
             return
         space = self.space
-        seconds = uncached_seconds(self.X, space.text, space.embedding_cache, space.text_device)
+        if encoder == FINE_TUNED:  # (the frozen layers' states for the texts not kept, and one fold's tuning)
+            seconds = uncached_tuning_seconds(self.X, space.text)
+        else:
+            seconds = uncached_seconds(self.X, space.text, space.embedding_cache, space.text_device)
         if seconds > 1.0 and seconds > self.deadline.search_left():
             raise EncodingTooLong(f"encoding the texts would take about {seconds:.0f} s, more than the "
                                   f"{max(self.deadline.search_left(), 0):.0f} s the search has left")
@@ -351,7 +354,8 @@ class CrossValidation:
                 del self.oof[dropped]
                 if self.checkpoint is not None:
                     self.checkpoint.drop(dropped)
-        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
+        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign,
+                                                tail_s=self.deadline.tail_s)
 
     def restore(self, records: list[TrialRecord], oof: dict[int, np.ndarray], classes: np.ndarray | None) -> None:
         """Start from a stored study's trials (automl run --resume): their records, and the
@@ -361,7 +365,8 @@ class CrossValidation:
         self.oof = {n: predictions for n, predictions in oof.items() if n in complete}
         self.classes, self._classes_saved = classes, classes is not None
         tell_restored(self.logger, records)
-        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign)
+        self.deadline.reserve_s = refit_reserve(self.records, set(self.oof), len(self.splits), self.sign,
+                                                tail_s=self.deadline.tail_s)
 
 
 def _end(trials: list[_GroupTrial], state: str, reason: str) -> None:

@@ -14,7 +14,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.feature_selection import SelectKBest
 from sklearn.pipeline import Pipeline
 
-from automl.extras import PRETRAINED, TFIDF
+from automl.extras import FINE_TUNED, PRETRAINED, TFIDF
 from automl.features import TEXT_WIDTHS, TextEncoding, build_native_preprocessor, build_preprocessor, score_func
 from automl.models import FamilyContext, Suggest, get_family
 from automl.search._rows import RowSample
@@ -106,7 +106,7 @@ def text_encoding(params: dict[str, Any], space: SearchSpace) -> TextEncoding | 
         return None
     return TextEncoding(tuple(space.text), params.get("text_encoder", TFIDF),
                         params.get("text_width", DEFAULT_TEXT_WIDTH), space.context.seed, space.text_device,
-                        space.embedding_cache)
+                        space.embedding_cache, space.context.task)
 
 
 def build_model(params: dict[str, Any], space: SearchSpace):
@@ -138,4 +138,6 @@ def default_trials(space: SearchSpace) -> list[dict[str, Any]]:
         trials.insert(1, trials[0] | {"log_target": False})  # the strongest default on y itself, to compare
     if space.text and PRETRAINED in space.text_encoders[1:] and trials:
         trials.insert(1, trials[0] | {"text_encoder": PRETRAINED})  # the strongest default on the other encoder
+    if space.text and FINE_TUNED in space.text_encoders and trials:
+        trials.insert(1, trials[0] | {"text_encoder": FINE_TUNED})  # (text.fine_tune: asked for, so tried early)
     return trials

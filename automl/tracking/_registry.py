@@ -73,7 +73,8 @@ def holds_torch(model) -> bool:
 def holds_sentence_encoder(model) -> bool:
     """Whether `model` encodes text with the pretrained sentence encoder (automl.features'
     SentenceEncoder) anywhere among its parts."""
-    return any(type(item).__name__ == "SentenceEncoder" and type(item).__module__.startswith("automl.features")
+    return any(type(item).__name__ in ("SentenceEncoder", "TunedSentenceEncoder")
+               and type(item).__module__.startswith("automl.features")
                for item in _parts(model))
 
 

@@ -37,7 +37,8 @@ def trial_params(record: TrialRecord) -> dict[str, str]:
     model = record.params["model"]
     shared = {"family": record.family, "k": record.params.get("k"), "score_func": record.params.get("score_func"),
               **{name: model[name] for name in SHARED_PARAMS if name in model}}
-    for key in ("log_target", "rows_fraction"):  # (where searched; where the first fit had fewer rows)
+    for key in ("log_target", "rows_fraction", "text_encoder", "text_width"):  # (where searched; where the first
+        # fit had fewer rows; where the table has free text)
         shared[key] = record.params.get(key)
     own = {f"{record.family}.{k}": v for k, v in model.items()}
     return flatten("", {k: v for k, v in {**shared, **own}.items() if v is not None})

