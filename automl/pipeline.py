@@ -161,6 +161,11 @@ def end_dead_runs(prepared: Prepared) -> list[ParentRun]:
     return tracking.end_dead_runs(*_config_runs(prepared))
 
 
+def end_own_runs(prepared: Prepared, status: str) -> list[ParentRun]:
+    """End this config's runs left RUNNING by this process (a stop as its run opened) as `status`."""
+    return tracking.end_own_runs(*_config_runs(prepared), status)
+
+
 def resumable_run(prepared: Prepared, which: str = "last") -> ParentRun:
     """The run `automl run --resume [which]` continues (tracking.resumable_run); a ConfigError if
     it cannot be."""

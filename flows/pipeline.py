@@ -257,7 +257,11 @@ def pipeline_steps(config: RunConfig, call: Callable[..., Any], resume: str | No
     prepared = checked(config, call, started)
     if isinstance(prepared, State):
         return Failed(message=f"load-and-validate: {prepared.message}")
-    run = open_run(prepared, resume, call, triggered_by)
+    try:
+        run = open_run(prepared, resume, call, triggered_by)
+    except BaseException as stop:  # (e.g. a SIGTERM as the step that made the run returned it)
+        steps.end_own_runs(prepared, "FAILED" if isinstance(stop, Exception) else "KILLED")
+        raise
     with steps.run_ends_failed(run):
         profile = call(profile_features, prepared, run)
         # At most N runs train on the GPU at once (`automl deploy --gpu-slots N` sets N).

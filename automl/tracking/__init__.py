@@ -12,7 +12,8 @@
   orders two runs' decisions (champion_lock); register_student (a distilled student: the `student`
   alias, never `champion`) and log_and_register, which both share
 - a run's life beyond one process: parent_runs of a config, ParentRun (its status and whether its
-  process lives), dead_runs, end_dead_runs, resumable_run and resume_run (automl run --resume),
+  process lives), dead_runs, end_dead_runs, end_own_runs (a stop as the run opened), resumable_run and
+  resume_run (automl run --resume),
   the checkpoint folder a resumed search reads (checkpoint_dir), finish_run, run_ends_failed
 
 The writer process that makes child runs and journal appends off the search's GIL is private.
@@ -27,6 +28,7 @@ from automl.tracking._lifecycle import (
                                         checkpoint_dir,
                                         dead_runs,
                                         end_dead_runs,
+                                        end_own_runs,
                                         end_with_children,
                                         finish_run,
                                         parent_runs,
@@ -56,7 +58,7 @@ from automl.tracking._trials import TrialReporter, TrialRuns, mark_final_members
 __all__ = ["CHAMPION", "PACKAGE_ROOT", "POLICIES", "PROCESS_TAG", "STUDENT", "ChampionPolicy", "HoldoutScore",
            "JournalMirror", "ParentRun", "Registration", "ResumeRefused", "RunLog", "RunRef", "TrialReporter",
            "TrialRuns", "absolute_uri", "champion_lock", "champion_scores", "checkpoint_dir", "child_run", "dead_runs",
-           "describe", "end_dead_runs", "end_with_children", "finish_run", "flatten", "fluent_tracking_uri",
-           "log_and_register", "log_search", "log_winner", "mark_final_members", "model_requirements",
-           "open_experiment", "parent_runs", "register_model", "register_student", "reopen_run", "resumable_run",
-           "resume_run", "run_ends_failed", "start_run", "trial_run"]
+           "describe", "end_dead_runs", "end_own_runs", "end_with_children", "finish_run", "flatten",
+           "fluent_tracking_uri", "log_and_register", "log_search", "log_winner", "mark_final_members",
+           "model_requirements", "open_experiment", "parent_runs", "register_model", "register_student", "reopen_run",
+           "resumable_run", "resume_run", "run_ends_failed", "start_run", "trial_run"]

@@ -106,6 +106,16 @@ def end_dead_runs(tracking_uri: str, experiment: str, config_name: str) -> list[
     return found
 
 
+def end_own_runs(tracking_uri: str, experiment: str, config_name: str, status: str) -> list[ParentRun]:
+    """End the config's runs still RUNNING under this very process as `status`: a stop that landed
+    while the parent run was being opened, before the step that ends it (run_ends_failed) took over."""
+    found = [r for r in parent_runs(tracking_uri, experiment, config_name)
+             if r.status == "RUNNING" and r.process == this_process()]
+    for run in found:
+        end_with_children(run.ref, status, "stopped as the run was being opened")
+    return found
+
+
 def resumable_run(tracking_uri: str, experiment: str, config_name: str, config_hash: str,
                   which: str = "last") -> ParentRun:
     """The run `automl run --resume [which]` continues: the config's newest run, or the one named;

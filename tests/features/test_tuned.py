@@ -87,6 +87,19 @@ def test_the_fitted_encoder_pickles_with_its_layer_and_encodes_after_loading(fit
     np.testing.assert_allclose(loaded.transform(held_out[["review"]].head(10)), before, atol=1e-5)
 
 
+def test_a_model_that_fine_tunes_pins_the_text_extra_in_its_requirements(fitted):
+    """The registered model loads the frozen layers from the extra's package: its requirements say so."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from automl.tracking._registry import holds_sentence_encoder
+
+    encoder, train, _ = fitted
+    pipeline = make_pipeline(encoder, LogisticRegression()).fit(train[["review"]], train["label"])
+    assert holds_sentence_encoder(pipeline)
+    assert not holds_sentence_encoder(make_pipeline(LogisticRegression()))
+
+
 def test_a_regression_target_tunes_on_the_standardized_values():
     rows = reviews(120, seed=5)
     target = np.where(rows["label"] == "good", 4.5, 1.5) + np.random.default_rng(0).normal(0, 0.1, 120)
