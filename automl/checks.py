@@ -49,9 +49,7 @@ def afford_text_encoder(config: RunConfig, dataset: Dataset) -> None:
     if seconds <= TEXT_BUDGET_SHARE * budget or has_cuda(config):
         return
     dataset.text_encoders.remove(PRETRAINED)
-    for decision in dataset.column_report:  # (the column report names what the run may use)
-        if decision.read_as == "text" and decision.action == "encoded":
-            decision.detail = decision.detail.replace(f" or {PRETRAINED}", "")
+    _reword_text_columns(dataset, f" or {PRETRAINED}", "")
     dataset.notes.append(f"text.encoders: {PRETRAINED} left out: encoding {sum(map(len, texts)):,} texts would take "
                          f"about {seconds:.0f} s on this CPU, over {TEXT_BUDGET_SHARE:.0%} of the {budget:g}-s budget; "
                          f"tfidf only (a GPU, a longer budget, or text.encoders: [tfidf, {PRETRAINED}] keeps it)")
@@ -64,11 +62,16 @@ def fine_tune_on_cuda(config: RunConfig, dataset: Dataset) -> None:
             or FINE_TUNED in dataset.text_encoders or not has_cuda(config):
         return
     dataset.text_encoders.append(FINE_TUNED)
-    for decision in dataset.column_report:
-        if decision.read_as == "text" and decision.action == "encoded":
-            decision.detail = decision.detail.replace(f" or {PRETRAINED}", f" or {PRETRAINED} or {FINE_TUNED}")
+    _reword_text_columns(dataset, f" or {PRETRAINED}", f" or {PRETRAINED} or {FINE_TUNED}")
     dataset.notes.append(f"text.fine_tune: {FINE_TUNED} in the search (the pretrained encoder's last layer trained on "
                          "each fold's labels), as the encoder runs on CUDA; text.fine_tune: false leaves it out")
+
+
+def _reword_text_columns(dataset: Dataset, old: str, new: str) -> None:
+    """The column report names the encoders the run may use: said again after a check changed them."""
+    for decision in dataset.column_report:
+        if decision.read_as == "text" and decision.action == "encoded":
+            decision.detail = decision.detail.replace(old, new)
 
 
 def encoding_tail_seconds(config: RunConfig, dataset: Dataset, X_test: pd.DataFrame) -> float:

@@ -31,10 +31,10 @@ from automl.features._text import (
                                             load_encoder,
                                             uncached_seconds,
 )
-from automl.features._tuned import TunedSentenceEncoder, tuning_seconds, uncached_tuning_seconds
+from automl.features._tuned import TunedSentenceEncoder, uncached_tuning_seconds
 
 __all__ = ["EMBEDDING_DIM", "MAX_CATEGORIES", "MAX_NATIVE_CATEGORIES", "PROFILE_ROWS", "SCORE_FUNCS",
            "TASK_SCORE_FUNCS", "TEXT_WIDTHS", "FeatureProfile", "SentenceEncoder", "TextEncoding", "TextTfidf",
            "as_text", "build_native_preprocessor", "build_preprocessor", "embed", "encode_texts", "encoding_seconds",
-           "load_encoder", "uncached_seconds", "TunedSentenceEncoder", "tuning_seconds", "uncached_tuning_seconds",
+           "load_encoder", "uncached_seconds", "TunedSentenceEncoder", "uncached_tuning_seconds",
            "profile_features", "profile_figure", "score_func", "valid_score_funcs"]

@@ -299,7 +299,6 @@ def uncached_seconds(X: pd.DataFrame, columns: list[str], cache_dir: str | None,
 def encode_texts(texts: list[str], device: str = "auto", batch_size: int = BATCH_SIZE) -> np.ndarray:
     """The texts' embeddings, computed: tokenized at once, then run through the encoder in batches
     of texts of similar length (little padding), on CUDA when `device` allows and there is one."""
-    import torch
 
     tokenizer, model, where = load_encoder(device)
     encodings = tokenizer.encode_batch(list(texts))
@@ -307,14 +306,27 @@ def encode_texts(texts: list[str], device: str = "auto", batch_size: int = BATCH
     out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        longest = max(len(encodings[i].ids) for i in batch)
-        ids = torch.zeros((len(batch), longest), dtype=torch.long)
-        mask = torch.zeros((len(batch), longest), dtype=torch.long)
-        for row, i in enumerate(batch):
-            ids[row, :len(encodings[i].ids)] = torch.tensor(encodings[i].ids)
-            mask[row, :len(encodings[i].ids)] = 1
+        ids, mask = padded_ids([encodings[i].ids for i in batch])
         out[batch] = _forward(model, ids.to(where), mask.to(where)).cpu().numpy()
     return out
+
+
+def padded_ids(id_lists: list[list[int]]):
+    """(token ids, attention mask) of a batch, zero-padded to its longest text."""
+    import torch
+
+    ids = torch.zeros((len(id_lists), max(map(len, id_lists))), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, tokens in enumerate(id_lists):
+        ids[row, :len(tokens)] = torch.tensor(tokens)
+        mask[row, :len(tokens)] = 1
+    return ids, mask
+
+
+def mean_pool(hidden, mask):
+    """The mean of the token states where the mask is 1."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
 def _forward(model, ids, mask):
@@ -323,9 +335,7 @@ def _forward(model, ids, mask):
 
     with torch.inference_mode():
         hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=1)
+        return torch.nn.functional.normalize(mean_pool(hidden, mask), dim=1)
 
 
 def load_encoder(device: str = "auto"):

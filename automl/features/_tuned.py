@@ -19,14 +19,22 @@ model; the frozen layers load from the text extra's package, as the frozen encod
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 from collections import OrderedDict
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from automl.features._text import EMBEDDING_DIM, as_texts, load_encoder, text_key
+from automl.features._text import (
+    EMBEDDING_DIM,
+    _digest,
+    as_texts,
+    encoding_seconds,
+    load_encoder,
+    mean_pool,
+    padded_ids,
+    text_key,
+)
 
 TUNE_EPOCHS = 3
 TUNE_TOKENS = 128  # texts are cut to this many tokens for fine-tuning (the frozen encoder reads 256)
@@ -81,7 +89,7 @@ class TunedSentenceEncoder(TransformerMixin, BaseEstimator):
             for start in range(0, len(order), 4 * TUNE_BATCH):
                 batch = order[start:start + 4 * TUNE_BATCH]
                 hidden, mask = _padded([states[i] for i in batch], where)
-                pooled = _pool(_run(self._layer, hidden, mask), mask)
+                pooled = mean_pool(_run(self._layer, hidden, mask), mask)
                 out[batch] = torch.nn.functional.normalize(pooled, dim=1).cpu().numpy()
         return out[codes] if len(texts) else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
 
@@ -127,7 +135,7 @@ def tune_last_layer(texts: np.ndarray, labels: np.ndarray, task: str, epochs: in
         for _ in range(epochs):
             for i in rng.permutation(len(batches)):
                 hidden, mask = _padded([states[j] for j in batches[i]], where)
-                loss = loss_of(head(_pool(_run(layer, hidden, mask), mask)), target[batches[i]].to(where))
+                loss = loss_of(head(mean_pool(_run(layer, hidden, mask), mask)), target[batches[i]].to(where))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -139,11 +147,6 @@ def _run(layer, hidden, mask):
     additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * -1e4
     out = layer(hidden, additive)
     return out[0] if isinstance(out, tuple) else out
-
-
-def _pool(hidden, mask):
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
 def _padded(states: list[np.ndarray], where: str):
@@ -200,12 +203,7 @@ def lower_states(texts, device: str = "auto") -> list[np.ndarray]:
             order = np.argsort([len(ids) for ids in encodings], kind="stable")
             for start in range(0, len(order), 2 * TUNE_BATCH):
                 batch = order[start:start + 2 * TUNE_BATCH]
-                longest = max(len(encodings[j]) for j in batch)
-                ids = torch.zeros((len(batch), longest), dtype=torch.long)
-                mask = torch.zeros((len(batch), longest), dtype=torch.long)
-                for row, j in enumerate(batch):
-                    ids[row, :len(encodings[j])] = torch.tensor(encodings[j])
-                    mask[row, :len(encodings[j])] = 1
+                ids, mask = padded_ids([encodings[j] for j in batch])
                 with torch.inference_mode():
                     hidden = model(input_ids=ids.to(where), attention_mask=mask.to(where),
                                    output_hidden_states=True).hidden_states[-2].cpu().numpy()
@@ -228,25 +226,9 @@ def _distinct(texts: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes, list(distinct)
 
 
-def _digest(values: np.ndarray) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for value in values:
-        digest.update(str(value).encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()
-
-
-def tuning_seconds(texts, epochs: int = TUNE_EPOCHS) -> float:
-    """About how long fine-tuning on `texts` takes on a CPU (the states below, then the epochs)."""
-    from automl.features._text import encoding_seconds
-
-    return encoding_seconds(texts) * (1.0 + TUNE_EPOCH_SHARE * epochs)
-
-
 def uncached_tuning_seconds(X, columns: list[str]) -> float:
     """About how long the next fine-tuning on X's text columns takes: the frozen layers' states for
     the texts not kept yet, then the epochs on every text. Imports no PyTorch."""
-    from automl.features._text import encoding_seconds
-
     texts = [text for column in columns for text in as_texts(X[[column]])]
     with _STATES.lock:
         lacking = {text for text in texts if text_key(text) not in _STATES.states}
