@@ -12,7 +12,6 @@ foreground group) cannot stop it before the flow run's last state and logs have 
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import signal
 import socket
@@ -56,11 +55,13 @@ def _free_port() -> int:
 
 
 def _launch(port: int, lifelines: list) -> subprocess.Popen:
-    """Prefect's temporary server (the command Prefect 3.8 runs), in its own session, with a lifeline."""
-    prefect_dir = Path(importlib.util.find_spec("prefect").origin).parent
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
-               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "error", "--lifespan", "on"]
+    """Prefect's temporary server (flows/temporary_server.py: a fresh home's database copied, then
+    uvicorn serving Prefect's app as Prefect 3.8 runs it), in its own session, with a lifeline.
+    `-P` and the package's own folder first: a `flows` or `prefect` folder in the working folder
+    cannot shadow the modules this process imported."""
+    root = str(Path(__file__).resolve().parents[1])
+    script = f"import sys; sys.path.insert(0, {root!r}); from flows.temporary_server import main; main(sys.argv[1:])"
+    command = [sys.executable, "-P", "-c", script, "--port", str(port)]
     process = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, start_new_session=True)
     lifelines.append(lifeline([process.pid]))  # a SIGKILL of this process ends the server too
     return process

@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 # Prefect reads its settings at import: isolate its home and keep it off the network first.
-# (One the caller set is kept; the one made here is removed when the session ends.)
-_OWN_PREFECT_HOME = None
+# (One the caller set is kept; the one made here is removed when the session ends.) automl's cache
+# (the empty MLflow store new stores copy) likewise: the session's own, not the user's.
+_OWN_PREFECT_HOME = _OWN_CACHE = None
 if "PREFECT_HOME" not in os.environ:
     _OWN_PREFECT_HOME = os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="automl-prefect-home-")
+if "AUTOML_CACHE_DIR" not in os.environ:
+    _OWN_CACHE = os.environ["AUTOML_CACHE_DIR"] = tempfile.mkdtemp(prefix="automl-cache-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# The `mlflow server`s the tests start (the UI, a server on PostgreSQL, the secrets check) serve
+# tracking and the registry; MLflow 3's job runner (GenAI evaluation and trace jobs: two huey
+# consumer pools per server) serves nothing automl does.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import numpy as np  # noqa: E402
@@ -55,11 +62,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_unconfigure(config):
-    """The session's own Prefect home (made above, unless the caller set one) goes with the session."""
-    if _OWN_PREFECT_HOME is not None and os.environ.get("PREFECT_HOME") == _OWN_PREFECT_HOME:
-        import shutil
+    """The session's own Prefect home and cache (made above, unless the caller set them) go with the session."""
+    import shutil
 
-        shutil.rmtree(_OWN_PREFECT_HOME, ignore_errors=True)
+    for own, variable in ((_OWN_PREFECT_HOME, "PREFECT_HOME"), (_OWN_CACHE, "AUTOML_CACHE_DIR")):
+        if own is not None and os.environ.get(variable) == own:
+            shutil.rmtree(own, ignore_errors=True)
 
 
 # -- stores and configs ---------------------------------------------------------------------------
@@ -125,29 +133,14 @@ class StudyStore:
         return optuna.load_study(study_name=study_name, storage=make_storage(self.url()))
 
 
-@pytest.fixture(scope="session")
-def migrated_prefect_home(tmp_path_factory) -> Path:
-    """A Prefect home whose database is migrated once for the session (migrating a fresh one costs a
-    temporary server start about 10 s)."""
-    import subprocess
-    import sys
-
-    home = tmp_path_factory.mktemp("prefect-home-migrated")
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    subprocess.run([str(Path(sys.executable).parent / "prefect"), "server", "database", "upgrade", "-y"], env=env,
-                   check=True, capture_output=True, timeout=600)
-    return home
-
-
 @pytest.fixture
-def prefect_home(tmp_path, migrated_prefect_home) -> Path:
-    """A test's own Prefect home for an `automl run` that starts its own temporary server, as a user's
-    does, but with the session's migrated database copied in: the run's start, not the tables', is
-    what the tests read. (Tests of a fresh home's first start make their own.)"""
-    import shutil
-
-    return Path(shutil.copytree(migrated_prefect_home, tmp_path / "prefect-home"))
+def prefect_home(tmp_path) -> Path:
+    """A test's own fresh Prefect home for an `automl run` that starts its own temporary server, as a
+    user's does. Its database is a copy of the first fresh home's, migrated once for the session in
+    the session's automl cache (flows/temporary_server.py), as on a user's machine after its first run."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    return home
 
 
 @pytest.fixture(params=["memory", "journal", "sqlite"])

@@ -57,14 +57,14 @@ def test_two_workers_on_a_journal_file_fill_the_study_once(make_config):
 @pytest.mark.e2e
 def test_four_workers_on_postgresql_with_mlflow_on_postgresql(make_config, postgres, mlflow_on_postgres, store):
     """The issue's setting: the Optuna study on PostgreSQL, MLflow behind an `mlflow server` backed
-    by PostgreSQL with a local artifact root; 4 workers, n_trials 40, cheap models."""
+    by PostgreSQL with a local artifact root; 4 workers, 24 trials (6 each), cheap models."""
     uri = mlflow_on_postgres.uri
     config = make_config(name="workers-pg", data={"source": "sklearn:breast_cancer"},
-                         search={"n_trials": 40, "workers": 4, "cv_folds": 2, "families": ["linear"]},
+                         search={"n_trials": 24, "workers": 4, "cv_folds": 2, "families": ["linear"]},
                          tracking={"tracking_uri": uri, "optuna_storage": postgres.new_database()})
     result = run_pipeline(config)
-    assert result.n_trials == 40 and result.cv_score > 0.95
-    study, children = assert_one_search(config, result, 40, 4)
+    assert result.n_trials == 24 and result.cv_score > 0.95
+    study, children = assert_one_search(config, result, 24, 4)
     parent = mlflow.MlflowClient(uri).get_run(result.parent_run_id)
     written = [*parent.data.params.values(), *parent.data.tags.values()]
     written += [v for c in children for v in (*c.data.params.values(), *c.data.tags.values())]

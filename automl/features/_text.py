@@ -265,10 +265,10 @@ def embed(texts: np.ndarray, cache_dir: str | None, device: str = "auto", batch_
 
 
 # -- the sentence encoder ------------------------------------------------------------------------------
-# What encoding costs on a CPU, measured on this project's 2-core development machine (benchmarks/text.py
-# prints it per table): about 0.4 ms a token and 3 ms a text (0.6 and 6 with another process on the
-# cores). A token is about 4 characters of English.
-CPU_SECONDS_PER_TOKEN, CPU_SECONDS_PER_TEXT, CHARS_PER_TOKEN = 4e-4, 3e-3, 4.0
+# What encoding costs on a CPU, fitted to what benchmarks/text.py --cost measured on this project's 2-core
+# development machine (reviews: 24.0 s, tate: 6.9 s per 1,000 rows) with a seventh added for a busier
+# machine: about 0.28 ms a token and 1 ms a text. A token is about 4 characters of English.
+CPU_SECONDS_PER_TOKEN, CPU_SECONDS_PER_TEXT, CHARS_PER_TOKEN = 2.8e-4, 1e-3, 4.0
 
 
 GPU_SHARE = 0.05  # what a GPU takes of a CPU's time (a T4-class GPU encodes ~20× faster than 2 cores)

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from automl.scoped import environment
 from automl.secrets import has_password
+from automl.tracking._fresh import seed_store
 from automl.tracking._writer import writer_process
 from automl.urls import sqlite_file, with_sqlite_file
 
@@ -97,6 +98,7 @@ def start_run(tracking_uri: str, experiment: str, artifact_location: str, run_na
     uri = absolute_uri(tracking_uri)
     writer_process()  # started now, so it has imported MLflow by the time the first trial ends
     with store_lock(uri):  # a process's first client creates or upgrades a new store's tables
+        seed_store(uri)  # (a new SQLite store: a copy of an empty one, not MLflow's migrations again)
         client = MlflowClient(uri)
         experiment_id = open_experiment(client, experiment, artifact_location)
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)

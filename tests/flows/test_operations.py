@@ -230,7 +230,9 @@ def test_served_deployment_runs_on_schedule_and_from_the_api_linking_both_ways(s
     assert scheduled.name in dom
     completed = [r for r in watch.runs() if r.state_type.value == "COMPLETED"]
     versions = MlflowClient(store_settings(store)["tracking_uri"]).search_model_versions("name = 'ticking'")
-    assert len(versions) == len(completed) <= 4  # one version per completed run, and few runs
+    # One version per completed run. How many ticks ran before the pause depends on the machine's speed
+    # (each tick that was due ran), so only the two runs the test reads are counted on.
+    assert len(versions) == len(completed) >= 2 and {scheduled.id, by_api.id} <= {r.id for r in completed}
     tracking_uri = store_settings(store)["tracking_uri"]
     parent, children = mlflow_parent(tracking_uri, "ticking", scheduled.id)
     assert parent.info.status == "FINISHED" and parent.data.tags["prefect.flow_run_name"] == scheduled.name

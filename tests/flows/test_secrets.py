@@ -27,7 +27,8 @@ def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     with serving(["mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-                  "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port)],
+                  "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "1"],
                  f"http://127.0.0.1:{port}/health", folder / "server.log"):
         yield port, folder
 

@@ -41,7 +41,8 @@ def story(whole_run, tmp_path_factory):
     children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serving(["mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1", "--port", str(port)],
+    with serving(["mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "1"],  # (one browser at a time: four workers' start-up would be waited for)
                  f"{url}/health", tmp_path_factory.mktemp("mlflow-ui") / "ui.log"):
         yield url, experiment, parent, children
 
