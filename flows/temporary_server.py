@@ -44,16 +44,18 @@ def seed_home(database: Path, template: Path) -> str:
     if database.exists():
         return ""
     if template.exists():
-        _backup(template, database, replace=False)
-        return "copied"
+        try:
+            _backup(template, database, replace=False)
+            return "copied"
+        except (OSError, sqlite3.Error):  # (a template that cannot be read: migrated as without one)
+            pass
     from prefect.server.database import provide_database_interface
 
     database.parent.mkdir(parents=True, exist_ok=True)  # (a home Prefect has not made yet)
     asyncio.run(provide_database_interface().create_db())  # Prefect's migrations, as at the server's start
     try:
-        template.parent.mkdir(parents=True, exist_ok=True)
         _backup(database, template)
-    except OSError:  # (an unwritable cache: each fresh home is migrated, as without one)
+    except (OSError, sqlite3.Error):  # (an unwritable cache: each fresh home is migrated, as without one)
         pass
     return "migrated"
 

@@ -21,19 +21,20 @@ from automl.urls import sqlite_file
 
 def seed_store(tracking_uri: str) -> bool:
     """Create the SQLite store `tracking_uri` names, if it does not exist, as a copy of the empty
-    template (True); False for any other store, one that exists, or a cache that cannot be written.
+    template (True); False for any other store, one that exists, or a cache that cannot be written or read.
     Call it under the store's lock (tracking.store_lock): two runs must not both copy."""
     path = sqlite_file(tracking_uri)
     if path is None or path.exists():
         return False
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # (renamed when whole)
     try:
         template = _template()
-    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, partial)
+        os.replace(partial, path)
+    except OSError:  # (MLflow builds the store itself, as without a cache)
+        partial.unlink(missing_ok=True)
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # (renamed when whole)
-    shutil.copyfile(template, partial)
-    os.replace(partial, path)
     return True
 
 
