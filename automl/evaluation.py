@@ -98,19 +98,18 @@ def holdout_metrics(task: str, estimator, X, y, predicted: np.ndarray | None = N
     """Every metric that fits the task, on the held-out test split (from `predicted`, the values or
     class probabilities already made on X, where given: a slow model predicts the rows once)."""
     y = np.asarray(y)
-    if predicted is not None and task != "regression":
-        pred, proba = estimator.classes_[np.argmax(predicted, axis=1)], predicted
-    else:
-        pred = estimator.predict(X) if predicted is None else predicted
-        proba = None
     if task == "regression":
+        pred = estimator.predict(X) if predicted is None else predicted
         return finite_metrics({
             "test_rmse": float(skm.root_mean_squared_error(y, pred)),
             "test_mae": float(skm.mean_absolute_error(y, pred)),
             "test_r2": float(skm.r2_score(y, pred)),
         })
     classes = estimator.classes_
-    proba = estimator.predict_proba(X) if proba is None else proba
+    if predicted is None:
+        pred, proba = estimator.predict(X), estimator.predict_proba(X)
+    else:
+        pred, proba = classes[np.argmax(predicted, axis=1)], predicted
     average = "binary" if task == "binary" else "macro"
     pos = {"pos_label": classes[-1]} if task == "binary" else {}
     return finite_metrics({

@@ -241,10 +241,16 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def distinct_texts(texts: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(each text's index among the distinct texts, the distinct texts in order of appearance)."""
+    codes, distinct = pd.factorize(pd.Series(texts, dtype=object))
+    return codes, list(distinct)
+
+
 def embed(texts: np.ndarray, cache_dir: str | None, device: str = "auto", batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Each text's embedding, [len(texts), EMBEDDING_DIM] float32: the distinct texts the cache
     lacks are encoded (once), the rest read from it."""
-    codes, distinct = pd.factorize(pd.Series(texts, dtype=object))
+    codes, distinct = distinct_texts(texts)
     keys = [text_key(text) for text in distinct]
     cache = embedding_cache(cache_dir)
     with cache.lock:

@@ -29,6 +29,7 @@ from automl.features._text import (
     EMBEDDING_DIM,
     _digest,
     as_texts,
+    distinct_texts,
     encoding_seconds,
     load_encoder,
     mean_pool,
@@ -81,7 +82,7 @@ class TunedSentenceEncoder(TransformerMixin, BaseEstimator):
             layer.load_state_dict({name: torch.from_numpy(value) for name, value in self.layer_state_.items()})
             self._layer = layer.to(where).eval()
         texts = as_texts(X)
-        codes, distinct = _distinct(texts)
+        codes, distinct = distinct_texts(texts)
         states = lower_states(distinct, self.device)
         out = np.zeros((len(distinct), EMBEDDING_DIM), dtype=np.float32)
         order = np.argsort([len(state) for state in states], kind="stable")
@@ -113,7 +114,7 @@ def tune_last_layer(texts: np.ndarray, labels: np.ndarray, task: str, epochs: in
     import torch
 
     _, model, where = load_encoder(device)
-    codes, distinct = _distinct(texts)
+    codes, distinct = distinct_texts(texts)
     states = lower_states(distinct, device)
     states = [states[code] for code in codes]
     if task == "regression":
@@ -217,13 +218,6 @@ def lower_states(texts, device: str = "auto") -> list[np.ndarray]:
 def _cut(ids: list[int]) -> list[int]:
     """At most TUNE_TOKENS tokens, the closing [SEP] kept."""
     return ids if len(ids) <= TUNE_TOKENS else ids[:TUNE_TOKENS - 1] + ids[-1:]
-
-
-def _distinct(texts: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    import pandas as pd
-
-    codes, distinct = pd.factorize(pd.Series(texts, dtype=object))
-    return codes, list(distinct)
 
 
 def uncached_tuning_seconds(X, columns: list[str]) -> float:
