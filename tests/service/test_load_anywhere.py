@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from uv import find_uv_bin
 
 from automl import evaluation
 from automl.config import parse_config
@@ -48,6 +49,15 @@ def _run(code: str, cwd, *args: str, blocked: tuple[str, ...] = BLOCKED) -> str:
                           cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def pip_find_links() -> list[str]:
+    """The folders and pages this machine's pip searches besides the index (PIP_FIND_LINKS, then pip's
+    configuration files)."""
+    configured = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                                capture_output=True, text=True)
+    return (os.environ.get("PIP_FIND_LINKS", "").split()
+            + (configured.stdout.split() if configured.returncode == 0 else []))
 
 
 def _params(space, family: str, **knobs) -> dict:
@@ -167,7 +177,7 @@ print(json.dumps({"models": got, "automl": sys.modules["automl"].__file__,
 
 @pytest.mark.e2e
 def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
-    """What `mlflow models serve --env-manager virtualenv` does: a venv with only the model's
+    """What `mlflow models serve` does with its default env manager, uv: a venv with only the model's
     requirements.txt, automl only as the code the model ships (code_paths), no PYTHONPATH. One venv,
     grown in KINDS' order: the models that declare the same requirements.txt (the scikit-learn ones,
     then the PyTorch ones) are installed together and loaded from the registry in one Python before
@@ -191,18 +201,19 @@ def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
     # scikit-learn's, then PyTorch's, then the text model's (PyTorch and the text extra)
     assert [len(names) for _, names in groups] == [2, 2] + ([1] if "text" in KINDS else [])
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # (this pip installs)
-    # The build of PyTorch these tests run on (the CPU wheel on the project's machines): any build
-    # meets the model's torch==X, and pip would otherwise take X's CUDA build from PyPI (gigabytes).
-    (tmp_path / "constraints.txt").write_text(f"torch=={torch.__version__}\n")
     env = {key: value for key, value in os.environ.items()
            if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}  # (.pyc on first import)
+    subprocess.run([find_uv_bin(), "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
+    # The build of PyTorch these tests run on (the CPU wheel on the project's machines, where pip's
+    # find-links hold it): any build meets the model's torch==X, and uv would otherwise take X's CUDA
+    # build from PyPI (gigabytes). uv reads no pip setting, so the folders are passed on.
+    (tmp_path / "constraints.txt").write_text(f"torch=={torch.__version__}\n")
+    links = [f"--find-links={link}" for link in pip_find_links()]
     for requirements, names in groups:
-        # --no-compile: modules are compiled as they are first imported, not all of PyTorch's up front.
-        pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                              "--no-compile", "-r", str(requirements), "-c", str(tmp_path / "constraints.txt")],
-                             capture_output=True, text=True, env=env, timeout=1500)
-        assert pip.returncode == 0, pip.stderr[-3000:]
+        install = subprocess.run([find_uv_bin(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
+                                  *links, "-r", str(requirements), "-c", str(tmp_path / "constraints.txt")],
+                                 capture_output=True, text=True, env=env, timeout=1500)
+        assert install.returncode == 0, install.stderr[-3000:]
         done = subprocess.run([str(venv / "bin" / "python"), "-c", PREDICT, uri, *names], cwd=tmp_path,
                               capture_output=True, text=True, env=env, timeout=600)
         assert done.returncode == 0, f"{names}: {done.stderr[-3000:]}"
