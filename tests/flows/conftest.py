@@ -15,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from automl.config import RunConfig, parse_config
 from flows.pipeline import automl_pipeline
+from flows.temporary_server import copy_template, template_file
 from tests.servers import free_port, serving
 
 
@@ -30,6 +31,9 @@ def server(tmp_path_factory):
     """A real `prefect server start` (scheduler ticking every second, UI on), in its own home, for
     every test of the session that needs one (the operations, UI and Dask tests)."""
     home = tmp_path_factory.mktemp("prefect-server")
+    # The migrated database the session's first fresh home left in automl's cache, where one did:
+    # `prefect server start` then finds nothing to migrate.
+    copy_template(home / "prefect.db", template_file())
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {"PREFECT_UI_API_URL": url,  # the UI otherwise calls port 4200 whatever --port says
@@ -103,10 +107,11 @@ def browse(tmp_path):
                      "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
                      f"--user-data-dir={tmp_path / f'chrome-{name}-{tries}'}", "--window-size=1440,1800",
                      f"--virtual-time-budget={budget}", "--hide-scrollbars"]
-            dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=240).stdout
+            # one render: the DOM on stdout, the screenshot of the same page beside it
+            dom = subprocess.run([*flags, "--dump-dom", f"--screenshot={SHOTS / (name + '.png')}", url],
+                                 capture_output=True, text=True, timeout=240).stdout
             if all(text in dom for text in until):
                 break
-        subprocess.run([*flags, f"--screenshot={SHOTS / (name + '.png')}", url], capture_output=True, timeout=240)
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, f"{name}: an empty screenshot"
         return dom
 
