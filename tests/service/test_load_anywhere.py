@@ -51,15 +51,6 @@ def _run(code: str, cwd, *args: str, blocked: tuple[str, ...] = BLOCKED) -> str:
     return done.stdout
 
 
-def pip_find_links() -> list[str]:
-    """The folders and pages this machine's pip searches besides the index (PIP_FIND_LINKS, then pip's
-    configuration files)."""
-    configured = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-                                capture_output=True, text=True)
-    return (os.environ.get("PIP_FIND_LINKS", "").split()
-            + (configured.stdout.split() if configured.returncode == 0 else []))
-
-
 def _params(space, family: str, **knobs) -> dict:
     """A trial's parameters as the search stores them: the family's defaults, `knobs` changed."""
     return {"family": family, "k": None, "score_func": None,
@@ -208,7 +199,9 @@ def test_fresh_venv_from_the_models_requirements(champions, tmp_path):
     # find-links hold it): any build meets the model's torch==X, and uv would otherwise take X's CUDA
     # build from PyPI (gigabytes). uv reads no pip setting, so the folders are passed on.
     (tmp_path / "constraints.txt").write_text(f"torch=={torch.__version__}\n")
-    links = [f"--find-links={link}" for link in pip_find_links()]
+    found = subprocess.run(["bash", str(REPO / "scripts" / "find_links.sh")], capture_output=True, text=True,
+                           check=True)  # (the folders setup.sh passes on)
+    links = [f"--find-links={link}" for link in found.stdout.split()]
     for requirements, names in groups:
         install = subprocess.run([find_uv_bin(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
                                   *links, "-r", str(requirements), "-c", str(tmp_path / "constraints.txt")],
