@@ -118,13 +118,17 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
     left = deadline.left() - deadline.tail_s if deadline is not None else np.inf
     records = {r.number: r for r in result.records}
     cost = lambda numbers: refit_seconds([records[n] for n in numbers], result.folds)  # noqa: E731
-    pool, families = dict(result.oof), {n: records[n].family for n in result.oof}
+    costs = {n: cost([n]) for n in result.oof}
+    # A trial whose refit alone overruns the time left is in no blend that fits (each selection
+    # costs a pass over the out-of-fold predictions: on a large table, a second or more).
+    pool = {n: oof for n, oof in result.oof.items() if n == best or costs[n] <= left}
+    families = {n: records[n].family for n in result.oof}
     choose = lambda: select(pool, y, result.space.metric, result.classes, families=families,  # noqa: E731
                             reference=(best, result.oof[best]))
-    selection, dropped = choose(), False
+    selection, dropped = choose(), len(pool) < len(result.oof)
     # A blend whose refit would overrun the budget: drop its costliest member from the pool, select again.
     while selection.is_ensemble and cost(selection.weights) > left:
-        del pool[max(selection.weights, key=lambda n: cost([n]))]
+        del pool[max(selection.weights, key=costs.get)]
         selection, dropped = choose(), True
     if not selection.is_ensemble:
         return single(f"no blend beat trial {best} out of fold" + (" within the time left" if dropped else ""),

@@ -187,14 +187,14 @@ def checkpoint_dir(prepared: Prepared, run: RunRef) -> Path:
 
 
 def profile_step(prepared: Prepared, run: RunRef) -> FeatureProfile:
-    """SelectKBest scores of every transformed feature on the training split: table + plot."""
+    """SelectKBest scores of every transformed feature on the training split: the table (its plot
+    is drawn after the search, with the search's: matplotlib is not on the way to the first trial)."""
     d, s = prepared.dataset, prepared.split
     funcs = prepared.score_funcs or valid_score_funcs(d.task, None)
     profile = profile_features(s.X_train, s.y_train, d.numeric_columns, d.categorical_columns, d.task,
                                funcs, prepared.config.seed)
     log = RunLog(run)
     log.log_table(profile.table, "features/feature_scores.csv")
-    log.log_figure(profile_figure(profile), "features/feature_scores.png")
     log.log(metrics={"n_features_transformed": profile.n_features})
     return profile
 
@@ -239,8 +239,10 @@ def search_step(prepared: Prepared, profile: FeatureProfile, run: RunRef,
         result, runs = search_in_workers(job, config.search.workers, config.tracking, on_trial, launch)
     else:
         result, runs = search_in_process(prepared, space, settings, run, on_trial)
-    tracking.log_search(RunLog(run), result, runs, time.perf_counter() - started, settings.pack_size,
+    log = RunLog(run)
+    tracking.log_search(log, result, runs, time.perf_counter() - started, settings.pack_size,
                         plots.search_figures(result))
+    log.log_figure(profile_figure(profile), "features/feature_scores.png")  # (profile_step's table, drawn)
     return note_shortfall(run, result, config.search.n_trials)
 
 

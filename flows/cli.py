@@ -140,21 +140,21 @@ def run(config, resume: str | None = None, started: float | None = None, server:
 
 def _run(config, flow_config, resume: str | None, started: float | None, server: TemporaryServer | None) -> int:
     try:
-        checks(flow_config, resume, started)
+        prepared = checks(flow_config, resume, started)
     except BaseException:
         if server is not None:
             server.stop()
         raise
     from prefect.exceptions import TerminationSignal
 
-    from flows.pipeline import automl_pipeline
+    from flows.pipeline import automl_pipeline, checked_before
 
     phase("imports")
     if server is None and (server := TemporaryServer.launch()) is not None:  # (main() called without one)
         atexit.register(server.stop)  # held, and stopped, until this process exits: after Prefect's drains
     try:
         settings = server.settings() if server is not None else None  # (waits until it answers)
-        with settings or nullcontext():
+        with settings or nullcontext(), checked_before(prepared, started):
             phase("server")
             try:
                 summary = automl_pipeline(flow_config, resume, started)
@@ -188,9 +188,9 @@ def stopped_by_signal(error: BaseException, signal_types: tuple[type, ...]) -> B
     return None
 
 
-def checks(flow_config, resume: str | None, started: float | None) -> None:
+def checks(flow_config, resume: str | None, started: float | None):
     """What `automl run` checks before Prefect starts: the config and data (load_and_validate), a
-    run to resume."""
+    run to resume. → what load_and_validate prepared (the flow takes it: the table is read once)."""
     from automl import pipeline as steps
 
     prepared = steps.load_and_validate(flow_config, started=started)
@@ -203,6 +203,7 @@ def checks(flow_config, resume: str | None, started: float | None) -> None:
         print(f"automl: note: run {dead.ref.run_name} of this config was left running by a process that is gone; "
               f"continue it with: automl run CONFIG --resume {dead.ref.run_name}", file=sys.stderr)
     phase("checks")
+    return prepared
 
 
 def print_summary(config, summary: dict) -> None:

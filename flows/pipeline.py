@@ -10,8 +10,9 @@ run every step on a ProcessPoolTaskRunner).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,11 +109,32 @@ def trial_progress(config: RunConfig, metric: str):
 
 # DataFrames and fitted models pass between steps: neither cached nor persisted.
 step = dict(cache_policy=NO_CACHE, persist_result=False)
+# What `automl run` checked before the flow started, for the flow of the same call: the table is read once.
+CHECKED: ContextVar[tuple[steps.Prepared, float | None] | None] = ContextVar("automl_checked", default=None)
+
+
+@contextmanager
+def checked_before(prepared: steps.Prepared, started: float | None) -> Iterator[None]:
+    """Within this block, a flow run on the same config and budget start (`started`) takes `prepared`
+    as its load-and-validate (the checks `automl run` made just before) instead of reading the table
+    again."""
+    token = CHECKED.set((prepared, started))
+    try:
+        yield
+    finally:
+        CHECKED.reset(token)
+
+
 @task(name="load-and-validate", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
       task_run_name="load-and-validate[{config.name}]", **step)
 def load_and_validate(config: RunConfig, started: float | None = None) -> steps.Prepared | State:
     """Every check before anything is written. A bad config or table (a run started from the UI's
     form, say) ends the task Failed with the one-line reason, not a traceback; I/O errors retry."""
+    before, checked_started = CHECKED.get() or (None, None)
+    if before is not None and before.config == config and checked_started == started:
+        CHECKED.set(None)  # (once: a retry reads the table again)
+        get_run_logger().info("the table and config as `automl run` checked them just before the flow started")
+        return before
     try:
         return steps.load_and_validate(config, started=started)
     except (ConfigError, DataError) as error:

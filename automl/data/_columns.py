@@ -236,8 +236,9 @@ def _decide_text(column: str, values: pd.Series, filled: pd.Series) -> tuple[tup
     n = len(filled)
     if n >= MIN_ROWS_TO_JUDGE:
         distinct = filled.nunique()
-        words = filled.str.split().str.len().mean()
-        if distinct >= 0.5 * n and distinct >= MIN_ROWS_TO_JUDGE and words >= 4:
+        varied = distinct >= 0.5 * n and distinct >= MIN_ROWS_TO_JUDGE
+        words = filled.str.split().str.len().mean() if varied else 0.0  # (a category's words are not counted)
+        if varied and words >= 4:
             return ("text",), ColumnDecision(column, "text", "encoded", f"free text: {distinct} distinct values of "
                                              f"{words:.0f} words on average")
         if distinct == n and len(values) == n:

@@ -26,6 +26,7 @@ def number_format(filled: pd.Series) -> str | None:
     '44,143'), or None when not every cell is a number."""
     if filled.empty:
         return None
+    filled = pd.Series(filled.unique(), dtype=filled.dtype)  # (every cell must read: each value once is enough)
     if pd.to_numeric(filled, errors="coerce").notna().all():
         return "plain"
     thousands, comma = filled.str.match(_THOUSANDS).all(), filled.str.match(_DECIMAL_COMMA).all()
@@ -72,13 +73,15 @@ def out_of_range_note(numbers: pd.Series) -> str:
 def words_among_numbers(filled: pd.Series) -> str:
     """For a column read as a category although most of its cells are numbers: which words made it
     one, and the fix (them as missing); "" when the column is not mostly numbers."""
-    numeric = pd.to_numeric(filled, errors="coerce").notna()
-    if filled.empty or numeric.mean() < MOSTLY_NUMBERS:
+    if filled.empty:
         return ""
-    words = filled[~numeric]
-    counts = words.value_counts().sort_index().sort_values(ascending=False, kind="stable")  # ties: by name
+    cells = filled.value_counts()  # (each value parsed once)
+    numeric = pd.to_numeric(pd.Series(cells.index, dtype=filled.dtype), errors="coerce").notna().to_numpy()
+    if cells[numeric].sum() < MOSTLY_NUMBERS * len(filled):
+        return ""
+    counts = cells[~numeric].sort_index().sort_values(ascending=False, kind="stable")  # ties: by name
     common = [str(word) for word in counts.index[:5]]
-    return (f"{int(numeric.sum())} of {len(filled)} cells are numbers, {len(words)} are words such as "
+    return (f"{int(cells[numeric].sum())} of {len(filled)} cells are numbers, {int(counts.sum())} are words such as "
             f"{', '.join(repr(w) for w in common)}: read as a category; if the words mean missing, set "
             f"data.missing_values: {common} to read it as numbers")
 
