@@ -8,8 +8,7 @@ cross-validated on the training split only, within a trial budget and a wall-clo
 - packing (grouping only): ask_group, shared_params
 - the study and its driver: run_search (how it runs: one SearchSettings value), make_storage, make_pruner
 - many worker processes on one stored study: run_search(worker=i), open_shared_study, collect_search
-- the budget: Deadline (injectable clock; its origin passed in, never global), refit_reserve, shortfall,
-  families_that_fit (near the deadline, the families one more trial of which fits the time left)
+- the budget: Deadline (injectable clock; its origin passed in, never global), refit_reserve, shortfall
 - what it leaves: TrialRecord, SearchResult
 - continuing a stored study (automl run --resume): Checkpoint (the out-of-fold predictions kept)
 
@@ -17,16 +16,7 @@ It starts no processes and knows nothing of MLflow: trials are handed to a Trial
 stored copy of the study to a StudyMirror, both supplied by the caller (automl.pipeline).
 """
 
-from automl.search._budget import (
-    POST_SEARCH_S,
-    REFIT_MARGIN,
-    TAIL_S,
-    Deadline,
-    families_that_fit,
-    refit_reserve,
-    refit_seconds,
-    shortfall,
-)
+from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, TAIL_S, Deadline, refit_reserve, refit_seconds, shortfall
 from automl.search._cv import (
                                    EPOCH_STEP_BASE,
                                    MIN_EPOCHS_BEFORE_PRUNING,
@@ -66,6 +56,6 @@ __all__ = [
     "SearchResult", "SearchSettings", "SearchSpace", "StudyLock",
     "StudyMirror", "SuggestFailed", "TrialLogger", "TrialRecord", "ask_group", "build_model", "collect_search",
     "open_shared_study", "build_pipeline", "cv_splitter", "default_trials",
-    "families_that_fit", "log_target_suits", "make_pruner", "make_sampler", "make_storage", "record_of",
-    "refit_reserve", "refit_seconds", "run_search", "shared_params", "shortfall", "suggest_pipeline", "uses_journal",
+    "log_target_suits", "make_pruner", "make_sampler", "make_storage", "record_of", "refit_reserve", "refit_seconds",
+    "run_search", "shared_params", "shortfall", "suggest_pipeline", "uses_journal",
 ]

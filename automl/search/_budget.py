@@ -71,34 +71,6 @@ def refit_reserve(records: list[TrialRecord], kept: set[int], folds: int, sign: 
     return tail_s + POST_SEARCH_S + refit_seconds(best, folds)
 
 
-def fold_seconds(records: list[TrialRecord], family: str) -> float | None:
-    """One fold of a trial of `family` on all rows, as its slowest earlier trial took it (its fold
-    mean, scaled up from the fraction of rows it trained on); None: none timed. The slowest, not a
-    typical one: a family's trials differ by their settings (a mutual-information selection took a
-    linear trial 5× its first one's time), and near the deadline an overrun is what must not happen."""
-    timed = [float(np.mean(r.fold_seconds)) / r.params.get("rows_fraction", 1.0)
-             for r in records if r.family == family and r.fold_seconds]
-    return max(timed) if timed else None
-
-
-def families_that_fit(records: list[TrialRecord], families: list[str], folds: int, seconds: float,
-                      sign: float = 1.0, group: dict[str, float] | None = None) -> list[str] | None:
-    """Near the deadline: the families one more trial of which (all `folds`, timed by fold_seconds;
-    times group[family] where its trials train in packs that take that much longer) fits in
-    `seconds`, best first (by their best completed trial; a family never timed does not fit). None
-    while every family fits: the sampler chooses, as it does with time to spare."""
-    cost = {family: fold_seconds(records, family) for family in families}
-    cost = {f: None if c is None else c * (group or {}).get(f, 1.0) for f, c in cost.items()}
-    if all(c is not None and c * folds <= seconds for c in cost.values()):
-        return None
-    best: dict[str, float] = {}
-    for r in records:
-        if r.state == "COMPLETE" and r.value is not None:
-            best[r.family] = max(best.get(r.family, -math.inf), sign * r.value)
-    fits = [f for f, c in cost.items() if c is not None and c * folds <= seconds and f in best]
-    return sorted(fits, key=lambda f: -best[f])
-
-
 def shortfall(done: int, asked: int | None) -> str | None:
     """What a user is told when the time budget ended the search before its trial budget: "3 of
     40 trials: the budget ran out" (None when every trial asked for ran, or none was asked for)."""

@@ -31,7 +31,7 @@ from automl.extras import FINE_TUNED, PRETRAINED
 from automl.features import uncached_seconds, uncached_tuning_seconds
 from automl.models import get_family
 from automl.nn import Callback, TrainState
-from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, families_that_fit, fold_seconds, refit_reserve
+from automl.search._budget import POST_SEARCH_S, REFIT_MARGIN, Deadline, refit_reserve
 from automl.search._records import TrialRecord
 from automl.search._resume import INTERRUPTED_ATTR, RECORD_ATTR, Checkpoint, record_attr
 from automl.search._settings import SearchSettings
@@ -58,12 +58,7 @@ def tell_restored(logger: TrialLogger, records: list[TrialRecord]) -> None:
 
 
 class OutOfTime(Exception):
-    """The search's time is spent (an epoch found it so): the group ends pruned, the search stops."""
-
-
-class FoldDoesNotFit(OutOfTime):
-    """The deadline leaves no room for the group's next fold: the group ends pruned; the search goes
-    on while a trial of another family fits (Driver: CrossValidation.families_that_fit)."""
+    """The deadline leaves no room for the next fold or epoch: the group ends pruned, the search stops."""
 
 
 class EncodingTooLong(Exception):
@@ -106,7 +101,6 @@ class CrossValidation:
         self.splits = list(cv_splitter(space.context.task, settings.folds, space.context.seed).split(X, y))
         self.sign = METRICS[space.metric].sign
         self.keep_oof = settings.keep_oof
-        self.pack_size = settings.pack_size
         self.checkpoint = Checkpoint(settings.checkpoint) if settings.checkpoint is not None else None
         self._classes_saved = False
         self.records: list[TrialRecord] = []
@@ -137,7 +131,7 @@ class CrossValidation:
             for trial in running:
                 trial.record.state, trial.record.value = "COMPLETE", float(np.mean(trial.record.fold_scores))
         except OutOfTime as error:
-            self.stopped = not isinstance(error, FoldDoesNotFit)
+            self.stopped = True
             _end(running, "PRUNED", str(error))
         except EncodingTooLong as error:
             _end(running, "PRUNED", str(error))
@@ -295,9 +289,11 @@ class CrossValidation:
         if record.fold_seconds:
             alone = float(np.mean(record.fold_seconds))
         else:
-            alone = fold_seconds(self.records, record.family) or 0.0
+            same = [np.mean(r.fold_seconds) / r.params.get("rows_fraction", 1.0)  # (all rows: longer)
+                    for r in self.records if r.family == record.family and r.fold_seconds]
+            alone = float(np.median(same)) if same else 0.0
         if not self.deadline.allows(alone * self._pack_factor(len(running))):
-            raise FoldDoesNotFit(f"out of time before fold {fold}")
+            raise OutOfTime(f"out of time before fold {fold}")
 
     def out_of_time(self) -> bool:
         """The search's time is spent (and some trial has completed, so there is a model)."""
@@ -305,15 +301,6 @@ class CrossValidation:
 
     def completed_any(self) -> bool:
         return any(r.state == "COMPLETE" for r in self.records)
-
-    def families_that_fit(self) -> list[str] | None:
-        """With a deadline, once a trial has completed: the families a next trial of which fits the
-        search's time left, best first; None while all do (automl.search._budget.families_that_fit)."""
-        if self.deadline.at is None or not self.completed_any():
-            return None
-        packs = {f: self._pack_factor(self.pack_size) for f in self.space.families if get_family(f).member_params}
-        return families_that_fit(self.records, self.space.families, len(self.splits),
-                                 self.deadline.search_left(), self.sign, packs)
 
     # -- the end of a trial -----------------------------------------------------------------------
     def _finish(self, group: list[_GroupTrial], seconds: float) -> None:

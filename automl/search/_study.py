@@ -270,14 +270,9 @@ class Driver:
                 spent = self.asked and self.cv.deadline.left() <= 0  # all failed so far, and no time left
                 if self.cv.stopped or self.cv.out_of_time() or spent or self.left() <= 0:
                     return None
-                fits = None if self.warm_start else self.cv.families_that_fit()
-                if fits == []:  # near the deadline, no family's next trial fits the time left
-                    return None
                 if self.warm_start:  # enqueued one at a time, so a pack's followers never queue behind them
                     index, params = self.warm_start.pop(0)
                     self.study.enqueue_trial(params, user_attrs={"warm_start": index})
-                elif fits:  # the best family of those whose trial fits (the sampler picks its parameters)
-                    self.study.enqueue_trial({"family": fits[0]}, user_attrs={"family_for_time": True})
                 try:
                     trials, params = ask_group(self.study, self.cv.space, min(self.pack_size, self.left()))
                 except SuggestFailed as failed:  # told FAIL already; the search goes on

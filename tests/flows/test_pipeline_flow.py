@@ -17,6 +17,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.task_runners import ProcessPoolTaskRunner
 
+from automl import pipeline as steps
+from automl.checks import validate_data
 from automl.search import make_storage
 from flows.cli import main
 from flows.pipeline import automl_pipeline, on_task_runner, pipeline_steps
@@ -245,15 +247,18 @@ def test_a_failing_step_leaves_the_parent_run_failed(make_config, every_family_b
     assert parent.info.status == "FAILED"
 
 
-def test_cli_runs_a_regression_config_with_packed_mlp_trials(store, store_settings, capsys):
+def test_cli_runs_a_regression_config_with_packed_mlp_trials(store, store_settings, capsys, monkeypatch):
     config = Path(__file__).resolve().parents[2] / "config" / "diabetes.yaml"
     overrides = [f"tracking.{k}={v}" for k, v in store_settings(store).items()]
+    reads = []  # the table is read and validated once: by the checks before the flow, which the flow takes
+    monkeypatch.setattr(steps, "validate_data", lambda *args: reads.append(args) or validate_data(*args))
     code = main(["run", str(config), "--set", "search.n_trials=6", "--set", "search.families=[linear,mlp]",
                  "--set", "search.pack_trials=on", "--set", "search.pack_size=3",
                  *[arg for o in overrides for arg in ("--set", o)]])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "registered diabetes_regressor v1; champion moved" in captured.out
+    assert len(reads) == 1
     client = MlflowClient(store_settings(store)["tracking_uri"])
     version = client.get_model_version_by_alias("diabetes_regressor", "champion")
     run = client.get_run(version.run_id)

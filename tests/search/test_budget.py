@@ -9,15 +9,14 @@ from automl.search import (
     TAIL_S,
     CrossValidation,
     Deadline,
+    OutOfTime,
     SearchSettings,
     TrialRecord,
-    families_that_fit,
     refit_reserve,
     run_search,
     shortfall,
 )
-from automl.search._cv import FoldDoesNotFit, _GroupTrial
-from automl.search._study import Driver
+from automl.search._cv import _GroupTrial
 
 
 def test_the_budget_counts_from_the_origin_given_and_nothing_is_kept_between_runs():
@@ -70,54 +69,6 @@ def test_reserve_covers_refitting_the_best_kept_trials():
     assert refit_reserve(records, {2}, folds=2, members=3) == pytest.approx(TAIL_S + POST_SEARCH_S + 1.6 * 20.0)
 
 
-def test_near_the_deadline_only_families_whose_trial_fits_are_chosen_best_first():
-    records = [record(0, "hist_gradient_boosting", 0.92, [1.0, 1.2]), record(1, "linear", 0.90, [0.5, 0.5]),
-               record(2, "random_forest", 0.93, [9.0, 11.0]), record(3, "mlp", 0.95, [20.0], state="PRUNED")]
-    families = ["hist_gradient_boosting", "linear", "random_forest", "mlp"]
-    # a trial is 2 folds: hgb 2.2 s, linear 1 s, random forest 20 s, mlp 40 s (its pruned trial timed it)
-    assert families_that_fit(records, families, folds=2, seconds=45.0) is None  # all fit: the sampler chooses
-    assert families_that_fit(records, families, folds=2, seconds=25.0) == ["random_forest", "hist_gradient_boosting",
-                                                                          "linear"]  # mlp never completed either
-    assert families_that_fit(records, families, folds=2, seconds=5.0) == ["hist_gradient_boosting", "linear"]
-    assert families_that_fit(records, families, folds=2, seconds=1.5) == ["linear"]
-    assert families_that_fit(records, families, folds=2, seconds=0.5) == []  # none: the search ends
-    assert families_that_fit(records, families, folds=2, seconds=5.0, sign=-1.0) == ["linear", "hist_gradient_boosting"]
-    # a family timed on a tenth of the rows costs ten times that on all of them
-    sampled = [record(0, "linear", 0.9, [0.5, 0.5]), record(1, "extra_trees", 0.95, [1.0, 1.0])]
-    sampled[1].params["rows_fraction"] = 0.1
-    assert families_that_fit(sampled, ["linear", "extra_trees"], folds=2, seconds=15.0) == ["linear"]
-    assert families_that_fit(sampled + [record(2, "tabm", 0.99, [])], ["linear", "extra_trees", "tabm"], folds=2,
-                             seconds=100.0) == ["extra_trees", "linear"]  # tabm never timed: not chosen
-
-
-def test_the_driver_asks_a_family_that_fits_and_stops_when_none_does(wine, space_for, trial_log):
-    """After the warm start, with a random forest's trial (2 folds of 10 s) no longer fitting the 8 s
-    the search has left, the next trial is a linear one (the sampler would choose between them), then
-    none once no trial fits."""
-    dataset, split = wine
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    now = [0.0]
-    deadline = Deadline(at=100.0, reserve_s=92.0, clock=lambda: now[0])  # 8 s for the search
-    cv = CrossValidation(space_for(dataset, ["linear", "random_forest"]), split.X_train, split.y_train,
-                         SearchSettings("fits", folds=2), study, trial_log, deadline)
-    cv.records = [record(0, "linear", 0.90, [1.0, 1.0]), record(1, "random_forest", 0.95, [10.0, 10.0])]
-    driver = Driver(study, cv, SearchSettings("fits", folds=2, n_trials=20), [], [])
-    for _ in range(5):
-        trials, params = driver.next_group()
-        assert params[0]["family"] == "linear" and trials[0].user_attrs == {"family_for_time": True}
-        study.tell(trials[0], 0.9)
-    now[0] = 7.5  # half a second left: not even a linear trial (2 s) fits
-    assert driver.next_group() is None
-    deadline.reserve_s, now[0] = 0.0, 0.0  # 100 s: both fit, the sampler chooses (and takes a forest)
-    families = set()
-    for _ in range(6):
-        trials, params = driver.next_group()
-        families.add(params[0]["family"])
-        assert "family_for_time" not in trials[0].user_attrs
-        study.tell(trials[0], 0.9)
-    assert families == {"linear", "random_forest"}
-
-
 def test_a_fold_that_cannot_finish_in_time_is_not_started(wine, space_for, trial_log):
     dataset, split = wine
     study = optuna.create_study(direction="maximize")
@@ -129,7 +80,7 @@ def test_a_fold_that_cannot_finish_in_time_is_not_started(wine, space_for, trial
     def group_trial(family, fold_seconds=()):
         return _GroupTrial(None, TrialRecord(1, family, {}, "RUNNING", fold_seconds=list(fold_seconds)))
 
-    with pytest.raises(FoldDoesNotFit, match="out of time before fold 0"):
+    with pytest.raises(OutOfTime, match="out of time before fold 0"):
         cv._check_time([group_trial("linear")], 0)
     cv._check_time([group_trial("mlp")], 0)  # no estimate for this family: goes on
     cv._check_time([group_trial("linear", [1.0])], 1)  # this trial's own folds take 1 s: fits

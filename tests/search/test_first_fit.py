@@ -22,7 +22,7 @@ from automl.search import (
     run_search,
 )
 from automl.search._cv import _GroupTrial
-from automl.search._rows import FIRST_SHARE, first_fit_fraction, sample_rows
+from automl.search._rows import FAMILY_SHARE, FIRST_SHARE, first_fit_fraction, sample_rows
 from automl.tracking._trials import trial_run
 
 
@@ -108,6 +108,22 @@ def test_a_first_trial_with_time_or_no_deadline_trains_on_every_row(cancer, spac
     for result in (generous, untimed):
         assert "rows_fraction" not in result.records[0].params
         assert not isinstance(build_model(result.records[0].params, result.space), RowSample)
+
+
+def test_each_family_first_trial_is_fitted_to_its_smaller_share(cancer, space_for, trial_log, step_clock,
+                                                                 small_probes):
+    """A later family's first trial gets FAMILY_SHARE of the time left, not the first trial's
+    FIRST_SHARE: with the same probes, a smaller fraction."""
+    probes = [(500, 2.5), (1000, 3.0)]
+    assert first_fit_fraction(probes, 10_000, 3, 1.6, 100.0, FAMILY_SHARE) < first_fit_fraction(probes, 10_000, 3,
+                                                                                                 1.6, 100.0)
+    # 40 reads: the first trial's half of the search's time holds every row; linear's share does not
+    result = search(cancer, space_for, trial_log, Deadline(at=40.0, clock=step_clock),
+                    families=("linear", "hist_gradient_boosting"), n_trials=2)
+    first, second = result.records  # the warm start: hgb's default, then linear's
+    assert (first.family, second.family) == ("hist_gradient_boosting", "linear")
+    assert first.state == second.state == "COMPLETE"
+    assert "rows_fraction" not in first.params and round(100 / 227, 4) <= second.params["rows_fraction"] < 1.0
 
 
 def test_a_later_trial_is_expected_to_take_longer_on_every_row(wine, space_for, trial_log):

@@ -56,14 +56,8 @@ def test_packs_under_a_tight_deadline_enter_the_ensemble_and_end_in_time(cancer,
     assert len(packed) >= 2 and {r.number for r in packed} <= set(result.oof)  # packed members are in the pool
     assert len(result.records) < 40  # the deadline, not the trial budget, ended the search
     cut = [r for r in result.records if r.reason and r.reason.startswith("out of time")]
-    assert cut and all(r.state == "PRUNED" for r in cut)
-    # once a pack no longer fits, the search goes on with the family whose trial does (linear), then ends
-    chosen = [t.number for t in result.trials if t.user_attrs.get("family_for_time")]
-    assert chosen and all(records[n].family == "linear" for n in chosen)
-    assert all(r.family == "linear" for r in result.records if r.number > chosen[0])
-    # the search left its reserve (but for the reads of the clock after its last trial: its end, and the
-    # driver's three checks before it stops asking)
-    assert step_clock.now <= deadline.at - deadline.reserve_s + 3 * step_clock.step
+    assert cut and all(r.state == "PRUNED" for r in cut) and cut[-1].number == max(records)
+    assert step_clock.now <= deadline.at - deadline.reserve_s + 2 * step_clock.step  # the search left its reserve
     final = final_model(result, split.X_train, split.y_train, deadline)
     assert oof_score(final, result, split.y_train) >= result.best_value - 1e-12  # never worse than the best trial
     if final.kind == "single":
