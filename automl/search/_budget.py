@@ -21,7 +21,7 @@ import numpy as np
 from automl.search._records import TrialRecord
 
 TAIL_S = 3.0  # evaluation, plots, model logging and registration, flow teardown (measured: 2–3 s)
-POST_SEARCH_S = 1.5  # the search step's own end: leaderboard, Optuna plots, ensemble selection
+POST_SEARCH_S = 2.0  # the search step's end: leaderboard, Optuna plots, the feature profile's plot, ensemble selection
 # A refit on all rows costs about folds/(folds-1) fold fits; the margin covers the rest, and the
 # logging of a model that took long to fit (big forests pickle slowly: 7 s for one on diamonds).
 REFIT_MARGIN = 1.6
