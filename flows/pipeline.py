@@ -127,13 +127,14 @@ def checked_before(prepared: steps.Prepared, started: float | None) -> Iterator[
 
 @task(name="load-and-validate", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
       task_run_name="load-and-validate[{config.name}]", **step)
-def load_and_validate(config: RunConfig, started: float | None = None) -> steps.Prepared | State:
+def load_and_validate(config: RunConfig, started: float | None = None,
+                      before: steps.Prepared | None = None) -> steps.Prepared | State:
     """Every check before anything is written. A bad config or table (a run started from the UI's
-    form, say) ends the task Failed with the one-line reason, not a traceback; I/O errors retry."""
-    before, checked_started = CHECKED.get() or (None, None)
-    if before is not None and before.config == config and checked_started == started:
-        CHECKED.set(None)  # (once: a retry reads the table again)
-        get_run_logger().info("the table and config as `automl run` checked them just before the flow started")
+    form, say) ends the task Failed with the one-line reason, not a traceback; I/O errors retry.
+    `before`: what `automl run` prepared in the same checks before the flow (checked_before): taken
+    as it is, the table not read again."""
+    if before is not None:
+        get_run_logger().info("the config and table as `automl run` checked them before the flow started")
         return before
     try:
         return steps.load_and_validate(config, started=started)
@@ -146,11 +147,17 @@ start_run = task(steps.start_run, name="start-mlflow-run", task_run_name="start-
 resume_run = task(tracking.resume_run, name="resume-mlflow-run", task_run_name="resume-mlflow-run[{run.ref.run_name}]",
                   **step)
 profile_features = task(steps.profile_step, name="feature-profile", task_run_name="feature-profile", **step)
-refit_and_evaluate = task(steps.refit_and_evaluate, name="refit-and-evaluate",
-                          task_run_name="refit-and-evaluate", **step)
 # Registration is idempotent per run (no second version on a retry), so any failure may retry.
 register = task(steps.register_step, name="register-model", retries=2, retry_delay_seconds=[2, 10],
                 task_run_name="register-model", **step)
+
+
+@task(name="refit-and-evaluate", task_run_name="refit-and-evaluate", **step)
+def refit_and_evaluate(prepared: steps.Prepared, result: SearchResult, run) -> steps.FittedModel:
+    """The final model (the blend, or the best trial's pipeline) refitted on all training rows, then
+    scored once on the test rows."""
+    get_run_logger().info(f"refitting the final model on {len(prepared.split.y_train)} rows, then the test scores")
+    return steps.refit_and_evaluate(prepared, result, run)
 
 
 @task(name="model-search", task_run_name="model-search[{run.run_name}]", **step)
@@ -265,10 +272,13 @@ def automl_pipeline(config: RunConfig, resume: str | None = None, started: float
 
 def checked(config: RunConfig, call: Callable[..., Any], started: float | None = None) -> steps.Prepared | State:
     """load_and_validate's result, or its Failed state (the flow ends with it: one line, no traceback)."""
+    before, checked_started = CHECKED.get() or (None, None)
+    if before is None or before.config != config or checked_started != started:
+        before = None  # (checks made for another config or budget start: the table is read here)
     if call is direct:
-        state = load_and_validate(config, started, return_state=True)
+        state = load_and_validate(config, started, before, return_state=True)
         return state if state.is_failed() else state.result()
-    future = load_and_validate.submit(config, started)
+    future = load_and_validate.submit(config, started, before)
     future.wait()
     return future.state if future.state.is_failed() else future.result()
 
