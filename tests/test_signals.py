@@ -47,8 +47,11 @@ def small_run(tmp_path, store, store_settings, prefect_home):
 def stop_at(config: Path, env: dict, line: tuple[str, ...], signum: int) -> tuple[int, str, list[int]]:
     """Start `automl run`, send `signum` once a line holding every part of `line` is printed;
     → (exit code, output, the processes it had started when signalled)."""
+    # (as from a terminal: SIGINT at its default, even where this process inherited it ignored, as a
+    # job started in the background by a non-interactive shell does; Python would then ignore Ctrl-C)
     process = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(config)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     output, below = [], []
     for text in process.stdout:
         output.append(text)
