@@ -117,8 +117,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
         return single("ensemble selection is off or fewer than 2 trials completed")
     left = deadline.left() - deadline.tail_s if deadline is not None else np.inf
     records = {r.number: r for r in result.records}
-    cost = lambda numbers: refit_seconds([records[n] for n in numbers], result.folds)  # noqa: E731
-    costs = {n: cost([n]) for n in result.oof}
+    costs = {n: refit_seconds([records[n]], result.folds) for n in result.oof}  # (a blend's: their sum)
     # A trial whose refit alone overruns the time left is in no blend that fits (each selection
     # costs a pass over the out-of-fold predictions: on a large table, a second or more).
     pool = {n: oof for n, oof in result.oof.items() if n == best or costs[n] <= left}
@@ -127,7 +126,7 @@ def final_model(result: SearchResult, X: pd.DataFrame, y: pd.Series, deadline: D
                             reference=(best, result.oof[best]))
     selection, dropped = choose(), len(pool) < len(result.oof)
     # A blend whose refit would overrun the budget: drop its costliest member from the pool, select again.
-    while selection.is_ensemble and cost(selection.weights) > left:
+    while selection.is_ensemble and sum(costs[n] for n in selection.weights) > left:
         del pool[max(selection.weights, key=costs.get)]
         selection, dropped = choose(), True
     if not selection.is_ensemble:

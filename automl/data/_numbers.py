@@ -77,11 +77,12 @@ def words_among_numbers(filled: pd.Series) -> str:
         return ""
     cells = filled.value_counts()  # (each value parsed once)
     numeric = pd.to_numeric(pd.Series(cells.index, dtype=filled.dtype), errors="coerce").notna().to_numpy()
-    if cells[numeric].sum() < MOSTLY_NUMBERS * len(filled):
+    numbers = int(cells[numeric].sum())
+    if numbers < MOSTLY_NUMBERS * len(filled):
         return ""
     counts = cells[~numeric].sort_index().sort_values(ascending=False, kind="stable")  # ties: by name
     common = [str(word) for word in counts.index[:5]]
-    return (f"{int(cells[numeric].sum())} of {len(filled)} cells are numbers, {int(counts.sum())} are words such as "
+    return (f"{numbers} of {len(filled)} cells are numbers, {len(filled) - numbers} are words such as "
             f"{', '.join(repr(w) for w in common)}: read as a category; if the words mean missing, set "
             f"data.missing_values: {common} to read it as numbers")
 
